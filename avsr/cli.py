@@ -1,0 +1,87 @@
+"""The ``avsr`` command: parse arguments, call the library, print. Exit codes: 0 success,
+1 some inputs failed (the others were processed), 2 usage error."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _quiet_native_logs() -> None:
+    # mediapipe / TFLite log through glog and absl to stderr; keep the terminal for our output
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _add_roi(sub) -> None:
+    p = sub.add_parser(
+        "roi",
+        help="extract mouth (or face) crops from talking-face videos",
+        description="Extract stable 25 fps mouth crops. Writes OUT/manifest.jsonl, OUT/errors.jsonl and, per clip, "
+        "ID.roi.mkv (lossless crops), ID.landmarks.npz, ID.wav (when the video has audio) and ID.qa.png. "
+        "Re-running skips finished clips.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, list files (.txt: one path a line) or glob patterns")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("-c", "--config", help="YAML file of RoiConfig fields (e.g. configs/roi/face.yaml)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override RoiConfig fields, e.g. --set landmark_stride=2")
+    p.add_argument("--mode", choices=["mouth", "face"], help="mouth crop (default) or VALLR-style full face")
+    p.add_argument("--size", type=int, help="crop side in pixels (default 96 mouth, 224 face)")
+    p.add_argument("--color", action="store_true", default=None, help="RGB crops instead of grey")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
+    p.set_defaults(func=_cmd_roi)
+
+
+def _cmd_roi(args) -> int:
+    from avsr.configs import build
+    from avsr.roi.batch import UsageError, collect_inputs, run_batch
+    from avsr.roi.config import RoiConfig
+
+    if args.jobs < 1:
+        raise UsageError("-j/--jobs must be >= 1")
+    try:
+        cfg = build(RoiConfig, args.config, args.set, mode=args.mode, size=args.size, color=args.color)
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(str(e)) from e
+    jobs, errors = collect_inputs(args.inputs)
+    res = run_batch(jobs, args.out, cfg, workers=args.jobs, progress=args.progress, errors=errors)
+    print(f"{res.done} clips extracted, {res.skipped} already done, {len(res.failed)} failed -> {args.out}/manifest.jsonl")
+    for e in res.failed[:20]:
+        print(f"  failed: {e['id']}: {e['error']}", file=sys.stderr)
+    if len(res.failed) > 20:
+        print(f"  ... {len(res.failed) - 20} more in {args.out}/errors.jsonl", file=sys.stderr)
+    return res.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from avsr import __version__
+
+    parser = argparse.ArgumentParser(prog="avsr", description="Visual and audio-visual speech recognition.")
+    parser.add_argument("--version", action="version", version=f"avsr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_roi(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_native_logs()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from avsr.roi.batch import UsageError
+
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"avsr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished clips are kept, re-run the same command to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

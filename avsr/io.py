@@ -1,0 +1,251 @@
+"""Reading and writing media. Every rate and size the project relies on is named here once.
+
+Video is decoded with PyAV (FFmpeg bundled in its wheel) and resampled to ``FPS`` by
+presentation timestamps, so variable-frame-rate files come out on a regular 25 fps grid.
+Audio is decoded to ``SAMPLE_RATE`` mono float32 in [-1, 1].
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import wave
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+FPS = 25  # video frame rate of every crop the package writes or reads
+SAMPLE_RATE = 16000  # audio sample rate (Hz), mono
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 audio samples per video frame
+MOUTH_ROI_SIZE = 96  # side of the stored mouth crop (pixels)
+MOUTH_CROP_SIZE = 88  # side of the random/centre crop fed to lip-reading models
+FACE_ROI_SIZE = 224  # side of the VALLR-style full-face crop
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
+
+
+class MediaError(RuntimeError):
+    """A file that cannot be read as the media it claims to be; the message says why."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float  # average source frame rate
+    duration: float  # seconds, from the container (0.0 when unknown)
+    has_audio: bool
+    codec: str
+
+
+def _open(path: str | os.PathLike):
+    import av
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise MediaError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise MediaError(f"{path}: is a folder, not a media file")
+    if os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:  # type: ignore[attr-defined]
+        raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Container facts of a video file; raises MediaError when it has no decodable video stream."""
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        s = c.streams.video[0]
+        cc = s.codec_context
+        if not cc.width or not cc.height:
+            raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
+        rate = float(s.average_rate or s.guessed_rate or 0) or float(FPS)
+        dur = float(c.duration / 1e6) if c.duration else 0.0
+        return VideoInfo(str(path), cc.width, cc.height, rate, dur, bool(c.streams.audio), cc.name)
+
+
+@dataclass
+class Frame:
+    """One output frame on the 25 fps grid. ``image`` is the decoded av.VideoFrame (convert
+    it with :func:`to_rgb` / :func:`to_gray` only as far as needed)."""
+
+    index: int
+    time: float  # seconds from the first frame
+    image: "object"
+
+
+def iter_frames(path: str | os.PathLike, fps: float = FPS) -> Iterator[Frame]:
+    """Yield frames resampled to ``fps`` by timestamp (nearest source frame for each output
+    time ``k / fps``). Frame count is ``floor((t_last - t_first) * fps) + 1``. Truncated or
+    partly corrupt streams yield what can be decoded; a stream with no decodable frame raises."""
+    import av
+
+    step = 1.0 / fps
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        src_step = 1.0 / float(s.average_rate or fps)
+        t0 = None
+        prev = None  # (time, frame)
+        k = 0
+        last_t = None
+        try:
+            for fr in c.decode(s):
+                t = fr.time if fr.time is not None else (last_t + src_step if last_t is not None else 0.0)
+                if last_t is not None and t <= last_t:  # duplicate / out-of-order timestamps
+                    t = last_t + 1e-6
+                last_t = t
+                if t0 is None:
+                    t0 = t
+                rel = t - t0
+                if prev is not None:
+                    mid = 0.5 * (prev[0] + rel)
+                    while k * step < mid:
+                        yield Frame(k, k * step, prev[1])
+                        k += 1
+                prev = (rel, fr)
+        except (av.error.FFmpegError, OSError) as e:  # type: ignore[attr-defined]
+            if prev is None:
+                raise MediaError(f"{path}: video cannot be decoded ({e})") from e
+        if prev is None:
+            raise MediaError(f"{path}: no decodable video frame")
+        while k * step <= prev[0] + 1e-9:
+            yield Frame(k, k * step, prev[1])
+            k += 1
+
+
+def to_rgb(frame, max_side: int | None = None, scale: float = 1.0) -> tuple[np.ndarray, float]:
+    """(H, W, 3) uint8 RGB, downscaled by ``scale`` (or to fit ``max_side``); returns the
+    image and the scale factor applied (output pixels per source pixel)."""
+    w, h = frame.width, frame.height
+    if max_side is not None:
+        scale = min(scale, max_side / max(w, h))
+    scale = min(scale, 1.0)
+    if scale < 1.0:
+        nw, nh = max(2, round(w * scale)), max(2, round(h * scale))
+        return frame.reformat(width=nw, height=nh, format="rgb24").to_ndarray(), nw / w
+    return frame.to_ndarray(format="rgb24"), 1.0
+
+
+def to_gray(frame) -> np.ndarray:
+    """(H, W) uint8 luma plane, with no colour conversion when the frame is already YUV."""
+    return frame.to_ndarray(format="gray")
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+    """Mono float32 samples at ``sample_rate``; None when the file has no audio stream."""
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            return None
+        s = c.streams.audio[0]
+        res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks = []
+        try:
+            for fr in c.decode(s):
+                for o in res.resample(fr):
+                    chunks.append(o.to_ndarray().reshape(-1))
+            for o in res.resample(None):
+                chunks.append(o.to_ndarray().reshape(-1))
+        except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]
+            if not chunks:
+                raise MediaError(f"{path}: audio stream cannot be decoded")
+    if not chunks:
+        return None
+    return np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the same folder; rename it over ``path`` only on success, so an
+    interrupted write never leaves a file that a later run would trust."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """16-bit PCM mono WAV, written atomically."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+
+
+class CropWriter:
+    """Streams uint8 crops into a lossless FFV1 video (``.mkv``): (H, W) grey or (H, W, 3) RGB.
+    Bit-exact on read-back; a few times smaller than raw arrays on real crops. Written to a
+    temporary name and renamed by :meth:`close`, so an interrupted clip leaves nothing behind."""
+
+    def __init__(self, path: str | os.PathLike, size: int, color: bool, fps: int = FPS):
+        import av
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.mkv")
+        self._fmt = "rgb24" if color else "gray"
+        self._c = av.open(str(self._tmp), "w")
+        self._s = self._c.add_stream("ffv1", rate=fps)
+        self._s.width = self._s.height = size
+        self._s.pix_fmt = "bgr0" if color else "gray"
+        self.frames = 0
+
+    def write(self, crop: np.ndarray) -> None:
+        import av
+
+        for p in self._s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(crop), format=self._fmt)):
+            self._c.mux(p)
+        self.frames += 1
+
+    def close(self) -> None:
+        for p in self._s.encode():
+            self._c.mux(p)
+        self._c.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self._c.close()
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()
+
+    def __enter__(self) -> "CropWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_crops(path: str | os.PathLike) -> np.ndarray:
+    """Crops written by :class:`CropWriter`: (T, H, W) uint8 grey or (T, H, W, 3) uint8 RGB."""
+    with _open(path) as c:
+        s = c.streams.video[0]
+        color = s.codec_context.pix_fmt not in ("gray", "gray8")
+        fmt = "rgb24" if color else "gray"
+        frames = [f.to_ndarray(format=fmt) for f in c.decode(s)]
+    if not frames:
+        raise MediaError(f"{path}: crop file holds no frame")
+    return np.stack(frames)

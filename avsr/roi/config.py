@@ -1,0 +1,88 @@
+"""Configuration of the lip-ROI stage (a frozen dataclass; YAML files only override fields)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from avsr.io import FACE_ROI_SIZE, MOUTH_ROI_SIZE
+
+
+@dataclass(frozen=True)
+class RoiConfig:
+    """How mouth (or face) crops are made from a video.
+
+    mode: ``"mouth"`` (default, Auto-AVSR style 96x96 mouth crop) or ``"face"`` (VALLR-style
+      224x224 full face).
+    size: output side in pixels; ``None`` picks 96 for mouth and 224 for face.
+    color: RGB crops instead of grey.
+    crop_scale: crop side in units of the inter-ocular distance (IOD, between eye centres).
+    detect_every: run the face detector every N frames (at 25 fps) to find and follow faces; the
+      speaker track is chosen over the whole clip from these detections.
+    landmark_stride: run FaceMesh on every Nth frame and interpolate the frames between (1 = all).
+    smooth_sigma: Gaussian smoothing (frames) of the alignment anchors (eyes, nose); 0 disables.
+      Kept light: heavier smoothing lags real head and camera motion (measured in bench/roi.py).
+    centre_sigma: Gaussian smoothing (frames) of the mouth position inside the aligned face; this
+      removes jaw motion and landmark noise from the crop centre.
+    max_gap: longest run of frames without a face (frames) that is filled by interpolation;
+      longer runs hold the nearest face and keep ``face=False``.
+    detector_max_side: longest side of the frame given to the face detector.
+    landmark_window: side (pixels) the region around the speaker is scaled to for FaceMesh.
+    min_detection_confidence / min_tracking_confidence: mediapipe thresholds.
+    min_track_frames: detections a track needs (at ``detect_every`` spacing) to count as a speaker.
+    qa_frames: number of frames shown in the QA montage.
+    """
+
+    mode: str = "mouth"
+    size: int | None = None
+    color: bool = False
+    crop_scale: float | None = None
+    detect_every: int = 10
+    landmark_stride: int = 1
+    smooth_sigma: float = 0.5
+    centre_sigma: float = 12.0
+    max_gap: int = 25
+    detector_max_side: int = 640
+    landmark_window: int = 256
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    min_track_frames: int = 1
+    qa_frames: int = 16
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("mouth", "face"):
+            raise ValueError(f"RoiConfig.mode must be 'mouth' or 'face', got {self.mode!r}")
+        for name in ("detect_every", "landmark_stride", "detector_max_side", "landmark_window", "qa_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RoiConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.size is not None and self.size < 8:
+            raise ValueError(f"RoiConfig.size must be >= 8, got {self.size}")
+        if self.max_gap < 0 or self.smooth_sigma < 0 or self.centre_sigma < 0:
+            raise ValueError("RoiConfig.max_gap, smooth_sigma and centre_sigma must be >= 0")
+
+    @property
+    def out_size(self) -> int:
+        if self.size is not None:
+            return self.size
+        return MOUTH_ROI_SIZE if self.mode == "mouth" else FACE_ROI_SIZE
+
+    @property
+    def scale(self) -> float:
+        """Crop side / inter-ocular distance."""
+        if self.crop_scale is not None:
+            return self.crop_scale
+        return 1.5 if self.mode == "mouth" else 2.6
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "RoiConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown RoiConfig field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def override(self, **kw: Any) -> "RoiConfig":
+        return replace(self, **kw)

@@ -1,0 +1,154 @@
+"""Video -> stable mouth (or face) crops at 25 fps.
+
+Two streaming passes over the decoded video keep memory flat with clip length (only
+landmarks, ~4 KB a frame, are held):
+
+1. analysis: sparse face detection linked into tracks (:mod:`avsr.roi.detect`) and FaceMesh
+   landmarks in tracking mode for each open track on two threads (:mod:`avsr.roi.landmarks`);
+   the speaker track is chosen over the whole clip, then gap filling, smoothing and similarity
+   alignment give one crop transform per frame (:mod:`avsr.roi.geometry`);
+2. render: each frame is warped straight into its crop and handed to a sink (memory or a
+   lossless file).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from avsr.io import FPS, MediaError, iter_frames, probe_video, read_audio, to_gray, to_rgb
+from avsr.roi import geometry
+from avsr.roi.config import RoiConfig
+from avsr.roi.detect import FaceDetector, TrackSet
+from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool
+from avsr.roi.native_log import quiet_native_stderr
+
+
+class NoFaceError(MediaError):
+    """The video decodes but no face was found in it."""
+
+
+@dataclass
+class Analysis:
+    """Everything known about a clip before its crops are rendered."""
+
+    source: str
+    landmarks: np.ndarray  # (T, 468, 2) float32 source pixels, NaN where no face was measured
+    face: np.ndarray  # (T,) bool: a face was measured, or interpolated across a short gap
+    measured: np.ndarray  # (T,) bool: FaceMesh ran on this frame and found the speaker
+    transforms: np.ndarray  # (T, 2, 3) float32 source pixels -> crop pixels
+    n_faces: int  # distinct face tracks seen by the detector
+    width: int
+    height: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return len(self.face)
+
+    @property
+    def face_ratio(self) -> float:
+        return float(self.face.mean()) if len(self.face) else 0.0
+
+
+@dataclass
+class RoiClip(Analysis):
+    """A processed clip: the analysis plus its crops (T, S, S) or (T, S, S, 3) uint8 and audio
+    (16 kHz mono float32, None when the file has no audio track)."""
+
+    crops: np.ndarray | None = None
+    audio: np.ndarray | None = None
+    config: RoiConfig = field(default_factory=RoiConfig)
+    fps: int = FPS
+
+
+def analyse(path: str | os.PathLike, cfg: RoiConfig | None = None, workers: int = 2) -> Analysis:
+    """Passes 1 and 2 in one decode: sparse detection, landmarks of every open face track on
+    ``workers`` threads, then the speaker track's landmarks -> crop transforms."""
+    cfg = cfg or RoiConfig()
+    path = str(path)
+    info = probe_video(path)
+    with quiet_native_stderr():
+        return _analyse(path, info, cfg, workers)
+
+
+def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
+    det = FaceDetector(cfg)
+    tracks = TrackSet(cfg.max_gap)
+    pool = LandmarkPool(cfg, workers)
+    n = 0
+    try:
+        for fr in iter_frames(path):
+            n = fr.index + 1
+            if fr.index % cfg.detect_every == 0:
+                rgb, s = to_rgb(fr.image, max_side=cfg.detector_max_side)
+                tracks.update(fr.index, det(rgb, s))
+            if fr.index % cfg.landmark_stride == 0:
+                for i, tr in tracks.active(fr.index):
+                    pool.submit(fr.index, i, fr.image, tr.last())
+    finally:
+        det.close()
+        found = pool.finish()
+    best = tracks.speaker(cfg.min_track_frames)
+    if best is None:
+        raise NoFaceError(f"{path}: no face found in {n} frames ({n / FPS:.1f} s)")
+    lm = np.full((n, N_LANDMARKS, 2), np.nan, np.float32)
+    for t, pts in found.get(best, {}).items():
+        lm[t] = pts
+    measured = ~np.isnan(lm[:, 0, 0])
+    if not measured.any():
+        raise NoFaceError(f"{path}: a face was detected but no landmarks could be placed on it (blurred or too small?)")
+    filled, interp = geometry.fill_gaps(lm, measured, max(cfg.max_gap, cfg.landmark_stride - 1))
+    face = measured | interp
+    tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
+    warnings = []
+    if info.duration and n / FPS < 0.9 * info.duration - 0.5:
+        warnings.append(f"decoded {n / FPS:.2f} s of a declared {info.duration:.2f} s (truncated or corrupt file)")
+    n_faces = len(tracks.tracks)
+    if n_faces > 1:
+        warnings.append(f"{n_faces} face tracks seen; kept the largest, steadiest one")
+    return Analysis(path, lm, face, measured, tf.astype(np.float32), n_faces, info.width, info.height, warnings)
+
+
+def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], None]) -> int:
+    """Pass 3: warp every frame into its crop and hand it to ``sink``. Large faces are first
+    downscaled by the decoder (area filtering) so the warp never shrinks by more than 1.5x."""
+    zoom = float(np.max(np.hypot(a.transforms[:, 0, 0], a.transforms[:, 0, 1])))
+    pre = min(1.0, 1.5 * zoom)
+    size = cfg.out_size
+    count = 0
+    for fr in iter_frames(path):
+        t = fr.index
+        if t >= a.frames:
+            break
+        m = a.transforms[t].astype(np.float64)
+        if cfg.color:
+            img, s = to_rgb(fr.image, scale=pre)
+        elif pre < 1.0:
+            img = fr.image.reformat(width=max(2, round(a.width * pre)), height=max(2, round(a.height * pre)), format="gray").to_ndarray()
+            s = img.shape[1] / a.width
+        else:
+            img, s = to_gray(fr.image), 1.0
+        if s != 1.0:
+            m = m.copy()
+            m[:, :2] /= s
+        sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        count += 1
+    if count != a.frames:
+        raise MediaError(f"{path}: decoded {count} frames on the second pass, {a.frames} on the first")
+    return count
+
+
+def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool = True) -> RoiClip:
+    """Video file -> :class:`RoiClip` with crops in memory (use :func:`avsr.roi.save.extract_to`
+    to stream a long video to disk instead)."""
+    cfg = cfg or RoiConfig()
+    path = str(path)
+    a = analyse(path, cfg)
+    crops: list[np.ndarray] = []
+    render(path, a, cfg, crops.append)
+    wav = read_audio(path) if audio else None
+    return RoiClip(**vars(a), crops=np.stack(crops), audio=wav, config=cfg)

@@ -1,0 +1,121 @@
+"""FaceMesh landmarks of the speaker, in tracking (video) mode.
+
+FaceMesh sees only a square window around the chosen speaker (from :mod:`avsr.roi.detect`),
+scaled to ``landmark_window`` pixels: other faces stay out of its view, small faces in large
+frames are seen at full resolution, and its own tracking keeps working because the window only
+moves when the face drifts out of its centre.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from avsr.io import to_rgb
+from avsr.roi.config import RoiConfig
+
+N_LANDMARKS = 468  # FaceMesh points without the iris refinement
+WINDOW_FACTOR = 2.2  # window side / detector box side
+
+
+class SpeakerLandmarker:
+    def __init__(self, cfg: RoiConfig):
+        import mediapipe as mp
+
+        self.cfg = cfg
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=cfg.min_detection_confidence,
+            min_tracking_confidence=cfg.min_tracking_confidence,
+        )
+        self._win: np.ndarray | None = None  # (x0, y0, side) in source pixels
+        self.resets = 0
+
+    def _window(self, box: np.ndarray) -> np.ndarray:
+        cx, cy, side = box
+        want = side * WINDOW_FACTOR
+        w = self._win
+        if w is not None:
+            wc = w[:2] + w[2] / 2
+            if np.all(np.abs(wc - (cx, cy)) < 0.15 * w[2]) and 0.85 < want / w[2] < 1.18:
+                return w
+            # FaceMesh tracks in window coordinates: a moved window would send it to the wrong
+            # place, so it starts afresh (re-detects) in the new one
+            self._mesh.reset()
+            self.resets += 1
+        self._win = np.array([cx - want / 2, cy - want / 2, want])
+        return self._win
+
+    def __call__(self, frame, box: np.ndarray) -> np.ndarray | None:
+        """(468, 2) landmark pixels in the source frame for the speaker whose detector box is
+        ``box`` = (cx, cy, side); None when FaceMesh finds no face there."""
+        x0, y0, side = self._window(box)
+        scale = min(1.0, self.cfg.landmark_window / side)
+        img, s = to_rgb(frame, scale=scale)
+        n = max(16, int(round(side * s)))
+        m = np.array([[1.0, 0.0, -x0 * s], [0.0, 1.0, -y0 * s]], np.float32)
+        win = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        res = self._mesh.process(win)
+        if not res.multi_face_landmarks:
+            return None
+        lm = res.multi_face_landmarks[0].landmark
+        pts = np.array([(p.x, p.y) for p in lm[:N_LANDMARKS]], np.float64) * n / s
+        pts += (x0, y0)
+        # the face found must be the speaker's: its centre inside the speaker's detector box
+        if np.any(np.abs(pts.mean(0) - box[:2]) > 0.6 * box[2]):
+            return None
+        return pts
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+class LandmarkPool:
+    """FaceMesh over many frames on ``workers`` threads (mediapipe releases the GIL). Landmark
+    frames are dealt to the workers in turn, so each FaceMesh instance still sees its
+    frames in time order and tracks; every open face track has its own instance per worker.
+    Queues are bounded, so memory stays flat however long the clip is."""
+
+    def __init__(self, cfg: RoiConfig, workers: int = 2):
+        import queue
+        import threading
+
+        self.cfg = cfg
+        self.results: dict[int, dict[int, np.ndarray]] = {}  # track -> frame -> (468, 2)
+        self._errors: list[BaseException] = []
+        self._queues = [queue.Queue(maxsize=8) for _ in range(max(1, workers))]
+        self._threads = [threading.Thread(target=self._run, args=(q,), daemon=True) for q in self._queues]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, q) -> None:
+        meshes: dict[int, SpeakerLandmarker] = {}
+        try:
+            while (job := q.get()) is not None:
+                index, track, frame, box = job
+                if self._errors:
+                    continue
+                mesh = meshes.get(track) or meshes.setdefault(track, SpeakerLandmarker(self.cfg))
+                pts = mesh(frame, box)
+                if pts is not None:
+                    self.results.setdefault(track, {})[index] = pts
+        except BaseException as e:  # re-raised in the caller's thread by finish()
+            self._errors.append(e)
+            while q.get() is not None:
+                pass
+        finally:
+            for m in meshes.values():
+                m.close()
+
+    def submit(self, index: int, track: int, frame, box: np.ndarray) -> None:
+        self._queues[(index // self.cfg.landmark_stride) % len(self._queues)].put((index, track, frame, box))
+
+    def finish(self) -> dict[int, dict[int, np.ndarray]]:
+        for q in self._queues:
+            q.put(None)
+        for t in self._threads:
+            t.join()
+        if self._errors:
+            raise self._errors[0]
+        return self.results
