@@ -6,6 +6,7 @@ Audio is decoded to ``SAMPLE_RATE`` mono float32 in [-1, 1].
 """
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import wave
@@ -249,3 +250,61 @@ def read_crops(path: str | os.PathLike) -> np.ndarray:
     if not frames:
         raise MediaError(f"{path}: crop file holds no frame")
     return np.stack(frames)
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames,
+    fps: float = FPS,
+    audio: np.ndarray | None = None,
+    times: list[float] | None = None,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+) -> None:
+    """Encode (H, W, 3) uint8 RGB frames (any iterable) to a video file, optionally with 16 kHz
+    mono ``audio`` (AAC) muxed in. ``times`` (seconds, increasing) gives each frame its own
+    timestamp, for variable-frame-rate files. Written atomically."""
+    from fractions import Fraction
+
+    import av
+
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ValueError("write_video: no frame to write")
+    height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2  # yuv420p needs even sides
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), "w", format=_container_format(path)) as c:
+            vs = c.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+            vs.pix_fmt, vs.width, vs.height = "yuv420p", width, height
+            if options:
+                vs.options = options
+            tb = Fraction(1, 90000)
+            if times is not None:
+                vs.codec_context.time_base = tb
+            aus = None
+            if audio is not None:  # every stream must exist before the first packet is muxed
+                aus = c.add_stream("aac", rate=SAMPLE_RATE)
+                aus.layout = "mono"
+            for i, img in enumerate(itertools.chain([first], it)):
+                f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:height, :width]), format="rgb24")
+                if times is not None:
+                    f.pts, f.time_base = int(round(times[i] / tb)), tb
+                for p in vs.encode(f):
+                    c.mux(p)
+            for p in vs.encode():
+                c.mux(p)
+            if aus is not None:
+                pcm = np.clip(np.asarray(audio, np.float32), -1, 1).reshape(1, -1)
+                for s in range(0, pcm.shape[1], 16384):
+                    fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, s : s + 16384]), format="flt", layout="mono")
+                    fr.sample_rate = SAMPLE_RATE
+                    for p in aus.encode(fr):
+                        c.mux(p)
+                for p in aus.encode():
+                    c.mux(p)
+
+
+def _container_format(path: Path) -> str | None:
+    return {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".avi": "avi", ".webm": "webm"}.get(path.suffix.lower())

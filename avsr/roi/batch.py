@@ -26,7 +26,7 @@ from avsr.roi.config import RoiConfig
 
 log = logging.getLogger(__name__)
 LIST_EXTENSIONS = (".txt", ".lst", ".list", ".scp")
-MANIFEST, ERRORS, CONFIG, LOCK = "manifest.jsonl", "errors.jsonl", "roi_config.json", ".lock"
+MANIFEST, CONFIG = "manifest.jsonl", "roi_config.json"
 
 
 class UsageError(ValueError):
@@ -130,33 +130,48 @@ def _check_config(out: Path, cfg: RoiConfig) -> None:
         f.write_text(json.dumps(cfg.to_dict(), indent=1))
 
 
-def run_batch(jobs: list[Job], out_dir: str | os.PathLike, cfg: RoiConfig | None = None, workers: int = 1, progress: bool | None = None, errors: list[dict[str, Any]] | None = None) -> BatchResult:
+def run_batch(
+    jobs: list[Job],
+    out_dir: str | os.PathLike,
+    cfg: RoiConfig | None = None,
+    workers: int = 1,
+    progress: bool | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    manifest: str = MANIFEST,
+) -> BatchResult:
     """Extract ROIs for ``jobs`` into ``out_dir`` with ``workers`` processes. Clips already in
     the manifest (with their files present) are skipped. ``errors`` (e.g. from
-    :func:`collect_inputs`) are written to ``errors.jsonl`` too."""
+    :func:`collect_inputs`) are written to the errors file too. ``manifest`` names the manifest
+    (``manifest.jsonl``); its errors file and lock are named after it, so several shards can
+    share one output folder."""
     from tqdm import tqdm
 
     cfg = cfg or RoiConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lock = open(out / LOCK, "w")
+    stem = manifest[: -len(".jsonl")] if manifest.endswith(".jsonl") else manifest
+    man_path, err_path = out / manifest, out / (stem.replace("manifest", "errors", 1) + ".jsonl")
+    if man_path == err_path:
+        raise UsageError(f"manifest name {manifest!r} must contain 'manifest'")
+    lock = open(out / f".{stem}.lock", "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise UsageError(f"{out} is in use by another `avsr roi` run") from None
     try:
         _check_config(out, cfg)
-        for stale in glob.glob(str(out / "**" / ".*.tmp*"), recursive=True):
-            os.remove(stale)  # partial files of an interrupted run (safe: we hold the lock)
-        done = {r["id"]: r for r in read_jsonl(out / MANIFEST) if all((out / r[k]).exists() for k in ("roi", "landmarks"))}
+        if manifest == MANIFEST:  # sole writer of this folder (shards leave each other's alone)
+            for stale in glob.glob(str(out / "**" / ".*.tmp*"), recursive=True):
+                os.remove(stale)  # partial files of an interrupted run: never trusted, now removed
+        done = {r["id"]: r for r in read_jsonl(man_path) if all((out / r[k]).exists() for k in ("roi", "landmarks"))}
         result = BatchResult(skipped=sum(j.id in done for j in jobs))
         todo = [j for j in jobs if j.id not in done]
         threads = max(1, (os.cpu_count() or 2) // max(1, workers))
         if progress is None:
             progress = sys.stderr.isatty()
         bar = tqdm(total=len(todo), unit="clip", disable=not progress, dynamic_ncols=True)
-        (out / ERRORS).unlink(missing_ok=True)
-        with JsonlAppender(out / MANIFEST) as man, JsonlAppender(out / ERRORS) as err:
+        err_path.unlink(missing_ok=True)
+        with JsonlAppender(man_path) as man, JsonlAppender(err_path) as err:
 
             def record(rec: dict[str, Any]) -> None:
                 if "error" in rec:
@@ -180,7 +195,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, cfg: RoiConfig | None
                 _run_pool(todo, out, cfg, workers, threads, record)
         bar.close()
         # a finished run leaves its manifest sorted by id, whatever order the workers finished in
-        write_jsonl(out / MANIFEST, sorted(done.values(), key=lambda r: r["id"]))
+        write_jsonl(man_path, sorted(done.values(), key=lambda r: r["id"]))
         return result
     finally:
         lock.close()

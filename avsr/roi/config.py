@@ -70,7 +70,7 @@ class RoiConfig:
         """Crop side / inter-ocular distance."""
         if self.crop_scale is not None:
             return self.crop_scale
-        return 1.5 if self.mode == "mouth" else 2.6
+        return 1.75 if self.mode == "mouth" else 2.6
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

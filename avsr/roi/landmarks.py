@@ -17,6 +17,12 @@ N_LANDMARKS = 468  # FaceMesh points without the iris refinement
 WINDOW_FACTOR = 2.2  # window side / detector box side
 
 
+def prepare(frame, box: np.ndarray, cfg: RoiConfig) -> tuple[np.ndarray, float]:
+    """RGB of a decoded frame, scaled so the speaker's window is about ``landmark_window``
+    pixels. Done on the decoding thread: PyAV frames must not be converted concurrently."""
+    return to_rgb(frame, scale=min(1.0, cfg.landmark_window / (box[2] * WINDOW_FACTOR)))
+
+
 class SpeakerLandmarker:
     def __init__(self, cfg: RoiConfig):
         import mediapipe as mp
@@ -47,12 +53,12 @@ class SpeakerLandmarker:
         self._win = np.array([cx - want / 2, cy - want / 2, want])
         return self._win
 
-    def __call__(self, frame, box: np.ndarray) -> np.ndarray | None:
+    def __call__(self, image: tuple[np.ndarray, float], box: np.ndarray) -> np.ndarray | None:
         """(468, 2) landmark pixels in the source frame for the speaker whose detector box is
-        ``box`` = (cx, cy, side); None when FaceMesh finds no face there."""
+        ``box`` = (cx, cy, side); None when FaceMesh finds no face there. ``image`` is the frame
+        from :func:`prepare` (RGB and its scale)."""
         x0, y0, side = self._window(box)
-        scale = min(1.0, self.cfg.landmark_window / side)
-        img, s = to_rgb(frame, scale=scale)
+        img, s = image
         n = max(16, int(round(side * s)))
         m = np.array([[1.0, 0.0, -x0 * s], [0.0, 1.0, -y0 * s]], np.float32)
         win = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -93,11 +99,11 @@ class LandmarkPool:
         meshes: dict[int, SpeakerLandmarker] = {}
         try:
             while (job := q.get()) is not None:
-                index, track, frame, box = job
+                index, track, image, box = job
                 if self._errors:
                     continue
                 mesh = meshes.get(track) or meshes.setdefault(track, SpeakerLandmarker(self.cfg))
-                pts = mesh(frame, box)
+                pts = mesh(image, box)
                 if pts is not None:
                     self.results.setdefault(track, {})[index] = pts
         except BaseException as e:  # re-raised in the caller's thread by finish()
@@ -109,7 +115,9 @@ class LandmarkPool:
                 m.close()
 
     def submit(self, index: int, track: int, frame, box: np.ndarray) -> None:
-        self._queues[(index // self.cfg.landmark_stride) % len(self._queues)].put((index, track, frame, box))
+        """Queue one frame (a decoded av.VideoFrame) for the given track; blocks while full."""
+        image = prepare(frame, box, self.cfg)
+        self._queues[(index // self.cfg.landmark_stride) % len(self._queues)].put((index, track, image, box))
 
     def finish(self) -> dict[int, dict[int, np.ndarray]]:
         for q in self._queues:

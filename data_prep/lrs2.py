@@ -1,0 +1,11 @@
+"""LRS2 -> mouth crops + manifests.  python data_prep/lrs2.py LRS2_ROOT -o OUT [--shard i/n] [-j N]"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import main  # noqa: E402
+
+from avsr.data.lrs import LRS2_SPLITS, prepare_lrs2  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("LRS2", LRS2_SPLITS, prepare_lrs2))

@@ -1,0 +1,11 @@
+"""LRS3 -> mouth crops + manifests.  python data_prep/lrs3.py LRS3_ROOT -o OUT [--shard i/n] [-j N]"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import main  # noqa: E402
+
+from avsr.data.lrs import LRS3_SPLITS, prepare_lrs3  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("LRS3", LRS3_SPLITS, prepare_lrs3))
