@@ -124,22 +124,46 @@ def iter_frames(path: str | os.PathLike, fps: float = FPS) -> Iterator[Frame]:
             k += 1
 
 
+FAST_CONVERT_MAX_SIDE = 1280  # larger frames are downscaled while converted (cheaper than all pixels)
+_YUV_PLANAR = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
+_LIMITED_TO_FULL = np.clip((np.arange(256) - 16) * 255.0 / 219.0, 0, 255).round().astype(np.uint8)
+
+
 def to_rgb(frame, max_side: int | None = None, scale: float = 1.0) -> tuple[np.ndarray, float]:
-    """(H, W, 3) uint8 RGB, downscaled by ``scale`` (or to fit ``max_side``); returns the
-    image and the scale factor applied (output pixels per source pixel)."""
+    """(H, W, 3) uint8 RGB of a decoded av.VideoFrame, downscaled by ``scale`` (or to fit
+    ``max_side``); returns the image and the scale applied (output pixels per source pixel).
+    Frames up to FAST_CONVERT_MAX_SIDE are converted at full size (the decoder's scaler is the
+    slow part) and shrunk with OpenCV; larger ones are shrunk by the decoder while converting."""
+    import cv2
+
     w, h = frame.width, frame.height
     if max_side is not None:
         scale = min(scale, max_side / max(w, h))
     scale = min(scale, 1.0)
-    if scale < 1.0:
-        nw, nh = max(2, round(w * scale)), max(2, round(h * scale))
+    nw, nh = max(2, round(w * scale)), max(2, round(h * scale))
+    if scale < 1.0 and max(w, h) > FAST_CONVERT_MAX_SIDE:
         return frame.reformat(width=nw, height=nh, format="rgb24").to_ndarray(), nw / w
-    return frame.to_ndarray(format="rgb24"), 1.0
+    if frame.format.name == "yuv420p" and w % 2 == 0 and h % 2 == 0:
+        rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)  # ~2x faster than swscale
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    if scale >= 1.0:
+        return rgb, 1.0
+    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA), nw / w
 
 
 def to_gray(frame) -> np.ndarray:
-    """(H, W) uint8 luma plane, with no colour conversion when the frame is already YUV."""
-    return frame.to_ndarray(format="gray")
+    """(H, W) uint8 full-range luma. For planar YUV frames this reads the Y plane directly
+    (expanding limited-range video levels 16-235 to 0-255) instead of converting colour."""
+    import cv2
+
+    fmt = frame.format.name
+    if fmt not in _YUV_PLANAR:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    full = fmt.startswith("yuvj") or fmt == "gray" or int(getattr(frame, "color_range", 0) or 0) == 2
+    return np.array(y) if full else cv2.LUT(np.ascontiguousarray(y), _LIMITED_TO_FULL)
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:

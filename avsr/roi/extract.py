@@ -23,7 +23,7 @@ from avsr.io import FPS, MediaError, iter_frames, probe_video, read_audio, to_gr
 from avsr.roi import geometry
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
-from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool
+from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool, prepare
 from avsr.roi.native_log import quiet_native_stderr
 
 
@@ -83,12 +83,14 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
     try:
         for fr in iter_frames(path):
             n = fr.index + 1
+            image = None  # this frame as RGB (+ scale), converted at most once
             if fr.index % cfg.detect_every == 0:
-                rgb, s = to_rgb(fr.image, max_side=cfg.detector_max_side)
-                tracks.update(fr.index, det(rgb, s))
+                image = prepare(fr.image, cfg)
+                tracks.update(fr.index, det(*_fit(image, cfg.detector_max_side)))
             if fr.index % cfg.landmark_stride == 0:
                 for i, tr in tracks.active(fr.index):
-                    pool.submit(fr.index, i, fr.image, tr.last())
+                    image = image or prepare(fr.image, cfg)
+                    pool.submit(fr.index, i, image, tr.last())
     finally:
         det.close()
         found = pool.finish()
@@ -113,11 +115,20 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
     return Analysis(path, lm, face, measured, tf.astype(np.float32), n_faces, info.width, info.height, warnings)
 
 
+def _fit(image: tuple[np.ndarray, float], max_side: int) -> tuple[np.ndarray, float]:
+    img, s = image
+    k = max_side / max(img.shape[:2])
+    if k >= 1.0:
+        return img, s
+    return cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA), s * k
+
+
 def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], None]) -> int:
-    """Pass 3: warp every frame into its crop and hand it to ``sink``. Large faces are first
-    downscaled by the decoder (area filtering) so the warp never shrinks by more than 1.5x."""
+    """Pass 2: warp every frame straight into its crop and hand it to ``sink``. When the crop
+    shrinks the face by more than 2x (large faces, 4K), frames are first reduced with area
+    filtering so the crop does not alias."""
     zoom = float(np.max(np.hypot(a.transforms[:, 0, 0], a.transforms[:, 0, 1])))
-    pre = min(1.0, 1.5 * zoom)
+    pre = min(1.0, 2.0 * zoom)
     size = cfg.out_size
     count = 0
     for fr in iter_frames(path):
@@ -127,13 +138,12 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
         m = a.transforms[t].astype(np.float64)
         if cfg.color:
             img, s = to_rgb(fr.image, scale=pre)
-        elif pre < 1.0:
-            img = fr.image.reformat(width=max(2, round(a.width * pre)), height=max(2, round(a.height * pre)), format="gray").to_ndarray()
-            s = img.shape[1] / a.width
         else:
             img, s = to_gray(fr.image), 1.0
+            if pre < 1.0:
+                img = cv2.resize(img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA)
+                s = img.shape[1] / a.width
         if s != 1.0:
-            m = m.copy()
             m[:, :2] /= s
         sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
         count += 1

@@ -10,17 +10,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avsr.io import to_rgb
+from avsr.io import FAST_CONVERT_MAX_SIDE, to_rgb
 from avsr.roi.config import RoiConfig
 
 N_LANDMARKS = 468  # FaceMesh points without the iris refinement
 WINDOW_FACTOR = 2.2  # window side / detector box side
 
 
-def prepare(frame, box: np.ndarray, cfg: RoiConfig) -> tuple[np.ndarray, float]:
-    """RGB of a decoded frame, scaled so the speaker's window is about ``landmark_window``
-    pixels. Done on the decoding thread: PyAV frames must not be converted concurrently."""
-    return to_rgb(frame, scale=min(1.0, cfg.landmark_window / (box[2] * WINDOW_FACTOR)))
+def prepare(frame, cfg: RoiConfig) -> tuple[np.ndarray, float]:
+    """RGB of a decoded frame and its scale (1.0 up to FAST_CONVERT_MAX_SIDE; larger frames
+    are reduced to it). Done on the decoding thread: PyAV frames must not be converted
+    concurrently; the window cut and resize happen on the worker threads."""
+    return to_rgb(frame, max_side=FAST_CONVERT_MAX_SIDE)
 
 
 class SpeakerLandmarker:
@@ -59,14 +60,16 @@ class SpeakerLandmarker:
         from :func:`prepare` (RGB and its scale)."""
         x0, y0, side = self._window(box)
         img, s = image
-        n = max(16, int(round(side * s)))
-        m = np.array([[1.0, 0.0, -x0 * s], [0.0, 1.0, -y0 * s]], np.float32)
+        k = min(1.0, self.cfg.landmark_window / side)  # window pixels per source pixel
+        n = max(16, int(round(side * k)))
+        m = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]], np.float32)
+        m[:, :2] /= s  # img pixels -> source pixels first
         win = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         res = self._mesh.process(win)
         if not res.multi_face_landmarks:
             return None
         lm = res.multi_face_landmarks[0].landmark
-        pts = np.array([(p.x, p.y) for p in lm[:N_LANDMARKS]], np.float64) * n / s
+        pts = np.array([(p.x, p.y) for p in lm[:N_LANDMARKS]], np.float64) * n / k
         pts += (x0, y0)
         # the face found must be the speaker's: its centre inside the speaker's detector box
         if np.any(np.abs(pts.mean(0) - box[:2]) > 0.6 * box[2]):
@@ -114,9 +117,8 @@ class LandmarkPool:
             for m in meshes.values():
                 m.close()
 
-    def submit(self, index: int, track: int, frame, box: np.ndarray) -> None:
-        """Queue one frame (a decoded av.VideoFrame) for the given track; blocks while full."""
-        image = prepare(frame, box, self.cfg)
+    def submit(self, index: int, track: int, image: tuple[np.ndarray, float], box: np.ndarray) -> None:
+        """Queue one frame (from :func:`prepare`) for the given track; blocks while full."""
         self._queues[(index // self.cfg.landmark_stride) % len(self._queues)].put((index, track, image, box))
 
     def finish(self) -> dict[int, dict[int, np.ndarray]]:
