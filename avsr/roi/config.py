@@ -16,9 +16,12 @@ class RoiConfig:
     size: output side in pixels; ``None`` picks 96 for mouth and 224 for face.
     color: RGB crops instead of grey.
     crop_scale: crop side in units of the inter-ocular distance (IOD, between eye centres).
-    detect_every: run the face detector every N frames (at 25 fps) to find and follow faces; the
-      speaker track is chosen over the whole clip from these detections.
-    landmark_stride: run FaceMesh on every Nth frame and interpolate the frames between (1 = all).
+    detect_every: run the face detector every N frames (at 25 fps) to find faces; the speaker
+      track is chosen over the whole clip from these detections. Between detections FaceMesh
+      follows each face by itself.
+    landmark_stride: run FaceMesh on every Nth frame and interpolate the frames between (1 = every
+      frame, ~0.7x the speed; the ``measured`` flags say which frames were measured). 2 keeps
+      crop jitter well below a per-frame detector's (bench/roi.py) at about twice its speed.
     smooth_sigma: Gaussian smoothing (frames) of the alignment anchors (eyes, nose); 0 disables.
       Kept light: heavier smoothing lags real head and camera motion (measured in bench/roi.py).
     centre_sigma: Gaussian smoothing (frames) of the mouth position inside the aligned face; this
@@ -36,8 +39,8 @@ class RoiConfig:
     size: int | None = None
     color: bool = False
     crop_scale: float | None = None
-    detect_every: int = 10
-    landmark_stride: int = 1
+    detect_every: int = 25
+    landmark_stride: int = 2
     smooth_sigma: float = 0.5
     centre_sigma: float = 12.0
     max_gap: int = 25

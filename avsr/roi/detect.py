@@ -73,10 +73,10 @@ class FaceDetector:
 
 class TrackSet:
     """Online linking of detections into tracks by overlap. A track stays open (its landmarks
-    are followed) while it was detected within ``max_gap`` frames."""
+    are followed) while it was detected within ``keep_open`` frames."""
 
-    def __init__(self, max_gap: int):
-        self.max_gap = max_gap
+    def __init__(self, keep_open: int):
+        self.max_gap = keep_open
         self.tracks: list[Track] = []
 
     def active(self, frame: int) -> list[tuple[int, Track]]:

@@ -77,7 +77,7 @@ def analyse(path: str | os.PathLike, cfg: RoiConfig | None = None, workers: int 
 
 def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
     det = FaceDetector(cfg)
-    tracks = TrackSet(cfg.max_gap)
+    tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
     pool = LandmarkPool(cfg, workers)
     n = 0
     try:
@@ -105,6 +105,9 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
         raise NoFaceError(f"{path}: a face was detected but no landmarks could be placed on it (blurred or too small?)")
     filled, interp = geometry.fill_gaps(lm, measured, max(cfg.max_gap, cfg.landmark_stride - 1))
     face = measured | interp
+    last = int(np.flatnonzero(measured)[-1])
+    if n - 1 - last < cfg.landmark_stride:  # frames after the last stride step were never tried
+        face[last:] = True
     tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
     warnings = []
     if info.duration and n / FPS < 0.9 * info.duration - 0.5:

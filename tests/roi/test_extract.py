@@ -15,7 +15,8 @@ def carphone():
 def test_carphone_face_found_on_90_percent(carphone):
     assert carphone.frames == 100
     assert carphone.face_ratio >= 0.9
-    assert carphone.measured.mean() >= 0.9
+    stride = carphone.config.landmark_stride
+    assert carphone.measured[::stride].mean() >= 0.9  # FaceMesh found the face where it ran
     assert carphone.crops.shape == (100, 96, 96) and carphone.crops.dtype == np.uint8
     assert carphone.audio is None  # the clip has no audio track: ROI still produced
     assert carphone.n_faces == 1 and carphone.warnings == []
@@ -67,7 +68,7 @@ def test_face_mode_full_face_rgb():
 def test_two_faces_keeps_the_large_steady_one(media):
     clip = extract(media.two_faces)
     assert clip.n_faces >= 2 and any("face tracks" in w for w in clip.warnings)
-    centres = np.nanmean(clip.landmarks, axis=1)
+    centres = clip.landmarks[clip.measured].mean(axis=1)
     assert clip.face_ratio > 0.95
     assert np.nanmax(centres[:, 0]) < 640, "landmarks jumped to the small face that appeared later"
 
