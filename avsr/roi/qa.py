@@ -15,7 +15,8 @@ COLUMNS = 8
 
 def montage(crops: dict[int, np.ndarray], landmarks: np.ndarray, face: np.ndarray, transforms: np.ndarray, title: str) -> np.ndarray:
     """BGR image: one tile per sampled frame (``crops`` maps frame index -> crop), lips in green,
-    alignment anchors in blue, a red frame and "no face" where no face was measured nearby."""
+    alignment anchors in blue; "interpolated" where FaceMesh did not run (landmark stride) or
+    missed briefly, a red frame and "no face" where there was no face."""
     tiles = []
     for t, crop in sorted(crops.items()):
         img = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)
@@ -27,6 +28,8 @@ def montage(crops: dict[int, np.ndarray], landmarks: np.ndarray, face: np.ndarra
             for idx, colour in ((geometry.OUTER_LIPS + geometry.INNER_LIPS, (0, 220, 0)), (geometry.ANCHORS, (255, 128, 0))):
                 for x, y in pts[list(idx)]:
                     cv2.circle(img, (int(round(x)), int(round(y))), 1, colour, -1, cv2.LINE_AA)
+        if face[t] and np.isnan(landmarks[t, 0, 0]):
+            cv2.putText(img, "interpolated", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 220, 255), 1, cv2.LINE_AA)
         if not face[t]:
             cv2.rectangle(img, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255), 3)
             cv2.putText(img, "no face", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 255), 1, cv2.LINE_AA)
