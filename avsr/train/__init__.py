@@ -1,0 +1,1 @@
+"""Training recipes on Lightning. Thin: LightningModules receive built models; no model code here."""
