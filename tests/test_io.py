@@ -108,3 +108,14 @@ def test_missing_and_folder(tmp_path):
         io.probe_video(tmp_path / "nope.mp4")
     with pytest.raises(io.MediaError, match="is a folder"):
         io.probe_video(tmp_path)
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    with io.atomic_path(tmp_path / "x.txt") as tmp:
+        tmp.write_text("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o666 & ~umask
