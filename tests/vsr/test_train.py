@@ -59,3 +59,22 @@ def test_training_config_errors_are_usage_errors(tmp_path):
     assert r.returncode == 2 and "temporal downsampling must be 1..4" in r.stderr
     r = subprocess.run([sys.executable, "-m", "avsr.cli", "train", "vsr", "configs/vsr/small.yaml", "optim.learning_rate=1"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown OptimConfig field" in r.stderr
+
+
+def test_eval_cli_writes_per_utterance_jsonl(roi_manifest, tmp_path):
+    from avsr.checkpoints import save_checkpoint
+    from avsr.vsr import VSRConfig, VSRModel
+
+    m = VSRModel(VSRConfig(stem_channels=8, stage_channels=(8,), stage_blocks=(1,), dim=32, depth=1, heads=2))
+    save_checkpoint(tmp_path / "ck", m, "vsr", m.cfg.to_dict())
+    for method in ("greedy", "beam"):
+        out = tmp_path / f"{method}.jsonl"
+        r = subprocess.run([sys.executable, "-m", "avsr.cli", "eval", "vsr", "--ckpt", str(tmp_path / "ck"), "--manifest", str(roi_manifest), "-o", str(out), "--decode", method],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert f"on 2 utterances ({method})" in r.stdout and "PER" in r.stdout
+        recs = list(read_jsonl(out))
+        assert [x["id"] for x in recs] == ["carphone", "pyfeat"]
+        assert all(x["ref_len"] == len(x["ref"].split()) for x in recs)
+    bad = subprocess.run([sys.executable, "-m", "avsr.cli", "eval", "vsr", "--ckpt", str(tmp_path), "--manifest", str(roi_manifest)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not an avsr checkpoint" in bad.stderr
