@@ -62,20 +62,28 @@ def _add_train(sub) -> None:
                         "Overrides use dotted keys, e.g. trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp")
     v.add_argument("config", help="YAML config (configs/vsr/*.yaml)")
     v.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    v.set_defaults(func=_cmd_train_vsr)
+    v.set_defaults(func=_cmd_train, what="vsr")
+    t = tsub.add_parser("p2t", help="lip reading, stage 2: LoRA phoneme-to-text LM, trained on text", description="Train the "
+                        "phoneme-to-text LoRA adapter on a sentence corpus (data_prep/corpus.py). Resumable: run again to continue.")
+    t.add_argument("config", help="YAML config (configs/p2t/*.yaml)")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    t.set_defaults(func=_cmd_train, what="p2t")
 
 
-def _cmd_train_vsr(args) -> int:
+def _cmd_train(args) -> int:
     from avsr.configs import build
     from avsr.roi.batch import UsageError
-    from avsr.train.recipe import VSRTrainConfig, train_vsr
 
+    if args.what == "vsr":
+        from avsr.train.recipe import VSRTrainConfig as Config, train_vsr as fit
+    else:
+        from avsr.train.p2t import P2TTrainConfig as Config, train_p2t as fit
     try:
-        cfg = build(VSRTrainConfig, args.config, args.overrides)
+        cfg = build(Config, args.config, args.overrides)
     except (ValueError, TypeError, OSError) as e:
         raise UsageError(str(e)) from e
-    final = train_vsr(cfg)
-    print(f"final (averaged) checkpoint: {final}")
+    final = fit(cfg)
+    print(f"final {'(averaged) checkpoint' if args.what == 'vsr' else 'adapter'}: {final}")
     return 0
 
 

@@ -1,0 +1,144 @@
+"""``avsr train p2t CONFIG``: LoRA fine-tuning of the phoneme-to-text LM on text alone.
+
+Sentences -> phonemes (G2P) -> simulated lip-reading errors at a rate drawn per example from
+``data.error_rates`` (fresh errors every epoch, fixed ones for validation) -> prompt/answer
+pairs. Thin Lightning wrappers; resumable from OUTPUT/lightning/last.ckpt, which holds only the
+trainable (LoRA) weights and the optimizer state.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from avsr.data.manifest import read_jsonl
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.p2t.model import P2TConfig, add_lora, collate_examples, encode_example, load_base, save_adapter
+from avsr.text import BOUNDARY, normalize, word_phonemes
+from avsr.train.vsr import OptimConfig, warmup_cosine
+
+
+@dataclass(frozen=True)
+class P2TDataConfig:
+    train: str = "data/corpus/train.jsonl"
+    val: str = "data/corpus/heldout.jsonl"
+    val_size: int = 256  # validation sentences (the first N of the held-out file)
+    error_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
+    errors: ErrorConfig = ErrorConfig()
+    batch_size: int = 16
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class P2TTrainConfig:
+    model: P2TConfig = P2TConfig()
+    data: P2TDataConfig = P2TDataConfig()
+    optim: OptimConfig = OptimConfig(lr=2e-4, weight_decay=0.0, warmup_steps=50)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    output: str = "runs/p2t"
+    seed: int = 42
+    checkpoint_every: int = 100
+    resume: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+def with_phonemes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``phonemes`` (list) to records that lack them; one G2P call for all unknown words."""
+    words = sorted({w for r in records if not r.get("phonemes") for w in normalize(r["text"]).split()})
+    lex = dict(zip(words, word_phonemes(words))) if words else {}
+    out = []
+    for r in records:
+        ph = r.get("phonemes")
+        if isinstance(ph, str):
+            ph = ph.split()
+        if not ph:
+            ph = []
+            for i, w in enumerate(normalize(r["text"]).split()):
+                ph += ([BOUNDARY] if i else []) + lex[w]
+        out.append({**r, "phonemes": ph, "text": normalize(r["text"])})
+    return out
+
+
+class PhonemeTextDataset(Dataset):
+    def __init__(self, records: list[dict[str, Any]], tok, cfg: P2TDataConfig, max_length: int, seed: int, train: bool):
+        self.records, self.tok, self.cfg, self.max_length, self.seed, self.train = records, tok, cfg, max_length, seed, train
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        r = self.records[i]
+        rng = sentence_rng(self.seed + (self.epoch if self.train else 0), r["id"])
+        rate = self.cfg.error_rates[int(rng.integers(len(self.cfg.error_rates)))]
+        noisy = corrupt(r["phonemes"], ErrorConfig(**{**asdict(self.cfg.errors), "rate": rate}), rng)
+        return encode_example(self.tok, noisy, r["text"], self.max_length)
+
+
+class P2TTask(L.LightningModule):
+    def __init__(self, model, optim: OptimConfig, total_steps: int):
+        super().__init__()
+        self.model, self.optim, self.total_steps = model, optim, total_steps
+        self.strict_loading = False  # checkpoints hold only the trainable weights
+
+    def training_step(self, batch, batch_idx):
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss = self.model(**batch).loss
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        ds = self.trainer.train_dataloader.dataset
+        ds.epoch = self.current_epoch
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay, betas=tuple(self.optim.betas))
+        o = self.optim
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
+    """Fit the LoRA adapter; returns OUTPUT/adapter. ``base`` = (model, tokenizer) skips
+    loading ``cfg.model.base`` (tests pass a tiny model)."""
+    L.seed_everything(cfg.seed, workers=True)
+    model, tok = base if base is not None else load_base(cfg.model)
+    model = add_lora(model, cfg.model)
+    train_recs = with_phonemes(list(read_jsonl(cfg.data.train)))
+    val_recs = with_phonemes(list(read_jsonl(cfg.data.val))[: cfg.data.val_size]) if cfg.data.val else []
+    if not train_recs:
+        raise ValueError(f"{cfg.data.train}: no training sentences")
+    collate = lambda b: collate_examples(b, tok.pad_token_id)  # noqa: E731
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = DataLoader(PhonemeTextDataset(train_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, True), batch_size=cfg.data.batch_size, shuffle=True, collate_fn=collate, num_workers=cfg.data.num_workers, generator=g)
+    val_dl = DataLoader(PhonemeTextDataset(val_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, False), batch_size=cfg.data.batch_size, collate_fn=collate) if val_recs else None
+    max_steps = int(cfg.trainer.get("max_steps", 1000))
+    task = P2TTask(model, cfg.optim, max_steps)
+    out = Path(cfg.output)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
+    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
+    kw.update(cfg.trainer)
+    trainer = L.Trainer(callbacks=[ckpt], **kw)
+    last = out / "lightning" / "last.ckpt"
+    trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    final = out / "adapter"
+    if trainer.is_global_zero:
+        save_adapter(task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step})
+    return final
+
