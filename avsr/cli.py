@@ -114,6 +114,52 @@ def _cmd_eval_vsr(args) -> int:
     return 0
 
 
+def _add_transcribe(sub) -> None:
+    p = sub.add_parser("transcribe", help="transcribe videos", description="Transcribe videos. --mode vsr: silent video -> "
+                       "mouth crops -> phonemes (VSR checkpoint) -> text (phoneme-to-text adapter).")
+    p.add_argument("inputs", nargs="+", metavar="VIDEO")
+    p.add_argument("--mode", choices=["vsr"], default="vsr")
+    p.add_argument("--vsr", help="VSR checkpoint folder (avsr train vsr)")
+    p.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
+    p.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
+    p.add_argument("--decode", choices=["greedy", "beam"], default="beam")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("-o", "--out", help="also write one JSON line per input here")
+    p.set_defaults(func=_cmd_transcribe)
+
+
+def _cmd_transcribe(args) -> int:
+    import json
+
+    from avsr.io import MediaError
+    from avsr.pipeline import LipReader, MissingModelError
+    from avsr.roi.batch import UsageError
+
+    try:
+        reader = LipReader.from_pretrained(args.vsr, args.p2t, device=args.device, phonemes_only=args.phonemes_only, method=args.decode)
+    except (MissingModelError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from e
+    failed = 0
+    out = open(args.out, "a", encoding="utf-8") if args.out else None
+    try:
+        for path in args.inputs:
+            try:
+                t = reader.transcribe(path)
+            except MediaError as e:
+                failed += 1
+                print(f"{path}: error: {e}", file=sys.stderr)
+                if out:
+                    out.write(json.dumps({"source": path, "error": str(e)}) + "\n")
+                continue
+            print(f"{path}: {t.text if t.text is not None else ' '.join(t.phonemes)}")
+            if out:
+                out.write(json.dumps(t.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            out.close()
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from avsr import __version__
 
@@ -124,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_roi(sub)
     _add_train(sub)
     _add_eval(sub)
+    _add_transcribe(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 audio samples per video frame
 MOUTH_ROI_SIZE = 96  # side of the stored mouth crop (pixels)
 MOUTH_CROP_SIZE = 88  # side of the random/centre crop fed to lip-reading models
 FACE_ROI_SIZE = 224  # side of the VALLR-style full-face crop
+VSR_SEGMENT_SECONDS = 16  # longer videos are lip-read in segments of at most this length
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
 

@@ -1,0 +1,62 @@
+"""WER of phoneme-to-text decoders against the phoneme error rate of their input.
+
+Held-out sentences -> phonemes (G2P) -> simulated errors at each rate (seeded per sentence, the
+same for every decoder) -> each decoder -> WER against the sentence (one normalizer for both)."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any, Callable
+
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.text import normalize
+from avsr.vsr.metrics import error_rate
+
+Decoder = Callable[[list[list[str]]], list[str]]
+
+
+def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = 1234) -> list[dict[str, Any]]:
+    """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate)."""
+    base = asdict(errors or ErrorConfig())
+    rows = []
+    refs = [normalize(r["text"]).split() for r in records]
+    for rate in rates:
+        noisy = [corrupt(r["phonemes"], ErrorConfig(**{**base, "rate": rate}), sentence_rng(seed, r["id"])) for r in records]
+        per = error_rate([r["phonemes"] for r in records], noisy)
+        for name, dec in decoders.items():
+            hyps = [normalize(h).split() for h in dec(noisy)]
+            rows.append({"system": name, "error_rate": rate, "measured_per": per, "wer": error_rate(refs, hyps), "sentences": len(records),
+                         "examples": [{"ref": " ".join(a), "hyp": " ".join(b)} for a, b in list(zip(refs, hyps))[:3]]})
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    rates = list(dict.fromkeys(r["error_rate"] for r in rows))
+    per = {r["error_rate"]: r["measured_per"] for r in rows}
+    head = "| phoneme errors (simulated; measured PER) | " + " | ".join(f"{s} WER" for s in systems) + " |"
+    lines = [head, "|" + " --- |" * (len(systems) + 1)]
+    for rate in rates:
+        cells = [f"{100 * next(r['wer'] for r in rows if r['system'] == s and r['error_rate'] == rate):.1f}%" for s in systems]
+        lines.append(f"| {100 * rate:.0f}% ({100 * per[rate]:.1f}%) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phoneme-to-text: WER vs phoneme error rate") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for s in dict.fromkeys(r["system"] for r in rows):
+        pts = sorted((r["measured_per"], r["wer"]) for r in rows if r["system"] == s)
+        ax.plot([100 * x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=s)
+    ax.set_xlabel("phoneme error rate of the input (%)")
+    ax.set_ylabel("word error rate (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

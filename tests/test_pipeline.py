@@ -1,0 +1,75 @@
+"""`avsr transcribe --mode vsr` and LipReader: composition of ROI, VSR and phoneme-to-text."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from avsr.checkpoints import save_checkpoint
+from avsr.pipeline import LipReader, MissingModelError
+from avsr.vsr import VSRConfig, VSRModel
+from conftest import CARPHONE, PYFEAT
+
+CLI = [sys.executable, "-m", "avsr.cli", "transcribe"]
+
+
+@pytest.fixture(scope="module")
+def vsr_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    m = VSRModel(VSRConfig(stem_channels=8, stage_channels=(8,), stage_blocks=(1,), dim=32, depth=1, heads=2))
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "vsr", m, "vsr", m.cfg.to_dict())
+
+
+@pytest.fixture(scope="module")
+def p2t_adapter(tmp_path_factory):
+    """A tiny Llama saved as a local model folder, with a LoRA adapter on top of it."""
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "p2t"))
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from avsr.p2t.model import P2TConfig, add_lora, save_adapter
+
+    root = tmp_path_factory.mktemp("p2t")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["Phonemes: AH B K | T\nText: a cat sat"] * 5, vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                         num_key_value_heads=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    model.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    cfg = P2TConfig(base=str(root / "base"), lora_r=4, lora_alpha=8, max_new_tokens=6)
+    return save_adapter(add_lora(model, cfg), root / "adapter", cfg)
+
+
+def test_missing_checkpoint_says_what_and_how():
+    r = subprocess.run(CLI + [str(CARPHONE)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "needs a trained VSR checkpoint" in r.stderr and "avsr train vsr" in r.stderr
+    with pytest.raises(MissingModelError, match="phoneme-to-text adapter"):
+        LipReader.from_pretrained("some/vsr", None)
+
+
+def test_phonemes_only_and_full_pipeline(vsr_ckpt, p2t_adapter, tmp_path, media):
+    out = tmp_path / "t.jsonl"
+    r = subprocess.run(CLI + [str(CARPHONE), str(media.text_as_mp4), "--vsr", str(vsr_ckpt), "--phonemes-only", "--decode", "greedy", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr  # the bad input fails, the good one is transcribed
+    assert "not a readable media file" in r.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[0]["text"] is None and lines[0]["frames"] == 100 and "error" in lines[1]
+    reader = LipReader.from_pretrained(vsr_ckpt, p2t_adapter, method="greedy")
+    t = reader.transcribe(PYFEAT)
+    assert isinstance(t.text, str) and t.frames == 60 and t.segments == [(0.0, 2.4)]
+
+
+def test_long_input_is_read_in_segments(vsr_ckpt):
+    import numpy as np
+
+    import avsr
+
+    reader = LipReader(avsr.load_model(vsr_ckpt), None, method="greedy")
+    crops = np.random.default_rng(0).integers(0, 255, (900, 96, 96), dtype=np.uint8)  # 36 s
+    _, spans = reader.phonemes(crops)
+    assert spans == [(0.0, 16.0), (16.0, 32.0), (32.0, 36.0)]
