@@ -119,7 +119,7 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
     loading ``cfg.model.base`` (tests pass a tiny model)."""
     L.seed_everything(cfg.seed, workers=True)
     model, tok = base if base is not None else load_base(cfg.model)
-    model = add_lora(model, cfg.model)
+    model = add_lora(model, cfg.model).train()  # from_pretrained returns eval mode (LoRA dropout off)
     train_recs = with_phonemes(list(read_jsonl(cfg.data.train)))
     val_recs = with_phonemes(list(read_jsonl(cfg.data.val))[: cfg.data.val_size]) if cfg.data.val else []
     if not train_recs:

