@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, Sampler
 
 from avsr.data.manifest import read_jsonl
 from avsr.io import MOUTH_CROP_SIZE, read_crops
-from avsr.text import BOUNDARY, VOCAB, normalize, word_phonemes
+from avsr.text import VOCAB, g2p_many
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +53,22 @@ def check_ctc_feasible(clip_id: str, frames: int, target: list[int], time_stride
         )
 
 
+def record_phonemes(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Phonemes of each manifest record: its ``phonemes`` (list or space-separated string), or
+    G2P of its ``text`` (all records' unknown words in one G2P fallback call)."""
+    given = [r.get("phonemes") for r in records]
+    given = [p.split() if isinstance(p, str) else p for p in given]
+    need = [i for i, p in enumerate(given) if not p]
+    for i, ph in zip(need, g2p_many([records[i].get("text", "") for i in need])):
+        if not ph:
+            raise ValueError(f"{records[i].get('id')}: manifest line has neither 'phonemes' nor 'text'")
+        given[i] = ph
+    return given
+
+
 def phoneme_targets(records: list[dict[str, Any]]) -> list[list[int]]:
-    """Phoneme ids per record: its ``phonemes`` (list or space-separated string) or G2P of its
-    ``text`` (all unknown words of the manifest go to the G2P fallback in one call)."""
-    need = [r for r in records if not r.get("phonemes")]
-    words = {w for r in need for w in normalize(r.get("text", "")).split()}
-    lexicon = dict(zip(sorted(words), word_phonemes(sorted(words)))) if words else {}
-    out = []
-    for r in records:
-        ph = r.get("phonemes")
-        if isinstance(ph, str):
-            ph = ph.split()
-        if not ph:
-            ph = []
-            for i, w in enumerate(normalize(r.get("text", "")).split()):
-                ph += ([BOUNDARY] if i else []) + lexicon[w]
-        if not ph:
-            raise ValueError(f"{r.get('id')}: manifest line has neither 'phonemes' nor 'text'")
-        out.append(VOCAB.encode(ph))
-    return out
+    """CTC target ids of each record (see :func:`record_phonemes`)."""
+    return [VOCAB.encode(ph) for ph in record_phonemes(records)]
 
 
 class CropDataset(Dataset):

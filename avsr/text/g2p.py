@@ -107,11 +107,19 @@ def g2p(text: str) -> list[str]:
     >>> g2p("Hello world")
     ['HH', 'AH', 'L', 'OW', '|', 'W', 'ER', 'L', 'D']
     """
-    words = normalize(text).split()
-    out: list[str] = []
-    for i, ph in enumerate(word_phonemes(words)):
-        if i:
-            out.append(BOUNDARY)
-        out += ph
-    assert all(p in PHONEMES or p == BOUNDARY for p in out)
+    return g2p_many([text])[0]
+
+
+def g2p_many(texts: list[str]) -> list[list[str]]:
+    """:func:`g2p` of many texts, with every out-of-vocabulary word in one espeak-ng call."""
+    sents = [normalize(t).split() for t in texts]
+    vocab = sorted({w for s in sents for w in s})
+    lex = dict(zip(vocab, word_phonemes(vocab)))
+    out = []
+    for words in sents:
+        ph: list[str] = []
+        for i, w in enumerate(words):
+            ph += ([BOUNDARY] if i else []) + lex[w]
+        out.append(ph)
+    assert all(p in PHONEMES or p == BOUNDARY for ph in out for p in ph)
     return out

@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from avsr.data.manifest import read_jsonl
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.data.video import record_phonemes
 from avsr.p2t.model import P2TConfig, add_lora, collate_examples, encode_example, load_base, save_adapter
-from avsr.text import BOUNDARY, normalize, word_phonemes
+from avsr.text import normalize
 from avsr.train.vsr import OptimConfig, warmup_cosine
 
 
@@ -51,20 +52,8 @@ class P2TTrainConfig:
 
 
 def with_phonemes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add ``phonemes`` (list) to records that lack them; one G2P call for all unknown words."""
-    words = sorted({w for r in records if not r.get("phonemes") for w in normalize(r["text"]).split()})
-    lex = dict(zip(words, word_phonemes(words))) if words else {}
-    out = []
-    for r in records:
-        ph = r.get("phonemes")
-        if isinstance(ph, str):
-            ph = ph.split()
-        if not ph:
-            ph = []
-            for i, w in enumerate(normalize(r["text"]).split()):
-                ph += ([BOUNDARY] if i else []) + lex[w]
-        out.append({**r, "phonemes": ph, "text": normalize(r["text"])})
-    return out
+    """Records with ``phonemes`` as a list and ``text`` normalised."""
+    return [{**r, "phonemes": ph, "text": normalize(r["text"])} for r, ph in zip(records, record_phonemes(records))]
 
 
 class PhonemeTextDataset(Dataset):
