@@ -224,7 +224,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAM
 
 class CropWriter:
     """Streams uint8 crops into a lossless FFV1 video (``.mkv``): (H, W) grey or (H, W, 3) RGB.
-    Bit-exact on read-back; a few times smaller than raw arrays on real crops. Written to a
+    Bit-exact on read-back; 2-4x smaller than raw arrays on real crops. Written to a
     temporary name and renamed by :meth:`close`, so an interrupted clip leaves nothing behind."""
 
     def __init__(self, path: str | os.PathLike, size: int, color: bool, fps: int = FPS):
