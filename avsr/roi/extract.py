@@ -44,6 +44,7 @@ class Analysis:
     width: int
     height: int
     warnings: list[str] = field(default_factory=list)
+    gray_cache: "GrayFrameCache | None" = field(default=None, repr=False)  # consumed by render()
 
     @property
     def frames(self) -> int:
@@ -52,6 +53,39 @@ class Analysis:
     @property
     def face_ratio(self) -> float:
         return float(self.face.mean()) if len(self.face) else 0.0
+
+
+GRAY_CACHE_MAX_BYTES = 2 << 30  # grey frames kept for the render pass at most (else it decodes again)
+
+
+class GrayFrameCache:
+    """Grey frames from the analysis pass in an anonymous temporary file (deleted by the OS
+    whatever happens), read back by the render pass instead of decoding the video again.
+    Memory stays flat: frames go to disk one at a time."""
+
+    def __init__(self, width: int, height: int):
+        import tempfile
+
+        self.shape = (height, width)
+        self.count = 0
+        self.usable = True
+        self._f = tempfile.TemporaryFile()
+
+    def append(self, gray: np.ndarray) -> None:
+        if gray.shape != self.shape:  # the stream changed size: the render pass decodes instead
+            self.usable = False
+        if self.usable:
+            self._f.write(np.ascontiguousarray(gray, np.uint8).tobytes())
+            self.count += 1
+
+    def __iter__(self):
+        self._f.seek(0)
+        n = self.shape[0] * self.shape[1]
+        for _ in range(self.count):
+            yield np.frombuffer(self._f.read(n), np.uint8).reshape(self.shape)
+
+    def close(self) -> None:
+        self._f.close()
 
 
 @dataclass
@@ -79,10 +113,14 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
     det = FaceDetector(cfg)
     tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
     pool = LandmarkPool(cfg, workers)
+    expected = info.duration * FPS * info.width * info.height
+    cache = GrayFrameCache(info.width, info.height) if not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES else None
     n = 0
     try:
         for fr in iter_frames(path):
             n = fr.index + 1
+            if cache is not None:
+                cache.append(to_gray(fr.image))
             image = None  # this frame as RGB (+ scale), converted at most once
             if fr.index % cfg.detect_every == 0:
                 image = prepare(fr.image, cfg)
@@ -91,9 +129,24 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
                 for i, tr in tracks.active(fr.index):
                     image = image or prepare(fr.image, cfg)
                     pool.submit(fr.index, i, image, tr.last())
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
     finally:
         det.close()
         found = pool.finish()
+    try:
+        a = _conclude(path, info, cfg, tracks, found, n)
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+    a.gray_cache = cache
+    return a
+
+
+def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n: int) -> Analysis:
     best = tracks.speaker(cfg.min_track_frames)
     if best is None:
         raise NoFaceError(f"{path}: no face found in {n} frames ({n / FPS:.1f} s)")
@@ -127,29 +180,41 @@ def _fit(image: tuple[np.ndarray, float], max_side: int) -> tuple[np.ndarray, fl
 
 
 def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], None]) -> int:
-    """Pass 2: warp every frame straight into its crop and hand it to ``sink``. When the crop
+    """Pass 2: warp every frame straight into its crop and hand it to ``sink``; grey crops read
+    the frames the analysis kept (:class:`GrayFrameCache`) instead of decoding again. When the crop
     shrinks the face by more than 2x (large faces, 4K), frames are first reduced with area
     filtering so the crop does not alias."""
     zoom = float(np.max(np.hypot(a.transforms[:, 0, 0], a.transforms[:, 0, 1])))
     pre = min(1.0, 2.0 * zoom)
     size = cfg.out_size
+    cache, a.gray_cache = a.gray_cache, None
+    if cache is not None and (cfg.color or not cache.usable or cache.count != a.frames):
+        cache.close()
+        cache = None
+    if cache is not None:
+        frames = ((t, g) for t, g in enumerate(cache))
+    else:
+        frames = ((fr.index, fr.image) for fr in iter_frames(path))
     count = 0
-    for fr in iter_frames(path):
-        t = fr.index
-        if t >= a.frames:
-            break
-        m = a.transforms[t].astype(np.float64)
-        if cfg.color:
-            img, s = to_rgb(fr.image, scale=pre)
-        else:
-            img, s = to_gray(fr.image), 1.0
-            if pre < 1.0:
-                img = cv2.resize(img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA)
-                s = img.shape[1] / a.width
-        if s != 1.0:
-            m[:, :2] /= s
-        sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-        count += 1
+    try:
+        for t, image in frames:
+            if t >= a.frames:
+                break
+            m = a.transforms[t].astype(np.float64)
+            if cfg.color:
+                img, s = to_rgb(image, scale=pre)
+            else:
+                img, s = (image if cache is not None else to_gray(image)), 1.0
+                if pre < 1.0:
+                    img = cv2.resize(img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA)
+                    s = img.shape[1] / a.width
+            if s != 1.0:
+                m[:, :2] /= s
+            sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            count += 1
+    finally:
+        if cache is not None:
+            cache.close()
     if count != a.frames:
         raise MediaError(f"{path}: decoded {count} frames on the second pass, {a.frames} on the first")
     return count
@@ -164,4 +229,4 @@ def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool =
     crops: list[np.ndarray] = []
     render(path, a, cfg, crops.append)
     wav = read_audio(path) if audio else None
-    return RoiClip(**vars(a), crops=np.stack(crops), audio=wav, config=cfg)
+    return RoiClip(**vars(a), crops=np.stack(crops), audio=wav, config=cfg)  # gray_cache is None by now
