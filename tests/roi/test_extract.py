@@ -124,3 +124,11 @@ def test_config_validation():
     with pytest.raises(ValueError, match="unknown RoiConfig field"):
         RoiConfig.from_dict({"smoothing": 2})
     assert RoiConfig(mode="face").out_size == 224 and RoiConfig().out_size == 96
+
+
+def test_render_from_grey_cache_equals_second_decode(monkeypatch, carphone):
+    import avsr.roi.extract as ex
+
+    monkeypatch.setattr(ex, "GRAY_CACHE_MAX_BYTES", 0)  # force the second decode
+    decoded = extract(CARPHONE)
+    assert np.array_equal(decoded.crops, carphone.crops)
