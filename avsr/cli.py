@@ -82,6 +82,10 @@ def _cmd_train(args) -> int:
         cfg = build(Config, args.config, args.overrides)
     except (ValueError, TypeError, OSError) as e:
         raise UsageError(str(e)) from e
+    for name in ("train", "val"):
+        path = getattr(cfg.data, name)
+        if (path or name == "train") and not os.path.isfile(path):
+            raise UsageError(f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH)")
     final = fit(cfg)
     print(f"final {'(averaged) checkpoint' if args.what == 'vsr' else 'adapter'}: {final}")
     return 0

@@ -148,6 +148,8 @@ def run_batch(
 
     cfg = cfg or RoiConfig()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder; -o/--out takes a folder")
     out.mkdir(parents=True, exist_ok=True)
     stem = manifest[: -len(".jsonl")] if manifest.endswith(".jsonl") else manifest
     man_path, err_path = out / manifest, out / (stem.replace("manifest", "errors", 1) + ".jsonl")

@@ -131,3 +131,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, media):
     for f in ref.rglob("*.roi.mkv"):
         assert np.array_equal(read_crops(f), read_crops(out / f.name))
     assert not list(out.rglob(".*.tmp*"))
+
+
+def test_output_path_that_is_a_file_is_a_usage_error(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    r = run(PYFEAT, "-o", f)
+    assert r.returncode == 2 and "is not a folder" in r.stderr

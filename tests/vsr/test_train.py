@@ -78,3 +78,8 @@ def test_eval_cli_writes_per_utterance_jsonl(roi_manifest, tmp_path):
         assert all(x["ref_len"] == len(x["ref"].split()) for x in recs)
     bad = subprocess.run([sys.executable, "-m", "avsr.cli", "eval", "vsr", "--ckpt", str(tmp_path), "--manifest", str(roi_manifest)], capture_output=True, text=True)
     assert bad.returncode == 2 and "not an avsr checkpoint" in bad.stderr
+
+
+def test_missing_training_manifest_is_a_usage_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "avsr.cli", "train", "vsr", "configs/vsr/small.yaml", f"data.train={tmp_path}/none.jsonl"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr
