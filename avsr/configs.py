@@ -59,7 +59,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     unknown keys are refused. Fields typed ``dict`` are passed through as they are."""
     import typing
 
-    if hasattr(cls, "from_dict") and cls.from_dict.__func__ is not from_dict:  # type: ignore[attr-defined]
+    if hasattr(cls, "from_dict"):  # a class with its own rules (e.g. VSRConfig's presets)
         return cls.from_dict(data)  # type: ignore[attr-defined]
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ same for every decoder) -> each decoder -> WER against the sentence (one normali
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Any, Callable
 
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
@@ -17,11 +17,11 @@ Decoder = Callable[[list[list[str]]], list[str]]
 
 def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = 1234) -> list[dict[str, Any]]:
     """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate)."""
-    base = asdict(errors or ErrorConfig())
+    base = errors or ErrorConfig()
     rows = []
     refs = [normalize(r["text"]).split() for r in records]
     for rate in rates:
-        noisy = [corrupt(r["phonemes"], ErrorConfig(**{**base, "rate": rate}), sentence_rng(seed, r["id"])) for r in records]
+        noisy = [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
         per = error_rate([r["phonemes"] for r in records], noisy)
         for name, dec in decoders.items():
             hyps = [normalize(h).split() for h in dec(noisy)]

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from avsr.configs import from_dict
 
 PROMPT = "Phonemes: {phonemes}\nText:"
 IGNORE = -100  # label of tokens that are not scored
@@ -44,16 +46,6 @@ class P2TConfig:
         d["target_modules"] = list(self.target_modules)
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "P2TConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown P2TConfig field(s): {', '.join(unknown)}")
-        d = dict(d)
-        if "target_modules" in d:
-            d["target_modules"] = tuple(d["target_modules"])
-        return cls(**d)
 
 
 def format_prompt(phonemes: list[str]) -> str:
@@ -160,7 +152,7 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
     folder = Path(folder)
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
-    cfg = P2TConfig.from_dict(json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
+    cfg = from_dict(P2TConfig, json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
     base, tok = load_base(cfg)
     model = PeftModel.from_pretrained(base, str(folder))
     if merge:

@@ -20,6 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from avsr.configs import from_dict
 from avsr.data.manifest import JsonlAppender, read_jsonl, write_jsonl
 from avsr.io import VIDEO_EXTENSIONS, MediaError
 from avsr.roi.config import RoiConfig
@@ -105,7 +106,7 @@ def _work(job: Job, out_dir: str, cfg_dict: dict[str, Any], threads: int) -> dic
     from avsr.roi.save import extract_to
 
     try:
-        rec = extract_to(job.source, out_dir, job.id, RoiConfig.from_dict(cfg_dict), workers=threads)
+        rec = extract_to(job.source, out_dir, job.id, from_dict(RoiConfig, cfg_dict), workers=threads)
         rec.update(job.extra)
         return rec
     except MediaError as e:

@@ -1,7 +1,7 @@
 """Configuration of the lip-ROI stage (a frozen dataclass; YAML files only override fields)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from avsr.io import FACE_ROI_SIZE, MOUTH_ROI_SIZE
@@ -77,15 +77,3 @@ class RoiConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "RoiConfig":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown RoiConfig field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**d)
-
-    def override(self, **kw: Any) -> "RoiConfig":
-        return replace(self, **kw)

@@ -7,7 +7,7 @@ trainable (LoRA) weights and the optimizer state.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ class PhonemeTextDataset(Dataset):
         r = self.records[i]
         rng = sentence_rng(self.seed + (self.epoch if self.train else 0), r["id"])
         rate = self.cfg.error_rates[int(rng.integers(len(self.cfg.error_rates)))]
-        noisy = corrupt(r["phonemes"], ErrorConfig(**{**asdict(self.cfg.errors), "rate": rate}), rng)
+        noisy = corrupt(r["phonemes"], replace(self.cfg.errors, rate=rate), rng)
         return encode_example(self.tok, noisy, r["text"], self.max_length)
 
 

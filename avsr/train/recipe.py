@@ -5,7 +5,6 @@ neither is required)."""
 from __future__ import annotations
 
 import copy
-import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +16,6 @@ import torch
 from avsr.checkpoints import save_checkpoint
 from avsr.train.vsr import DataConfig, OptimConfig, VSRDataModule, VSRTask
 from avsr.vsr.model import PRESETS, VSRConfig, VSRModel
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

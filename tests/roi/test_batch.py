@@ -1,12 +1,9 @@
 """`avsr roi` over many inputs: outputs, errors, exit codes, resume after a kill."""
-import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

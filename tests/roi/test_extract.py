@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from avsr.configs import from_dict
 from avsr.io import MediaError
 from avsr.roi import NoFaceError, RoiConfig, extract, geometry
 from conftest import CARPHONE, DISTORTED, PYFEAT
@@ -122,7 +123,7 @@ def test_config_validation():
     with pytest.raises(ValueError, match="mode"):
         RoiConfig(mode="lips")
     with pytest.raises(ValueError, match="unknown RoiConfig field"):
-        RoiConfig.from_dict({"smoothing": 2})
+        from_dict(RoiConfig, {"smoothing": 2})
     assert RoiConfig(mode="face").out_size == 224 and RoiConfig().out_size == 96
 
 
