@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from avsr.io import FPS, MOUTH_CROP_SIZE, VSR_SEGMENT_SECONDS
 from avsr.roi import RoiConfig, extract
 from avsr.text import BOUNDARY, VOCAB
 from avsr.vsr.decode import decode
+
+if TYPE_CHECKING:
+    from avsr.p2t.model import PhonemeToText
 
 
 class MissingModelError(RuntimeError):
@@ -51,7 +54,7 @@ class Transcript:
 class LipReader:
     """Silent-video transcription with the two VALLR stages."""
 
-    def __init__(self, vsr: torch.nn.Module, p2t: tuple | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8):
+    def __init__(self, vsr: torch.nn.Module, p2t: PhonemeToText | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8):
         self.vsr, self.p2t, self.roi = vsr.eval(), p2t, roi or RoiConfig()
         self.method, self.beam = method, beam
 
@@ -89,13 +92,8 @@ class LipReader:
         return out, spans
 
     def transcribe(self, video: str | os.PathLike) -> Transcript:
-        from avsr.p2t.model import generate
-
         clip = extract(video, self.roi, audio=False)
         crops = clip.crops if clip.crops.ndim == 3 else clip.crops.mean(-1).astype(np.uint8)
         ph, spans = self.phonemes(crops)
-        text = None
-        if self.p2t is not None:
-            model, tok, cfg = self.p2t
-            text = generate(model, tok, [ph], cfg.max_new_tokens)[0] if ph else ""
+        text = self.p2t([ph])[0] if self.p2t is not None else None
         return Transcript(str(video), text, ph, clip.frames, clip.face_ratio, spans)

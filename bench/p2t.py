@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     args = ap.parse_args()
     if args.adapter:
-        lora, tok, cfg = load_p2t(args.adapter)
+        p2t = load_p2t(args.adapter)
+        lora, tok, cfg = p2t.model, p2t.tok, p2t.cfg
     else:
         cfg = P2TConfig()
         base, tok = load_base(cfg)

@@ -8,7 +8,6 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 from avsr.data.manifest import read_jsonl
@@ -28,22 +27,23 @@ def main() -> int:
     args = p.parse_args()
     train = list(read_jsonl(Path(args.corpus) / "train.jsonl"))
     held = with_phonemes(list(read_jsonl(Path(args.corpus) / "heldout.jsonl"))[: args.sentences])
-    lexicon = DictionaryDecoder(Counter(w for r in train for w in r["text"].split()))
+    lexicon = DictionaryDecoder.from_corpus(train)
     decoders = {"dictionary lookup": lambda batch: [lexicon(ph) for ph in batch]}
     if args.adapter:
         from tqdm import tqdm
 
-        from avsr.p2t.model import generate, load_p2t
+        from avsr.p2t.model import load_p2t
 
-        model, tok, cfg = load_p2t(args.adapter)
+        p2t = load_p2t(args.adapter)
 
         def llm(batch):
             out = []
             for s in tqdm(range(0, len(batch), args.batch_size), desc="LLM", disable=not sys.stderr.isatty()):
-                out += generate(model, tok, batch[s : s + args.batch_size], cfg.max_new_tokens, args.batch_size)
+                out += p2t(batch[s : s + args.batch_size], args.batch_size)
             return out
 
-        decoders[f"LoRA LLM ({cfg.base})"] = llm
+        hint = " + lexicon hint" if p2t.cfg.hint == "lexicon" else ""
+        decoders[f"LoRA LLM ({p2t.cfg.base}{hint})"] = llm
     rows = wer_vs_per(held, decoders, tuple(args.rates))
     os.makedirs(args.out, exist_ok=True)
     Path(args.out, "results.json").write_text(json.dumps(rows, indent=1))

@@ -159,18 +159,23 @@ class FrameBudgetSampler(Sampler[list[int]]):
 
     def __init__(self, lengths: list[int], max_frames: int, shuffle: bool, seed: int = 0, rank: int | None = None, world: int | None = None):
         self.lengths, self.max_frames, self.shuffle, self.seed = lengths, max_frames, shuffle, seed
-        if world is None:
-            dist = torch.distributed
-            world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-            rank = dist.get_rank() if world > 1 else 0
-        self.rank, self.world = rank or 0, world
+        self.rank, self.world = rank, world  # None: read from torch.distributed when batches are made
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _shard(self) -> tuple[int, int]:
+        if self.world is not None:
+            return self.rank or 0, self.world
+        dist = torch.distributed
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        return (dist.get_rank() if world > 1 else 0), world
+
     def _batches(self) -> list[list[int]]:
-        order = sorted(range(len(self.lengths)), key=lambda i: self.lengths[i])
+        rng = random.Random(self.seed + self.epoch)
+        ties = [rng.random() for _ in self.lengths] if self.shuffle else [0.0] * len(self.lengths)
+        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], ties[i]))  # equal lengths mix anew each epoch
         batches, cur, frames = [], [], 0
         for i in order:
             if cur and frames + self.lengths[i] > self.max_frames:
@@ -181,11 +186,12 @@ class FrameBudgetSampler(Sampler[list[int]]):
         if cur:
             batches.append(cur)
         if self.shuffle:
-            random.Random(self.seed + self.epoch).shuffle(batches)
-        if self.world > 1:  # pad by repeating, then deal out
-            while len(batches) % self.world:
+            rng.shuffle(batches)
+        rank, world = self._shard()
+        if world > 1:  # pad by repeating, then deal out
+            while len(batches) % world:
                 batches.append(batches[len(batches) % max(1, len(batches))])
-            batches = batches[self.rank :: self.world]
+            batches = batches[rank::world]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:

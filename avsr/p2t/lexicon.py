@@ -8,8 +8,11 @@ boundaries do not, because it cannot use context.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Iterable
 
 from avsr.text import PHONEMES, words_of
@@ -40,10 +43,30 @@ class DictionaryDecoder:
         self._counts = counts
         self._cache: dict[str, str] = {}
 
-    def word(self, phonemes: list[str]) -> str:
+    @classmethod
+    def from_corpus(cls, records: Iterable[dict]) -> "DictionaryDecoder":
+        """Spelling frequencies from the ``text`` of manifest records (already normalised)."""
+        return cls(Counter(w for r in records for w in r["text"].split()))
+
+    def save_counts(self, path: str | os.PathLike) -> None:
+        from avsr.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(dict(self._counts.most_common())))
+
+    @classmethod
+    def from_counts_file(cls, path: str | os.PathLike) -> "DictionaryDecoder":
+        counts = json.loads(Path(path).read_text())
+        if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+            raise ValueError(f"{path}: not a word-count file (a JSON object of word -> count)")
+        return cls(Counter(counts))
+
+    def lookup(self, phonemes: list[str]) -> tuple[str, bool]:
+        """(spelling, exact): ``exact`` is False when the phoneme word matched no pronunciation
+        and the nearest one (phoneme edit distance) was used."""
         k = _key(phonemes)
         if k in self._spelling:
-            return self._spelling[k]
+            return self._spelling[k], True
         if k not in self._cache:
             from rapidfuzz import process
             from rapidfuzz.distance import Levenshtein
@@ -52,8 +75,16 @@ class DictionaryDecoder:
             d0 = min(h[1] for h in hits)
             near = [self._spelling[h[0]] for h in hits if h[1] == d0]
             self._cache[k] = max(near, key=lambda w: (self._counts.get(w, 0), -len(w)))
-        return self._cache[k]
+        return self._cache[k], False
 
-    def __call__(self, phonemes: list[str]) -> str:
-        """Phoneme sequence with word boundaries -> text."""
-        return " ".join(self.word(w) for w in words_of(phonemes))
+    def word(self, phonemes: list[str]) -> str:
+        return self.lookup(phonemes)[0]
+
+    def __call__(self, phonemes: list[str], mark_guesses: bool = False) -> str:
+        """Phoneme sequence with word boundaries -> text; ``mark_guesses`` appends ``?`` to the
+        words found by edit distance rather than by an exact pronunciation."""
+        out = []
+        for w in words_of(phonemes):
+            spelling, exact = self.lookup(w)
+            out.append(spelling if exact or not mark_guesses else spelling + "?")
+        return " ".join(out)

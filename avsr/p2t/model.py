@@ -8,6 +8,19 @@ Prompt format (plain text, so any causal LM works, instruct-tuned or not)::
 The phonemes are ARPAbet without stress, ``|`` between words. Training scores only the answer
 (`` the cat sat`` and the end-of-sequence token); the prompt's labels are -100. Generation is
 greedy and stops at end-of-sequence or a newline.
+
+With ``hint: lexicon`` the prompt also carries the dictionary-lookup reading of the same
+phonemes (:class:`avsr.p2t.lexicon.DictionaryDecoder`), and the LM learns to correct it from
+context (generative error correction in the manner of HyPoradise, Chen et al. 2023)::
+
+    Phonemes: DH AH | K AE T | S AE D | AH N | DH AH | M AE T S
+    Lexicon: the cat sad on the mats?
+    Text: the cat sat on the mat<eos>
+
+A ``?`` marks a word whose phonemes matched no dictionary pronunciation (the lookup took the
+nearest one): the places where the lookup guessed.
+
+The spelling counts behind the lookup travel in the adapter folder (``lexicon_counts.json``).
 """
 from __future__ import annotations
 
@@ -20,10 +33,15 @@ from typing import Any
 import torch
 
 from avsr.configs import from_dict
+from avsr.text import BOUNDARY
 
 PROMPT = "Phonemes: {phonemes}\nText:"
+PROMPT_HINT = "Phonemes: {phonemes}\nLexicon: {hint}\nText:"
+HINTS = ("none", "lexicon")
 IGNORE = -100  # label of tokens that are not scored
 ADAPTER_CONFIG = "p2t_config.json"
+LEXICON_COUNTS = "lexicon_counts.json"
+TOKENS_PER_WORD = 4  # generous: English words average ~1.3 tokens; lost word boundaries merge words
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,11 @@ class P2TConfig:
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     max_length: int = 384  # tokens of prompt + answer (longer examples are cut from the prompt's start)
     max_new_tokens: int = 64
+    hint: str = "none"  # "lexicon": the prompt also holds the dictionary-lookup reading
+
+    def __post_init__(self) -> None:
+        if self.hint not in HINTS:
+            raise ValueError(f"P2TConfig.hint must be one of {HINTS}, got {self.hint!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -48,8 +71,10 @@ class P2TConfig:
 
 
 
-def format_prompt(phonemes: list[str]) -> str:
-    return PROMPT.format(phonemes=" ".join(phonemes))
+def format_prompt(phonemes: list[str], hint: str | None = None) -> str:
+    if hint is None:
+        return PROMPT.format(phonemes=" ".join(phonemes))
+    return PROMPT_HINT.format(phonemes=" ".join(phonemes), hint=hint)
 
 
 def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
@@ -78,9 +103,9 @@ def add_lora(model, cfg: P2TConfig):
     return get_peft_model(model, lc)
 
 
-def encode_example(tok, phonemes: list[str], text: str, max_length: int) -> dict[str, list[int]]:
+def encode_example(tok, phonemes: list[str], text: str, max_length: int, hint: str | None = None) -> dict[str, list[int]]:
     """input_ids and labels for one training pair; only the answer and EOS are scored."""
-    prompt = tok(format_prompt(phonemes), add_special_tokens=False)["input_ids"]
+    prompt = tok(format_prompt(phonemes, hint), add_special_tokens=False)["input_ids"]
     answer = tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     bos = [tok.bos_token_id] if getattr(tok, "add_bos_token", False) and tok.bos_token_id is not None else []
     room = max_length - len(answer) - len(bos)
@@ -114,18 +139,23 @@ def _stop_ids(tok) -> list[int]:
 
 
 @torch.inference_mode()
-def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16) -> list[str]:
-    """Greedy decoding of a sentence for each phoneme sequence, in batches (left padded); stops
-    at EOS or a newline."""
+def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None) -> list[str]:
+    """Greedy decoding of a sentence for each phoneme sequence (and its hint, when the model was
+    trained with one), in batches (left padded); stops at EOS or a newline."""
+    if hints is not None and len(hints) != len(phoneme_lists):
+        raise ValueError(f"{len(hints)} hints for {len(phoneme_lists)} phoneme sequences")
     device = next(model.parameters()).device
     side = tok.padding_side
     tok.padding_side = "left"
     out: list[str] = []
     try:
         for s in range(0, len(phoneme_lists), batch_size):
-            prompts = [format_prompt(p) for p in phoneme_lists[s : s + batch_size]]
+            batch = phoneme_lists[s : s + batch_size]
+            prompts = [format_prompt(p, hints[s + i] if hints else None) for i, p in enumerate(batch)]
+            # a sentence has about as many words as phoneme words: cap runaway repetition
+            limit = min(max_new_tokens, TOKENS_PER_WORD * max(p.count(BOUNDARY) + 1 for p in batch) + 8)
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=getattr(tok, "add_bos_token", False)).to(device)
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id)
+            gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id)
             for row in gen[:, enc["input_ids"].shape[1] :]:
                 text = tok.decode(row, skip_special_tokens=True)
                 out.append(" ".join(text.split("\n")[0].split()))
@@ -134,27 +164,59 @@ def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 6
     return out
 
 
-def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None) -> Path:
-    """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config."""
+def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None) -> Path:
+    """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config
+    and, for ``hint: lexicon``, the lookup's spelling counts."""
     from avsr.io import atomic_path
 
     folder = Path(folder)
+    if cfg.hint == "lexicon" and lexicon is None:
+        raise ValueError("hint: lexicon needs the DictionaryDecoder the adapter was trained with")
     model.save_pretrained(str(folder), safe_serialization=True)
+    if lexicon is not None:
+        lexicon.save_counts(folder / LEXICON_COUNTS)
     with atomic_path(folder / ADAPTER_CONFIG) as tmp:
         tmp.write_text(json.dumps({"p2t": cfg.to_dict(), **(extra or {})}, indent=1))
     return folder
 
 
-def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"):
-    """(model, tokenizer, config) from an adapter folder written by :func:`save_adapter`."""
+class PhonemeToText:
+    """A loaded phoneme-to-text model: ``p2t([phonemes, ...]) -> [text, ...]``."""
+
+    def __init__(self, model, tok, cfg: P2TConfig, lexicon=None):
+        if cfg.hint == "lexicon" and lexicon is None:
+            raise ValueError("this adapter was trained with hint: lexicon; pass its DictionaryDecoder")
+        self.model, self.tok, self.cfg, self.lexicon = model, tok, cfg, lexicon
+
+    def hints(self, phoneme_lists: list[list[str]]) -> list[str] | None:
+        return [self.lexicon(p, mark_guesses=True) for p in phoneme_lists] if self.cfg.hint == "lexicon" else None
+
+    def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16) -> list[str]:
+        todo = [i for i, p in enumerate(phoneme_lists) if p]
+        texts = [""] * len(phoneme_lists)  # no phonemes -> no text, without asking the LM
+        sub = [phoneme_lists[i] for i in todo]
+        for i, t in zip(todo, generate(self.model, self.tok, sub, self.cfg.max_new_tokens, batch_size, self.hints(sub))):
+            texts[i] = t
+        return texts
+
+
+def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu") -> PhonemeToText:
+    """The :class:`PhonemeToText` of an adapter folder written by :func:`save_adapter`."""
     from peft import PeftModel
+
+    from avsr.p2t.lexicon import DictionaryDecoder
 
     folder = Path(folder)
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
     cfg = from_dict(P2TConfig, json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
+    lexicon = None
+    if cfg.hint == "lexicon":
+        if not (folder / LEXICON_COUNTS).is_file():
+            raise FileNotFoundError(f"{folder}: adapter trained with hint: lexicon but {LEXICON_COUNTS} is missing")
+        lexicon = DictionaryDecoder.from_counts_file(folder / LEXICON_COUNTS)
     base, tok = load_base(cfg)
     model = PeftModel.from_pretrained(base, str(folder))
     if merge:
         model = model.merge_and_unload()
-    return model.to(device).eval(), tok, cfg
+    return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon)

@@ -17,8 +17,16 @@ from torch.utils.data import DataLoader, Dataset
 
 from avsr.data.manifest import read_jsonl
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.data.video import record_phonemes
-from avsr.p2t.model import P2TConfig, add_lora, collate_examples, encode_example, load_base, save_adapter
+from avsr.data.video import FrameBudgetSampler, record_phonemes
+from avsr.p2t.lexicon import DictionaryDecoder
+from avsr.p2t.model import (
+    P2TConfig,
+    add_lora,
+    collate_examples,
+    encode_example,
+    load_base,
+    save_adapter,
+)
 from avsr.text import normalize
 from avsr.train.vsr import OptimConfig, warmup_cosine
 
@@ -31,6 +39,7 @@ class P2TDataConfig:
     error_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
     errors: ErrorConfig = ErrorConfig()
     batch_size: int = 16
+    batch_tokens: int = 0  # > 0: batches of similar-length examples with at most this many tokens (instead of batch_size)
     num_workers: int = 0
 
 
@@ -57,9 +66,17 @@ def with_phonemes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class PhonemeTextDataset(Dataset):
-    def __init__(self, records: list[dict[str, Any]], tok, cfg: P2TDataConfig, max_length: int, seed: int, train: bool):
+    """Prompt/answer pairs with simulated errors; with a ``lexicon`` the prompt also holds its
+    reading of the noisy phonemes (``hint: lexicon``)."""
+
+    def __init__(self, records: list[dict[str, Any]], tok, cfg: P2TDataConfig, max_length: int, seed: int, train: bool, lexicon=None):
         self.records, self.tok, self.cfg, self.max_length, self.seed, self.train = records, tok, cfg, max_length, seed, train
+        self.lexicon = lexicon
         self.epoch = 0
+
+    def lengths(self) -> list[int]:
+        """Token count of each clean example (the noisy ones differ by a few tokens)."""
+        return [len(encode_example(self.tok, r["phonemes"], r["text"], self.max_length, r["text"] if self.lexicon else None)["input_ids"]) for r in self.records]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,7 +86,8 @@ class PhonemeTextDataset(Dataset):
         rng = sentence_rng(self.seed + (self.epoch if self.train else 0), r["id"])
         rate = self.cfg.error_rates[int(rng.integers(len(self.cfg.error_rates)))]
         noisy = corrupt(r["phonemes"], replace(self.cfg.errors, rate=rate), rng)
-        return encode_example(self.tok, noisy, r["text"], self.max_length)
+        hint = self.lexicon(noisy, mark_guesses=True) if self.lexicon is not None else None
+        return encode_example(self.tok, noisy, r["text"], self.max_length, hint)
 
 
 class P2TTask(L.LightningModule):
@@ -88,8 +106,10 @@ class P2TTask(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
-        ds = self.trainer.train_dataloader.dataset
-        ds.epoch = self.current_epoch
+        dl = self.trainer.train_dataloader
+        dl.dataset.epoch = self.current_epoch
+        if isinstance(dl.batch_sampler, FrameBudgetSampler):
+            dl.batch_sampler.set_epoch(self.current_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
@@ -113,21 +133,29 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
     val_recs = with_phonemes(list(read_jsonl(cfg.data.val))[: cfg.data.val_size]) if cfg.data.val else []
     if not train_recs:
         raise ValueError(f"{cfg.data.train}: no training sentences")
+    lexicon = DictionaryDecoder.from_corpus(train_recs) if cfg.model.hint == "lexicon" else None
     collate = lambda b: collate_examples(b, tok.pad_token_id)  # noqa: E731
-    g = torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(PhonemeTextDataset(train_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, True), batch_size=cfg.data.batch_size, shuffle=True, collate_fn=collate, num_workers=cfg.data.num_workers, generator=g)
-    val_dl = DataLoader(PhonemeTextDataset(val_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, False), batch_size=cfg.data.batch_size, collate_fn=collate) if val_recs else None
+    train_ds = PhonemeTextDataset(train_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, True, lexicon)
+    if cfg.data.batch_tokens > 0:  # similar lengths together: little padding; shards itself under DDP
+        sampler = FrameBudgetSampler(train_ds.lengths(), cfg.data.batch_tokens, shuffle=True, seed=cfg.seed)
+        train_dl = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
+    else:
+        g = torch.Generator().manual_seed(cfg.seed)
+        train_dl = DataLoader(train_ds, batch_size=cfg.data.batch_size, shuffle=True, collate_fn=collate, num_workers=cfg.data.num_workers, generator=g)
+    val_dl = DataLoader(PhonemeTextDataset(val_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, False, lexicon), batch_size=cfg.data.batch_size, collate_fn=collate) if val_recs else None
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = P2TTask(model, cfg.optim, max_steps)
     out = Path(cfg.output)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
     kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
+    if cfg.data.batch_tokens > 0:
+        kw["use_distributed_sampler"] = False
     kw.update(cfg.trainer)
     trainer = L.Trainer(callbacks=[ckpt], **kw)
     last = out / "lightning" / "last.ckpt"
     trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
     final = out / "adapter"
     if trainer.is_global_zero:
-        save_adapter(task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step})
+        save_adapter(task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step}, lexicon)
     return final
 

@@ -3,7 +3,16 @@ import pytest
 import torch
 
 from avsr.data.manifest import write_jsonl
-from avsr.p2t.model import IGNORE, P2TConfig, add_lora, collate_examples, encode_example, format_prompt, generate, save_adapter
+from avsr.p2t.model import (
+    IGNORE,
+    P2TConfig,
+    add_lora,
+    collate_examples,
+    encode_example,
+    format_prompt,
+    generate,
+    save_adapter,
+)
 from avsr.text import g2p
 
 CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
@@ -109,10 +118,10 @@ def test_real_smollm2_weights(tmp_path, monkeypatch):
     from peft import PeftModel
 
     from avsr.p2t.model import load_base
-    from avsr.registry import registered_file
+    from avsr.registry import registered_files
 
     try:
-        registered_file("smollm2-135m-instruct")
+        registered_files("smollm2-135m-instruct")
     except Exception as e:  # noqa: BLE001
         pytest.skip(str(e))
     monkeypatch.setenv("AVSR_CACHE", str(tmp_path / "cache"))

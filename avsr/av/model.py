@@ -1,0 +1,255 @@
+"""The AVSR model: one frozen Whisper, and a bank of named adapter sets, one per noise scenario.
+
+An adapter set is LoRA on Whisper (peft) plus, for audio-visual sets, its own
+:class:`~avsr.av.fusion.AVFusion`. One set is active at a time (``activate``); ``none`` is the
+plain frozen Whisper. A set lives in a folder named after its scenario::
+
+    adapters/babble/
+      adapter_config.json, adapter_model.safetensors   peft LoRA (a standard peft adapter folder)
+      fusion.safetensors, fusion_config.json           only for audio-visual sets
+      avsr_adapter.json                                scenario, training noise, Whisper it fits, sizes
+
+Loading refuses a folder that is not a set, and a set made for another Whisper.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avsr.av.features import WHISPER_FRAMES, WHISPER_SAMPLES, whisper_input
+from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
+from avsr.av.router import NO_ADAPTER
+from avsr.configs import from_dict
+
+ADAPTER_META = "avsr_adapter.json"
+FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
+WINDOW_VIDEO_FRAMES = WHISPER_FRAMES // MEL_PER_VIDEO_FRAME  # 750 crops fill one 30 s window
+
+
+class AdapterError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoraSetConfig:
+    """LoRA on Whisper's attention and MLP projections, encoder and decoder."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    fusion: bool = False  # audio-visual set (adds an AVFusion)
+
+
+def whisper_signature(whisper) -> dict[str, int]:
+    c = whisper.config
+    return {k: int(getattr(c, k)) for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")}
+
+
+class AVWhisper(nn.Module):
+    def __init__(self, whisper, processor, whisper_name: str = "", fusion: FusionConfig | None = None):
+        super().__init__()
+        for p in whisper.parameters():
+            p.requires_grad_(False)
+        self.whisper, self.processor, self.whisper_name = whisper, processor, whisper_name
+        self.peft = None  # PeftModel around whisper once a set exists
+        self.fusions = nn.ModuleDict()
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.active = NO_ADAPTER
+        self.n_mels = whisper.config.num_mel_bins
+
+    # ----- adapter bank
+    @property
+    def sets(self) -> list[str]:
+        return sorted(self.meta)
+
+    def add_set(self, name: str, cfg: LoraSetConfig = LoraSetConfig(), fusion: FusionConfig | None = None, info: dict[str, Any] | None = None) -> None:
+        """A new, untrained set (LoRA B = 0, fusion output = 0: the model's output is unchanged)."""
+        from peft import LoraConfig, get_peft_model
+
+        if name == NO_ADAPTER or name in self.meta or not name or "/" in name:
+            raise AdapterError(f"adapter set name {name!r} is reserved, taken or not a folder name")
+        lc = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules))
+        if self.peft is None:
+            self.peft = get_peft_model(self.whisper, lc, adapter_name=name)
+        else:
+            self.peft.add_adapter(name, lc)
+        if cfg.fusion or fusion is not None:
+            self.fusions[name] = AVFusion(fusion or FusionConfig(n_mels=self.n_mels))
+        self.meta[name] = {"scenario": name, **(info or {})}
+        self.train(self.training)  # new LoRA dropout / fusion modules follow the model's mode
+        self.activate(name)
+
+    def activate(self, name: str | None) -> None:
+        """Make ``name`` the active set (``none`` or None: plain Whisper). Cheap: no weights move."""
+        name = name or NO_ADAPTER
+        if name != NO_ADAPTER and name not in self.meta:
+            raise AdapterError(f"no adapter set {name!r}; installed: {', '.join(self.sets) or 'none'}")
+        if self.peft is not None and name != NO_ADAPTER:
+            self.peft.base_model.set_adapter(name)
+        self.active = name
+
+    def trainable_parameters(self, name: str) -> int:
+        lora = sum(p.numel() for n, p in self.whisper.named_parameters() if f".{name}." in n and "lora_" in n)
+        return lora + (sum(p.numel() for p in self.fusions[name].parameters()) if name in self.fusions else 0)
+
+    def full_parameters(self) -> int:
+        return sum(p.numel() for n, p in self.whisper.named_parameters() if "lora_" not in n)
+
+    def train_only(self, name: str) -> list[nn.Parameter]:
+        """Freeze everything but set ``name`` (its LoRA and fusion); returns those parameters."""
+        self.activate(name)
+        out = []
+        for n, p in self.named_parameters():
+            on = (f".{name}." in n and "lora_" in n) or n.startswith(f"fusions.{name}.")
+            p.requires_grad_(on)
+            if on:
+                out.append(p)
+        return out
+
+    def save_set(self, name: str, folder: str | os.PathLike) -> Path:
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        from avsr.io import atomic_path
+
+        if name not in self.meta:
+            raise AdapterError(f"no adapter set {name!r}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.peft.peft_config[name].save_pretrained(str(folder))
+        state = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.peft, adapter_name=name).items()}
+        with atomic_path(folder / "adapter_model.safetensors") as tmp:
+            save_file(state, str(tmp))
+        if name in self.fusions:
+            f = self.fusions[name]
+            with atomic_path(folder / FUSION_WEIGHTS) as tmp:
+                save_file({k: v.detach().cpu().contiguous() for k, v in f.state_dict().items()}, str(tmp))
+            (folder / FUSION_CONFIG).write_text(json.dumps(f.cfg.to_dict(), indent=1))
+        meta = {**self.meta[name], "modality": "audio-visual" if name in self.fusions else "audio",
+                "whisper": {"name": self.whisper_name, **whisper_signature(self.whisper)},
+                "trainable_parameters": self.trainable_parameters(name), "full_finetune_parameters": self.full_parameters()}
+        with atomic_path(folder / ADAPTER_META) as tmp:
+            tmp.write_text(json.dumps(meta, indent=1))
+        return folder
+
+    def load_set(self, folder: str | os.PathLike, name: str | None = None) -> str:
+        """Add the set saved in ``folder`` (named after the folder unless ``name``)."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        meta = read_set_meta(folder)
+        sig = whisper_signature(self.whisper)
+        if meta["whisper"] and {k: meta["whisper"].get(k) for k in sig} != sig:
+            raise AdapterError(f"{folder}: adapter set made for Whisper {meta['whisper'].get('name') or meta['whisper']} "
+                               f"({_fmt(meta['whisper'])}), but the loaded Whisper is {self.whisper_name or '?'} ({_fmt(sig)})")
+        name = name or folder.name
+        if name in self.meta or name == NO_ADAPTER:
+            raise AdapterError(f"adapter set {name!r} is already loaded or reserved")
+        from peft import PeftModel
+
+        if self.peft is None:
+            self.peft = PeftModel.from_pretrained(self.whisper, str(folder), adapter_name=name, is_trainable=False)
+        else:
+            self.peft.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+        if (folder / FUSION_WEIGHTS).is_file():
+            fcfg = from_dict(FusionConfig, json.loads((folder / FUSION_CONFIG).read_text()))
+            fusion = AVFusion(fcfg)
+            fusion.load_state_dict(load_file(str(folder / FUSION_WEIGHTS)))
+            self.fusions[name] = fusion.to(next(self.whisper.parameters()).device).eval()
+        self.meta[name] = meta
+        self.train(self.training)
+        self.activate(name)
+        return name
+
+    # ----- compute
+    def features(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, samples) or (samples,) audio of at most 30 s -> Whisper input (B, n_mels, 3000)."""
+        x = torch.as_tensor(audio, dtype=torch.float32)
+        return whisper_input(x[None] if x.ndim == 1 else x, self.n_mels).to(self._device)
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.whisper.parameters()).device
+
+    def encoder_input(self, mel: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None) -> torch.Tensor:
+        """The active set's fusion applied to ``mel`` when there are crops; else ``mel``."""
+        if crops is None or self.active not in self.fusions:
+            return mel
+        if video_frames is None:
+            video_frames = torch.full((mel.shape[0],), crops.shape[1], dtype=torch.long)
+        return self.fusions[self.active](mel, crops.to(mel.device), video_frames)
+
+    def _model(self):
+        return self.peft if self.peft is not None else self.whisper
+
+    def forward(self, mel: torch.Tensor, labels: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced loss with the active set; labels (B, L) with -100 on padding."""
+        x = self.encoder_input(mel, crops, video_frames)
+        if self.active == NO_ADAPTER and self.peft is not None:
+            with self.peft.disable_adapter():
+                return self.peft(input_features=x, labels=labels).loss
+        return self._model()(input_features=x, labels=labels).loss
+
+    @torch.inference_mode()
+    def generate(self, mel: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None, beams: int = 1,
+                 language: str | None = "en", max_new_tokens: int | None = None) -> list[str]:
+        x = self.encoder_input(mel, crops, video_frames)
+        kw: dict[str, Any] = {"num_beams": beams, "do_sample": False}
+        if max_new_tokens:
+            kw["max_new_tokens"] = max_new_tokens
+        if getattr(self.whisper.generation_config, "is_multilingual", False):
+            kw.update(language=language, task="transcribe")
+        model = self._model()
+        if self.active == NO_ADAPTER and self.peft is not None:
+            with self.peft.disable_adapter():
+                ids = model.generate(input_features=x, **kw)
+        else:
+            ids = model.generate(input_features=x, **kw)
+        return [" ".join(t.split()) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+
+    def transcribe(self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1) -> str:
+        """Text of one 16 kHz clip (any length: cut into 30 s windows, joined), with its
+        (T, 88, 88) uint8 mouth crops at 25 fps when there is video."""
+        texts = []
+        for s in range(0, max(len(audio), 1), WHISPER_SAMPLES):
+            w = s // WHISPER_SAMPLES
+            seg = audio[s : s + WHISPER_SAMPLES]
+            c = v = None
+            if crops is not None and len(crops) > w * WINDOW_VIDEO_FRAMES:
+                cs = crops[w * WINDOW_VIDEO_FRAMES : (w + 1) * WINDOW_VIDEO_FRAMES]
+                c, v = torch.from_numpy(np.ascontiguousarray(cs))[None], torch.tensor([len(cs)])
+            texts.append(self.generate(self.features(seg), c, v, beams)[0])
+        return " ".join(t for t in texts if t)
+
+
+def read_set_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AdapterError(f"{folder}: no such adapter set folder")
+    missing = [f for f in (ADAPTER_META, "adapter_config.json", "adapter_model.safetensors") if not (folder / f).is_file()]
+    if missing:
+        raise AdapterError(f"{folder}: not an avsr adapter set (missing {', '.join(missing)}); sets are written by `avsr train av`")
+    try:
+        meta = json.loads((folder / ADAPTER_META).read_text())
+    except json.JSONDecodeError as e:
+        raise AdapterError(f"{folder / ADAPTER_META}: unreadable ({e})") from e
+    meta.setdefault("whisper", {})
+    return meta
+
+
+def list_sets(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:
+    """(name, metadata) of every adapter set folder directly under ``root``."""
+    root = Path(root)
+    return [(p.name, read_set_meta(p)) for p in sorted(root.iterdir()) if p.is_dir() and (p / ADAPTER_META).is_file()] if root.is_dir() else []
+
+
+def _fmt(sig: dict[str, Any]) -> str:
+    return f"d_model={sig.get('d_model')}, layers={sig.get('encoder_layers')}/{sig.get('decoder_layers')}, vocab={sig.get('vocab_size')}"

@@ -1,0 +1,68 @@
+"""Router: the noise classifier's output -> the name of an adapter set, through a rule table.
+
+Rules are tried in order; the first whose conditions all hold wins::
+
+    rules:
+      - {category: clean, adapter: none}
+      - {snr_min: 20, adapter: snr-high}          # any category, SNR >= 20 dB
+      - {category: babble, adapter: babble}
+      - {snr_max: 5, adapter: snr-low}            # SNR < 5 dB
+    default: none
+
+``none`` means the plain frozen Whisper. A rule that names a set which is not installed is
+skipped (the next rule, then ``default``, is used), and the decision says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+NO_ADAPTER = "none"
+
+
+@dataclass(frozen=True)
+class Rule:
+    adapter: str
+    category: str | None = None
+    snr_min: float | None = None  # inclusive
+    snr_max: float | None = None  # exclusive
+
+    def matches(self, category: str, snr: float) -> bool:
+        return ((self.category is None or self.category == category) and (self.snr_min is None or snr >= self.snr_min)
+                and (self.snr_max is None or snr < self.snr_max))
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    rules: tuple[Rule, ...] = (Rule(NO_ADAPTER, category="clean"), Rule("babble", category="babble"), Rule("music", category="music"),
+                               Rule("noise", category="noise"), Rule("sidespeaker", category="sidespeaker"))
+    default: str = NO_ADAPTER
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RouterConfig":
+        allowed = set(Rule.__dataclass_fields__)
+        rules = []
+        for i, r in enumerate(d.get("rules", [])):
+            bad = set(r) - allowed
+            if bad or "adapter" not in r:
+                raise ValueError(f"router rule {i}: needs 'adapter' and only {sorted(allowed)} (got {sorted(r)})")
+            rules.append(Rule(**r))
+        return cls(tuple(rules), d.get("default", NO_ADAPTER))
+
+
+@dataclass
+class Decision:
+    adapter: str
+    rule: int | None  # index of the rule that decided; None: the default
+    skipped: list[str] = field(default_factory=list)  # sets named by matching rules but not installed
+
+
+def route(cfg: RouterConfig, category: str, snr: float, installed: Iterable[str]) -> Decision:
+    have = set(installed) | {NO_ADAPTER}
+    skipped = []
+    for i, r in enumerate(cfg.rules):
+        if r.matches(category, snr):
+            if r.adapter in have:
+                return Decision(r.adapter, i, skipped)
+            skipped.append(r.adapter)
+    return Decision(cfg.default if cfg.default in have else NO_ADAPTER, None, skipped)

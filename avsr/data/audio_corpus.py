@@ -1,0 +1,84 @@
+"""Small audio corpora as manifests: transcribed speech folders and noise-source lists.
+
+``speech_records(root)`` reads transcripts in the two layouts found in speech toolkits' test
+data: a ``NAME.txt`` beside ``NAME.wav``, or a ``transcription`` / ``*.transcription`` file of
+``<s> words </s> (utterance-id)`` lines. The speaker group of an utterance is its folder.
+
+``noise_records(...)`` lists noise sources by category and assigns each a split so that train
+and test never share a file; a category with a single recording is split by time instead
+(disjoint regions), and the record says so (``start``/``end``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from avsr.io import read_audio
+from avsr.text import normalize
+
+AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
+_TRANSCRIPTION = re.compile(r"^\s*(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()]+)\)\s*$")
+
+
+def _transcriptions(folder: Path) -> dict[str, str]:
+    out = {}
+    for f in list(folder.glob("*.transcription")) + ([folder / "transcription"] if (folder / "transcription").is_file() else []):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            m = _TRANSCRIPTION.match(line)
+            if m:
+                out[m.group(2).strip()] = m.group(1)
+    return out
+
+
+def speech_records(root: str | os.PathLike) -> list[dict[str, Any]]:
+    """``{"id", "audio", "text", "speaker", "seconds"}`` for every transcribed audio file under
+    ``root`` (sorted by id; text normalised). Audio without a transcript is skipped."""
+    root = Path(root)
+    out = []
+    for folder in sorted({p.parent for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXT}):
+        table = _transcriptions(folder)
+        for audio in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXT):
+            txt = audio.with_suffix(".txt")
+            text = txt.read_text(encoding="utf-8") if txt.is_file() else table.get(audio.stem)
+            if text is None:
+                continue
+            a = read_audio(audio)
+            rel = audio.relative_to(root)
+            out.append({"id": str(rel.with_suffix("")).replace(os.sep, "/"), "audio": str(audio), "text": normalize(text),
+                        "speaker": str(rel.parent).replace(os.sep, "/") if str(rel.parent) != "." else audio.stem,
+                        "seconds": round(len(a) / 16000, 3) if a is not None else 0.0})
+    return sorted(out, key=lambda r: r["id"])
+
+
+def split_by_group(records: list[dict[str, Any]], key: str, test_share: float) -> list[dict[str, Any]]:
+    """Records with ``split`` set: whole groups (sorted by name, the last ceil(share * n)) go to
+    test, so no group is in both splits."""
+    groups = sorted({r[key] for r in records})
+    n_test = max(1, math.ceil(test_share * len(groups))) if len(groups) > 1 else 0
+    test = set(groups[len(groups) - n_test :])
+    return [{**r, "split": "test" if r[key] in test else "train"} for r in records]
+
+
+def noise_records(files: dict[str, list[str | os.PathLike]], test_share: float = 0.3) -> list[dict[str, Any]]:
+    """Noise sources ``{"id", "audio", "category", "split", "start", "end"}`` from
+    ``{category: [files]}``: files are split whole between train and test; a category with
+    one file gives train the first (1 - share) of it and test the rest."""
+    out = []
+    for cat, paths in sorted(files.items()):
+        paths = sorted(Path(p) for p in paths)
+        if len(paths) == 1:
+            a = read_audio(paths[0])
+            if a is None or len(a) == 0:
+                raise ValueError(f"{paths[0]}: no audio")
+            cut = round(len(a) / 16000 * (1 - test_share), 3)
+            out.append({"id": f"{cat}/{paths[0].stem}:train", "audio": str(paths[0]), "category": cat, "split": "train", "start": 0.0, "end": cut})
+            out.append({"id": f"{cat}/{paths[0].stem}:test", "audio": str(paths[0]), "category": cat, "split": "test", "start": cut, "end": 0.0})
+            continue
+        recs = [{"id": f"{cat}/{p.stem}", "audio": str(p), "category": cat, "group": p.name, "start": 0.0, "end": 0.0} for p in paths]
+        for r in split_by_group(recs, "group", test_share):
+            r.pop("group")
+            out.append(r)
+    return out
