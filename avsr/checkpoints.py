@@ -61,9 +61,12 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def _builders():
+    from avsr.av.noise import NoiseClassifier, NoiseClassifierConfig
+    from avsr.configs import from_dict
     from avsr.vsr.model import VSRConfig, VSRModel
 
-    return {"vsr": lambda cfg: VSRModel(VSRConfig.from_dict(cfg))}
+    return {"vsr": lambda cfg: VSRModel(VSRConfig.from_dict(cfg)),
+            "noise": lambda cfg: NoiseClassifier(from_dict(NoiseClassifierConfig, cfg))}
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True) -> torch.nn.Module:

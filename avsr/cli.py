@@ -68,6 +68,17 @@ def _add_train(sub) -> None:
     t.add_argument("config", help="YAML config (configs/p2t/*.yaml)")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.set_defaults(func=_cmd_train, what="p2t")
+    a = tsub.add_parser("av", help="AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario",
+                        description="Train one adapter set on speech mixed with noise (data_prep/audio.py writes the manifests). "
+                        "e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200")
+    a.add_argument("config", help="YAML config (configs/av/*.yaml)")
+    a.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    a.set_defaults(func=_cmd_train, what="av")
+    n = tsub.add_parser("noise", help="AVSR: the noise classifier (category + SNR)", description="Train the noise classifier on "
+                        "speech mixed with train-split noise (data_prep/audio.py).")
+    n.add_argument("config", help="YAML config (configs/noise/*.yaml)")
+    n.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    n.set_defaults(func=_cmd_train, what="noise")
 
 
 def _cmd_train(args) -> int:
@@ -76,8 +87,12 @@ def _cmd_train(args) -> int:
 
     if args.what == "vsr":
         from avsr.train.recipe import VSRTrainConfig as Config, train_vsr as fit
-    else:
+    elif args.what == "p2t":
         from avsr.train.p2t import P2TTrainConfig as Config, train_p2t as fit
+    elif args.what == "av":
+        from avsr.train.av import AVTrainConfig as Config, train_av as fit
+    else:
+        from avsr.train.noise import NoiseTrainConfig as Config, train_noise as fit
     try:
         cfg = build(Config, args.config, args.overrides)
     except (ValueError, TypeError, OSError) as e:
@@ -86,8 +101,12 @@ def _cmd_train(args) -> int:
         path = getattr(cfg.data, name)
         if (path or name == "train") and not os.path.isfile(path):
             raise UsageError(f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH)")
+    sources = getattr(cfg.data, "noise_sources", None)
+    if sources is not None and not os.path.isfile(sources):
+        raise UsageError(f"data.noise_sources={sources!r}: no such file (python data_prep/audio.py ... -o data/audio)")
     final = fit(cfg)
-    print(f"final {'(averaged) checkpoint' if args.what == 'vsr' else 'adapter'}: {final}")
+    what = {"vsr": "(averaged) checkpoint", "p2t": "adapter", "av": "adapter set", "noise": "noise classifier"}[args.what]
+    print(f"final {what}: {final}")
     return 0
 
 
@@ -119,10 +138,19 @@ def _cmd_eval_vsr(args) -> int:
 
 
 def _add_transcribe(sub) -> None:
-    p = sub.add_parser("transcribe", help="transcribe videos", description="Transcribe videos. --mode vsr: silent video -> "
-                       "mouth crops -> phonemes (VSR checkpoint) -> text (phoneme-to-text adapter).")
-    p.add_argument("inputs", nargs="+", metavar="VIDEO")
-    p.add_argument("--mode", choices=["vsr"], default="vsr")
+    p = sub.add_parser("transcribe", help="transcribe video or audio", description="Transcribe. --mode avsr: audio + mouth "
+                       "crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio only when there is no "
+                       "face); --mode asr: audio only; --mode vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
+                       "(phoneme-to-text adapter).")
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_AUDIO")
+    p.add_argument("--mode", choices=["auto", "avsr", "asr", "vsr"], default="auto",
+                   help="auto (default): avsr for video with sound, vsr for silent video, asr for audio files")
+    p.add_argument("--whisper", default="whisper-base", help="avsr/asr: registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
+    p.add_argument("--adapters", help="avsr/asr: folder of adapter sets (`avsr adapters FOLDER` lists them)")
+    p.add_argument("--adapter", help="avsr/asr: use this set instead of the router's choice; 'none' = plain frozen Whisper")
+    p.add_argument("--classifier", help="avsr/asr: noise classifier checkpoint (avsr train noise)")
+    p.add_argument("--router", help="avsr/asr: YAML router table (configs/av/router.yaml)")
+    p.add_argument("--beam", type=int, default=1, help="avsr/asr: Whisper beam size")
     p.add_argument("--vsr", help="VSR checkpoint folder (avsr train vsr)")
     p.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
     p.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
@@ -132,10 +160,31 @@ def _add_transcribe(sub) -> None:
     p.set_defaults(func=_cmd_transcribe)
 
 
-def _cmd_transcribe(args) -> int:
-    import json
+def _av_recognizer(args):
+    from avsr.av.model import AdapterError
+    from avsr.av.whisper import WhisperLoadError
+    from avsr.checkpoints import CheckpointError
+    from avsr.pipeline import AVRecognizer, MissingModelError
+    from avsr.roi.batch import UsageError
 
-    from avsr.io import MediaError
+    try:
+        rec = AVRecognizer.from_pretrained(args.whisper, args.adapters, args.classifier, args.router, device=args.device, beams=args.beam)
+    except (MissingModelError, WhisperLoadError, AdapterError, CheckpointError, FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    if args.adapter and args.adapter != "none" and args.adapter not in rec.av.sets:
+        raise UsageError(f"--adapter {args.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)")
+
+    def run(path, mode):
+        t = rec.transcribe(path, mode, args.adapter)
+        n = t.noise
+        noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else "noise: no classifier"
+        info = f"[{t.mode}, {noise}, adapter {t.adapter} ({t.route}){', visual' if t.visual else ''}{'; ' + t.note if t.note else ''}]"
+        return t, f"{path}: {t.text}\n  {info}"
+
+    return run
+
+
+def _vsr_reader(args):
     from avsr.pipeline import LipReader, MissingModelError
     from avsr.roi.batch import UsageError
 
@@ -143,25 +192,99 @@ def _cmd_transcribe(args) -> int:
         reader = LipReader.from_pretrained(args.vsr, args.p2t, device=args.device, phonemes_only=args.phonemes_only, method=args.decode)
     except (MissingModelError, FileNotFoundError) as e:
         raise UsageError(str(e)) from e
+
+    def run(path, mode="vsr"):
+        t = reader.transcribe(path)
+        return t, f"{path}: {t.text if t.text is not None else ' '.join(t.phonemes)}"
+
+    return run
+
+
+def _cmd_transcribe(args) -> int:
+    import json
+
+    from avsr.io import MediaError
+
+    from avsr.io import streams
+
+    runners: dict[str, object] = {}
+
+    def run(path):
+        mode = args.mode
+        if mode == "auto":
+            video, audio = streams(path)
+            mode = "vsr" if video and not audio else ("avsr" if video else "asr")
+        kind = "vsr" if mode == "vsr" else "av"  # asr and avsr share one recogniser
+        if kind not in runners:
+            runners[kind] = _vsr_reader(args) if kind == "vsr" else _av_recognizer(args)
+        return runners[kind](path, mode)
     failed = 0
     out = open(args.out, "a", encoding="utf-8") if args.out else None
     try:
         for path in args.inputs:
             try:
-                t = reader.transcribe(path)
+                t, line = run(path)
             except MediaError as e:
                 failed += 1
                 print(f"{path}: error: {e}", file=sys.stderr)
                 if out:
                     out.write(json.dumps({"source": path, "error": str(e)}) + "\n")
                 continue
-            print(f"{path}: {t.text if t.text is not None else ' '.join(t.phonemes)}")
+            print(line)
             if out:
                 out.write(json.dumps(t.to_dict(), ensure_ascii=False) + "\n")
     finally:
         if out:
             out.close()
     return 1 if failed else 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the registered offline models and where each comes from")
+    p.set_defaults(func=_cmd_models)
+    a = sub.add_parser("adapters", help="list the adapter sets in a folder")
+    a.add_argument("folder", nargs="?", default="adapters", help="folder of adapter-set folders (default: ./adapters)")
+    a.set_defaults(func=_cmd_adapters)
+
+
+def _cmd_models(args) -> int:
+    from avsr.registry import converted_dir, registered_files, registry
+
+    for name, e in registry().items():
+        try:
+            files = registered_files(name)
+            where = ", ".join(str(f) for f in files)
+            state = "converted: " + str(converted_dir(name)) if (converted_dir(name) / "config.json").is_file() else "not converted yet (first use converts it)"
+        except Exception as err:  # noqa: BLE001 - show why, keep listing
+            where, state = f"NOT INSTALLED ({err})", ""
+        print(f"{name} [{e['kind']}]: {e['description']}")
+        print(f"  from: {e['install']}  ({e.get('licence', '')})")
+        print(f"  files: {where}")
+        if state:
+            print(f"  {state}")
+    return 0
+
+
+def _cmd_adapters(args) -> int:
+    from avsr.av.model import AdapterError, list_sets
+    from avsr.roi.batch import UsageError
+
+    try:
+        sets = list_sets(args.folder)
+    except AdapterError as e:
+        raise UsageError(str(e)) from e
+    if not sets:
+        print(f"{args.folder}: no adapter sets (train one: avsr train av configs/av/babble.yaml)")
+        return 0
+    print(f"{'set':<14}{'modality':<14}{'noise':<22}{'SNR dB':<12}{'whisper':<18}{'trainable':>12}{'share':>8}")
+    for name, m in sets:
+        n = m.get("noise", {})
+        snr = n.get("snr_values") or n.get("snr") or []
+        snr_s = ",".join(f"{v:g}" for v in snr) if n.get("snr_values") else ("..".join(f"{v:g}" for v in snr))
+        tr, full = m.get("trainable_parameters", 0), m.get("full_finetune_parameters", 0) or 1
+        print(f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
+              f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_transcribe(sub)
+    _add_models(sub)
     return parser
 
 

@@ -59,6 +59,14 @@ def _open(path: str | os.PathLike):
         raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
 
 
+def streams(path: str | os.PathLike) -> tuple[bool, bool]:
+    """(has a video stream, has an audio stream); MediaError when the file is not readable media.
+    A still image counts as no video."""
+    with _open(path) as c:
+        video = bool(c.streams.video) and (c.streams.video[0].frames or 0) != 1
+        return video, bool(c.streams.audio)
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Container facts of a video file; raises MediaError when it has no decodable video stream."""
     with _open(path) as c:

@@ -97,3 +97,119 @@ class LipReader:
         ph, spans = self.phonemes(crops)
         text = self.p2t([ph])[0] if self.p2t is not None else None
         return Transcript(str(video), text, ph, clip.frames, clip.face_ratio, spans)
+
+
+@dataclass
+class AVTranscript:
+    source: str
+    text: str
+    mode: str  # "avsr" or "asr"
+    adapter: str  # the set used ("none": plain frozen Whisper)
+    visual: bool  # mouth crops entered the model
+    noise: dict[str, Any] | None  # classifier output: category, snr, probs
+    route: str  # why this adapter set: "router rule N", "router default", "--adapter", ...
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    face_ratio: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class AVRecognizer:
+    """Audio or audio-visual speech -> text with the frozen Whisper and the adapter set that the
+    noise classifier and router pick (or the one asked for). Video without a face, or audio
+    without video, goes through the audio-only path."""
+
+    def __init__(self, av, classifier=None, router=None, roi: RoiConfig | None = None, beams: int = 1):
+        from avsr.av.router import RouterConfig
+
+        self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
+        self.roi, self.beams = roi or RoiConfig(), beams
+
+    @classmethod
+    def from_pretrained(cls, whisper: str = "whisper-base", adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
+                        router: str | os.PathLike | None = None, device: str = "cpu", **kw) -> "AVRecognizer":
+        """``adapters``: a folder of adapter-set folders (every set in it is loaded)."""
+        import avsr
+        from avsr.av.model import AVWhisper, list_sets
+        from avsr.av.router import RouterConfig
+        from avsr.av.whisper import load_whisper
+        from avsr.configs import load_yaml
+
+        model, proc = load_whisper(whisper, device=device)
+        av = AVWhisper(model, proc, whisper)
+        if adapters:
+            found = list_sets(adapters)
+            if not found:
+                raise MissingModelError(f"{adapters}: no adapter sets in this folder (each set is a folder with avsr_adapter.json; `avsr train av`)")
+            for name, _ in found:
+                av.load_set(os.path.join(adapters, name))
+            av.activate(None)
+        clf = avsr.load_model(classifier, device=device) if classifier else None
+        rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
+        return cls(av, clf, rc, **kw)
+
+    def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
+        from avsr.av.router import NO_ADAPTER, route
+
+        noise = self.classifier.predict(audio) if self.classifier is not None else None
+        if adapter is not None:
+            name, why = adapter, "--adapter"
+        elif noise is None:
+            name, why = self.router.default, "no noise classifier: router default"
+        else:
+            d = route(self.router, noise["category"], noise["snr"], self.av.sets)
+            name = d.adapter
+            why = f"router rule {d.rule}" if d.rule is not None else "router default"
+            if d.skipped:
+                why += f" (not installed: {', '.join(d.skipped)})"
+        if name != NO_ADAPTER and not visual and self.av.meta.get(name, {}).get("modality") == "audio-visual":
+            scenario = self.av.meta[name].get("scenario", name)
+            alt = [n for n, m in self.av.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"]
+            why += f"; no video: {'audio-only set ' + alt[0] if alt else 'the audio-visual set without its fusion'}"
+            name = alt[0] if alt else name
+        return name, noise, why
+
+    def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> AVTranscript:
+        import time
+
+        from avsr.io import MediaError, probe_video, read_audio
+        from avsr.roi.extract import NoFaceError
+
+        if mode not in ("avsr", "asr"):
+            raise ValueError(f"mode must be 'avsr' or 'asr', got {mode!r}")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        audio = read_audio(path)
+        if audio is None or len(audio) == 0:
+            raise MediaError(f"{path}: no audio track (silent video: use --mode vsr)")
+        crops, face_ratio, note = None, None, ""
+        if mode == "avsr":
+            try:
+                probe_video(path)
+                has_video = True
+            except MediaError:
+                has_video, note = False, "no video stream: audio only"
+            if has_video:
+                try:
+                    clip = extract(path, self.roi, audio=False)
+                    crops = clip.crops if clip.crops.ndim == 3 else clip.crops.mean(-1).astype(np.uint8)
+                    c = MOUTH_CROP_SIZE
+                    y, x = (crops.shape[1] - c) // 2, (crops.shape[2] - c) // 2
+                    crops, face_ratio = np.ascontiguousarray(crops[:, y : y + c, x : x + c]), clip.face_ratio
+                except NoFaceError:
+                    note = "no face found: audio only"
+            timings["roi"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        name, noise, why = self._choose(audio, adapter, crops is not None)
+        timings["noise"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        self.av.activate(name)
+        visual = crops is not None and name in self.av.fusions
+        text = self.av.transcribe(audio, crops if visual else None, self.beams)
+        timings["asr"] = time.perf_counter() - t2
+        timings["total"] = time.perf_counter() - t0
+        return AVTranscript(str(path), text, mode, name, visual, noise, why, round(len(audio) / 16000, 3),
+                            {k: round(v, 3) for k, v in timings.items()}, face_ratio, note)

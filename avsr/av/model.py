@@ -207,12 +207,19 @@ class AVWhisper(nn.Module):
             kw["max_new_tokens"] = max_new_tokens
         if getattr(self.whisper.generation_config, "is_multilingual", False):
             kw.update(language=language, task="transcribe")
+        from contextlib import nullcontext
+
+        from transformers.utils import logging as hf_logging
+
         model = self._model()
-        if self.active == NO_ADAPTER and self.peft is not None:
-            with self.peft.disable_adapter():
+        plain = self.peft.disable_adapter() if self.active == NO_ADAPTER and self.peft is not None else nullcontext()
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # Whisper's generate warns about its own internal call to the base generate
+        try:
+            with plain:
                 ids = model.generate(input_features=x, **kw)
-        else:
-            ids = model.generate(input_features=x, **kw)
+        finally:
+            hf_logging.set_verbosity(level)
         return [" ".join(t.split()) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
 
     def transcribe(self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1) -> str:

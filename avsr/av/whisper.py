@@ -30,6 +30,7 @@ from avsr.io import SAMPLE_RATE
 WHISPER_CHUNK_SECONDS = 30  # Whisper's fixed input window
 WHISPER_FRAME_RATE = 100  # log-mel frames per second (hop 160 at 16 kHz); the encoder halves it
 _SPECIAL = "<|endoftext|>"
+MULTILINGUAL_VOCAB = 51865
 
 
 class WhisperLoadError(RuntimeError):
@@ -55,16 +56,17 @@ def _special_ids(tok) -> dict[str, Any]:
 
 
 def whisper_config(dims: dict[str, int], tok, suppress: list[int] | None = None, suppress_begin: list[int] | None = None):
-    """WhisperConfig + GenerationConfig for these sizes and this tokenizer (English-only when the
-    vocabulary has no language tokens)."""
+    """WhisperConfig + GenerationConfig for these sizes and this tokenizer. English-only models
+    (tiny.en ... medium.en) have 51864 token embeddings, multilingual ones 51865 or more; their
+    tokenizers both list language tokens, so the size decides."""
     from transformers import GenerationConfig, WhisperConfig
 
     ids = _special_ids(tok)
     eot, sot = ids["endoftext"], ids["startoftranscript"]
-    multilingual = bool(ids["languages"])
+    multilingual = dims["vocab_size"] >= MULTILINGUAL_VOCAB
     begin = suppress_begin if suppress_begin is not None else [tok.convert_tokens_to_ids("Ġ"), eot]
     cfg = WhisperConfig(**dims, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
-                        suppress_tokens=list(suppress or []), begin_suppress_tokens=begin, tie_word_embeddings=True)
+                        suppress_tokens=None, begin_suppress_tokens=None, tie_word_embeddings=True)  # both live in the GenerationConfig
     gen = GenerationConfig(decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
                            no_timestamps_token_id=ids["notimestamps"], prev_sot_token_id=ids["startofprev"],
                            suppress_tokens=list(suppress or []), begin_suppress_tokens=begin, is_multilingual=multilingual,

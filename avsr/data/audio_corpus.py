@@ -82,3 +82,26 @@ def noise_records(files: dict[str, list[str | os.PathLike]], test_share: float =
             r.pop("group")
             out.append(r)
     return out
+
+
+def prepare_audio(speech_root: str | os.PathLike, noise: dict[str, list[str | os.PathLike]], out: str | os.PathLike, test_share: float = 0.3) -> dict[str, int]:
+    """Write OUT/speech_train.jsonl, OUT/speech_test.jsonl (utterances split by speaker) and
+    OUT/noise_sources.jsonl (noise files by category, split as in :func:`noise_records`, plus
+    each utterance as a ``speech`` source for babble and side-speaker mixtures, in its
+    speaker's split). Returns counts."""
+    from avsr.data.manifest import write_jsonl
+
+    out = Path(out)
+    speech = split_by_group(speech_records(speech_root), "speaker", test_share)
+    if not speech:
+        raise ValueError(f"{speech_root}: no transcribed audio found")
+    bad = [c for c in noise if c not in ("noise", "music")]
+    if bad:
+        raise ValueError(f"noise categories must be 'noise' or 'music' (babble and side-speaker come from the speech), got {bad}")
+    sources = noise_records(noise, test_share) + [{"id": r["id"], "audio": r["audio"], "category": "speech", "split": r["split"]} for r in speech]
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        write_jsonl(out / f"speech_{split}.jsonl", [r for r in speech if r["split"] == split])
+    write_jsonl(out / "noise_sources.jsonl", sources)
+    return {"speech_train": sum(r["split"] == "train" for r in speech), "speech_test": sum(r["split"] == "test" for r in speech),
+            **{f"{c}_{s}": sum(r["category"] == c and r["split"] == s for r in sources) for c in ("noise", "music") for s in ("train", "test")}}

@@ -1,0 +1,84 @@
+"""A dataset of noisy speech: manifest utterances mixed with a :class:`NoiseBank` on the fly.
+
+Training draws fresh noise every epoch (the draw is keyed by utterance, epoch and repeat);
+validation and evaluation keep one fixed draw per utterance. Audio-visual records carry
+``crops`` (the ``.roi.mkv`` written by ``avsr roi``), read as (T, 88, 88) uint8 centre crops.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from avsr.data.noise import NoiseBank
+from avsr.io import MOUTH_CROP_SIZE, SAMPLE_RATE, read_audio
+
+
+def centre_crops(path: str) -> np.ndarray:
+    """(T, 88, 88) uint8 grey mouth crops from an ROI file (96x96 -> centre 88x88)."""
+    from avsr.io import read_crops
+
+    c = read_crops(path)
+    if c.ndim == 4:
+        c = c.mean(-1).astype(np.uint8)
+    y, x = (c.shape[1] - MOUTH_CROP_SIZE) // 2, (c.shape[2] - MOUTH_CROP_SIZE) // 2
+    return np.ascontiguousarray(c[:, y : y + MOUTH_CROP_SIZE, x : x + MOUTH_CROP_SIZE])
+
+
+class NoisySpeech(Dataset):
+    """Items: {"id", "audio" (float32 mixture), "text", "category", "snr", "crops" or None}."""
+
+    def __init__(self, records: list[dict[str, Any]], bank: NoiseBank | None, train: bool, repeats: int = 1, max_seconds: float | None = None,
+                 category: str | None = None, snr: float | None = None):
+        if not records:
+            raise ValueError("no utterances")
+        self.records, self.bank, self.train, self.repeats = records, bank, train, max(1, repeats)
+        self.max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+        self.category, self.snr = category, snr
+        self.epoch = 0
+        self._audio: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.records) * self.repeats
+
+    def clean(self, r: dict[str, Any]) -> np.ndarray:
+        if r["id"] not in self._audio:
+            a = read_audio(r["audio"])
+            if a is None or len(a) == 0:
+                raise ValueError(f"{r['audio']}: no audio")
+            self._audio[r["id"]] = a
+        a = self._audio[r["id"]]
+        return a[: self.max_samples] if self.max_samples else a
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        r = self.records[i % len(self.records)]
+        a = self.clean(r)
+        key = f"{r['id']}#{self.epoch}:{i // len(self.records)}" if self.train else r["id"]
+        info: dict[str, Any] = {"category": "clean", "snr": None}
+        if self.bank is not None:
+            a, info = self.bank.corrupt(key, a, self.category, self.snr)
+        crops = centre_crops(r["crops"]) if r.get("crops") else None
+        return {"id": r["id"], "audio": a, "text": r.get("text", ""), **info, "crops": crops}
+
+
+def pad_audio(items: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, max samples) zero-padded audio and lengths (B,)."""
+    n = max(len(it["audio"]) for it in items)
+    x = torch.zeros(len(items), n)
+    for i, it in enumerate(items):
+        x[i, : len(it["audio"])] = torch.from_numpy(it["audio"])
+    return x, torch.tensor([len(it["audio"]) for it in items])
+
+
+def pad_crops(items: list[dict[str, Any]]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(B, T, 88, 88) uint8 crops (None when no item has video) and frame counts (0: no video)."""
+    frames = torch.tensor([0 if it["crops"] is None else len(it["crops"]) for it in items])
+    if int(frames.max()) == 0:
+        return None, frames
+    out = torch.zeros(len(items), int(frames.max()), MOUTH_CROP_SIZE, MOUTH_CROP_SIZE, dtype=torch.uint8)
+    for i, it in enumerate(items):
+        if it["crops"] is not None:
+            out[i, : len(it["crops"])] = torch.from_numpy(it["crops"])
+    return out, frames

@@ -1,0 +1,145 @@
+"""``avsr train av CONFIG``: train one adapter set (LoRA on the frozen Whisper, plus the fusion
+for audio-visual sets) on speech mixed with one scenario's noise.
+
+Only the set's parameters train (``AVWhisper.train_only``); Whisper stays frozen. Thin
+Lightning wrappers: DDP / multi-node come from the Trainer's settings. The Lightning checkpoint
+(OUTPUT/lightning/last.ckpt) holds the set's weights and the optimizer state, so an interrupted
+run resumes; the finished set is written as OUTPUT/adapters/NAME (see :mod:`avsr.av.model`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from avsr.av.fusion import FusionConfig
+from avsr.av.model import AVWhisper, LoraSetConfig
+from avsr.av.whisper import load_whisper
+from avsr.data.manifest import read_jsonl
+from avsr.data.noise import NoiseBank, NoiseConfig
+from avsr.data.noisy import NoisySpeech, pad_audio, pad_crops
+from avsr.train.vsr import OptimConfig, warmup_cosine
+
+
+@dataclass(frozen=True)
+class AVDataConfig:
+    train: str = "data/speech/train.jsonl"  # JSONL: id, audio, text[, crops]
+    val: str = ""
+    noise_sources: str = "data/noise/sources.jsonl"
+    noise: NoiseConfig = NoiseConfig(split="train")
+    val_noise: NoiseConfig = NoiseConfig(split="test", seed=1)
+    repeats: int = 1  # each utterance this many times an epoch, each with its own noise
+    max_seconds: float = 30.0
+    batch_size: int = 4
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class AVTrainConfig:
+    whisper: str = "whisper-tiny.en"
+    name: str = "babble"  # the adapter set's scenario name (its folder name)
+    lora: LoraSetConfig = LoraSetConfig()
+    fusion: FusionConfig = FusionConfig()  # used when lora.fusion
+    data: AVDataConfig = AVDataConfig()
+    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=10)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    output: str = "runs/av"
+    seed: int = 42
+    checkpoint_every: int = 50
+    resume: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def labels_for(av: AVWhisper, texts: list[str]) -> torch.Tensor:
+    """Decoder targets (B, L): the task prefix after the start token, the text, end-of-text;
+    -100 on padding. The model prepends the start token itself."""
+    tok = av.processor.tokenizer
+    if getattr(av.whisper.generation_config, "is_multilingual", False):
+        tok.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
+    seqs = [tok(" " + t.strip(), add_special_tokens=True)["input_ids"][1:] for t in texts]
+    out = torch.full((len(seqs), max(map(len, seqs))), -100, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s)
+    return out
+
+
+class AVTask(L.LightningModule):
+    def __init__(self, av: AVWhisper, name: str, optim: OptimConfig, total_steps: int):
+        super().__init__()
+        self.av, self.name, self.optim, self.total_steps = av, name, optim, total_steps
+        self.params = av.train_only(name)
+        self.strict_loading = False  # checkpoints hold only the set's weights
+
+    def _loss(self, batch) -> torch.Tensor:
+        audio, _ = batch["audio"]
+        mel = self.av.features(audio).to(self.device)
+        crops, frames = batch["crops"]
+        return self.av(mel, batch["labels"].to(self.device), crops, frames)
+
+    def training_step(self, batch, batch_idx):
+        loss = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self._loss(batch), prog_bar=True, batch_size=len(batch["ids"]), sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        self.trainer.train_dataloader.dataset.epoch = self.current_epoch
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        keep = {n for n, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+
+    def configure_optimizers(self):
+        o = self.optim
+        opt = torch.optim.AdamW(self.params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _loader(av: AVWhisper, ds: NoisySpeech, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
+    def collate(items):
+        return {"ids": [it["id"] for it in items], "audio": pad_audio(items), "crops": pad_crops(items), "labels": labels_for(av, [it["text"] for it in items])}
+
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers, generator=g)
+
+
+def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
+    """Fit the set and return its folder. ``whisper`` = (model, processor) skips loading
+    ``cfg.whisper`` (tests pass a tiny model)."""
+    L.seed_everything(cfg.seed, workers=True)
+    model, proc = whisper if whisper is not None else load_whisper(cfg.whisper)
+    av = AVWhisper(model, proc, cfg.whisper)
+    d = cfg.data
+    sources = list(read_jsonl(d.noise_sources))
+    info = {"noise": {"categories": list(d.noise.categories), "snr": list(d.noise.snr), "snr_values": list(d.noise.snr_values)},
+            "trained_with": cfg.to_dict()}
+    av.add_set(cfg.name, cfg.lora, cfg.fusion if cfg.lora.fusion else None, info)
+    train = NoisySpeech(list(read_jsonl(d.train)), NoiseBank(sources, d.noise), True, d.repeats, d.max_seconds)
+    train_dl = _loader(av, train, d.batch_size, True, d.num_workers, cfg.seed)
+    val_dl = None
+    if d.val:
+        val = NoisySpeech(list(read_jsonl(d.val)), NoiseBank(sources, d.val_noise), False, 1, d.max_seconds)
+        val_dl = _loader(av, val, d.batch_size, False, 0, cfg.seed)
+    max_steps = int(cfg.trainer.get("max_steps", 500))
+    task = AVTask(av, cfg.name, cfg.optim, max_steps)
+    out = Path(cfg.output)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
+    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
+    kw.update(cfg.trainer)
+    trainer = L.Trainer(callbacks=[ckpt], **kw)
+    last = out / "lightning" / "last.ckpt"
+    trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    folder = out / "adapters" / cfg.name
+    if trainer.is_global_zero:
+        av.meta[cfg.name]["steps"] = trainer.global_step
+        av.save_set(cfg.name, folder)
+    return folder
