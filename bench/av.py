@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# this file shares its name with PyAV's package `av`: keep its own folder off the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsr.av.fusion import FusionConfig  # noqa: E402
