@@ -22,7 +22,7 @@ from avsr.av.whisper import load_whisper
 from avsr.data.manifest import read_jsonl
 from avsr.data.noise import NoiseBank, NoiseConfig
 from avsr.data.noisy import NoisySpeech, pad_audio, pad_crops
-from avsr.train.vsr import OptimConfig, warmup_cosine
+from avsr.train.vsr import OptimConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,7 @@ class AVTask(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
 
     def configure_optimizers(self):
-        o = self.optim
-        opt = torch.optim.AdamW(self.params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup_cosine(self.params, self.optim, self.total_steps)
 
 
 def _loader(av: AVWhisper, ds: NoisySpeech, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
@@ -132,12 +129,7 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 500))
     task = AVTask(av, cfg.name, cfg.optim, max_steps)
     out = Path(cfg.output)
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
-    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
-    kw.update(cfg.trainer)
-    trainer = L.Trainer(callbacks=[ckpt], **kw)
-    last = out / "lightning" / "last.ckpt"
-    trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    trainer = fit_resumable(task, out, cfg.trainer, max_steps, cfg.checkpoint_every, cfg.resume, train_dataloaders=train_dl, val_dataloaders=val_dl)
     folder = out / "adapters" / cfg.name
     if trainer.is_global_zero:
         av.meta[cfg.name]["steps"] = trainer.global_step

@@ -21,7 +21,7 @@ from avsr.checkpoints import save_checkpoint
 from avsr.data.manifest import read_jsonl
 from avsr.data.noise import NoiseBank, NoiseConfig
 from avsr.data.noisy import NoisySpeech
-from avsr.train.vsr import OptimConfig, warmup_cosine
+from avsr.train.vsr import OptimConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,7 @@ class NoiseTask(L.LightningModule):
         self.trainer.train_dataloader.dataset.epoch = self.current_epoch
 
     def configure_optimizers(self):
-        o = self.optim
-        opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup_cosine(self.model.parameters(), self.optim, self.total_steps)
 
 
 def train_noise(cfg: NoiseTrainConfig) -> Path:
@@ -117,12 +114,7 @@ def train_noise(cfg: NoiseTrainConfig) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = NoiseTask(model, cfg.optim, cfg.snr_weight, max_steps)
     out = Path(cfg.output)
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
-    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
-    kw.update(cfg.trainer)
-    trainer = L.Trainer(callbacks=[ckpt], **kw)
-    last = out / "lightning" / "last.ckpt"
-    trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    trainer = fit_resumable(task, out, cfg.trainer, max_steps, cfg.checkpoint_every, cfg.resume, train_dataloaders=train_dl, val_dataloaders=val_dl)
     final = out / "final"
     if trainer.is_global_zero:
         save_checkpoint(final, copy.deepcopy(task.model).cpu(), "noise", cfg.model.to_dict(), {"trained_with": cfg.to_dict(), "steps": trainer.global_step})

@@ -28,7 +28,7 @@ from avsr.p2t.model import (
     save_adapter,
 )
 from avsr.text import normalize
-from avsr.train.vsr import OptimConfig, warmup_cosine
+from avsr.train.vsr import OptimConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,7 @@ class P2TTask(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay, betas=tuple(self.optim.betas))
-        o = self.optim
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_warmup_cosine([p for p in self.model.parameters() if p.requires_grad], self.optim, self.total_steps)
 
 
 def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
@@ -146,14 +142,9 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = P2TTask(model, cfg.optim, max_steps)
     out = Path(cfg.output)
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
-    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
-    if cfg.data.batch_tokens > 0:
-        kw["use_distributed_sampler"] = False
-    kw.update(cfg.trainer)
-    trainer = L.Trainer(callbacks=[ckpt], **kw)
-    last = out / "lightning" / "last.ckpt"
-    trainer.fit(task, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    extra = {"use_distributed_sampler": False} if cfg.data.batch_tokens > 0 else {}
+    trainer = fit_resumable(task, out, {**extra, **cfg.trainer}, max_steps, cfg.checkpoint_every, cfg.resume,
+                            train_dataloaders=train_dl, val_dataloaders=val_dl)
     final = out / "adapter"
     if trainer.is_global_zero:
         save_adapter(task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step}, lexicon)

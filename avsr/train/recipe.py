@@ -14,7 +14,7 @@ import lightning as L
 import torch
 
 from avsr.checkpoints import save_checkpoint
-from avsr.train.vsr import DataConfig, OptimConfig, VSRDataModule, VSRTask
+from avsr.train.vsr import DataConfig, OptimConfig, VSRDataModule, VSRTask, fit_resumable
 from avsr.vsr.model import PRESETS, VSRConfig, VSRModel
 
 
@@ -84,11 +84,6 @@ def train_vsr(cfg: VSRTrainConfig) -> Path:
     task = VSRTask(model, cfg.optim, total_steps=max_steps)
     data = VSRDataModule(cfg.data, cfg.model.time_stride, cfg.seed)
     final = out / "final"
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
-    trainer_kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs"), "use_distributed_sampler": False}
-    trainer_kw.update(cfg.trainer)
-    trainer_kw["use_distributed_sampler"] = False  # FrameBudgetSampler shards by itself
-    trainer = L.Trainer(callbacks=[ckpt, AverageLastSnapshots(cfg.average_last, cfg.snapshot_every, final, cfg.to_dict())], **trainer_kw)
-    last = out / "lightning" / "last.ckpt"
-    trainer.fit(task, datamodule=data, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    fit_resumable(task, out, {**cfg.trainer, "use_distributed_sampler": False}, max_steps, cfg.checkpoint_every, cfg.resume,  # the sampler shards itself
+                  (AverageLastSnapshots(cfg.average_last, cfg.snapshot_every, final, cfg.to_dict()),), datamodule=data)
     return final

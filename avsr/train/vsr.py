@@ -40,6 +40,30 @@ def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def adamw_warmup_cosine(params, o: OptimConfig, total_steps: int) -> dict:
+    """AdamW + per-step warm-up/cosine schedule, as Lightning's ``configure_optimizers`` returns
+    it. ``params``: parameters or parameter groups."""
+    opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, betas=tuple(o.betas))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, total_steps, o.min_lr_ratio))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def fit_resumable(task: L.LightningModule, out, trainer_cfg: dict, max_steps: int, checkpoint_every: int, resume: bool,
+                  callbacks: tuple = (), **fit_kw) -> L.Trainer:
+    """Fit with OUT/lightning/last.ckpt saved every ``checkpoint_every`` steps and resumed from
+    when it exists (``resume``); CSV logs in OUT/logs. ``trainer_cfg`` overrides the defaults."""
+    from pathlib import Path
+
+    out = Path(out)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every)
+    kw = {"max_steps": max_steps, "default_root_dir": str(out), "logger": L.pytorch.loggers.CSVLogger(str(out), name="logs")}
+    kw.update(trainer_cfg)
+    trainer = L.Trainer(callbacks=[ckpt, *callbacks], **kw)
+    last = out / "lightning" / "last.ckpt"
+    trainer.fit(task, ckpt_path=str(last) if resume and last.exists() else None, **fit_kw)
+    return trainer
+
+
 class VSRTask(L.LightningModule):
     """CTC training of a :class:`avsr.vsr.VSRModel`; validation reports phoneme error rate."""
 
@@ -77,13 +101,8 @@ class VSRTask(L.LightningModule):
     def configure_optimizers(self):
         decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
         no_decay = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.optim.lr, betas=tuple(self.optim.betas),
-        )
-        o = self.optim
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, o.warmup_steps, self.total_steps, o.min_lr_ratio))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        groups = [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return adamw_warmup_cosine(groups, self.optim, self.total_steps)
 
 
 class VSRDataModule(L.LightningDataModule):
