@@ -55,30 +55,26 @@ def _cmd_roi(args) -> int:
     return res.exit_code
 
 
+_TRAIN = {  # what: (help, description, config folder)
+    "vsr": ("lip reading, stage 1: video -> CTC phonemes", "Train a VSR model. Overrides use dotted keys, e.g. "
+            "trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp", "vsr"),
+    "p2t": ("lip reading, stage 2: LoRA phoneme-to-text LM, trained on text", "Train the phoneme-to-text LoRA adapter on a "
+            "sentence corpus (data_prep/corpus.py). Resumable: run again to continue.", "p2t"),
+    "av": ("AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario", "Train one adapter set on speech "
+           "mixed with noise (data_prep/audio.py writes the manifests), e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200", "av"),
+    "noise": ("AVSR: the noise classifier (category + SNR)", "Train the noise classifier on speech mixed with train-split noise "
+              "(data_prep/audio.py).", "noise"),
+}
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (Lightning)")
     tsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    v = tsub.add_parser("vsr", help="lip reading, stage 1: video -> CTC phonemes", description="Train a VSR model. "
-                        "Overrides use dotted keys, e.g. trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp")
-    v.add_argument("config", help="YAML config (configs/vsr/*.yaml)")
-    v.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    v.set_defaults(func=_cmd_train, what="vsr")
-    t = tsub.add_parser("p2t", help="lip reading, stage 2: LoRA phoneme-to-text LM, trained on text", description="Train the "
-                        "phoneme-to-text LoRA adapter on a sentence corpus (data_prep/corpus.py). Resumable: run again to continue.")
-    t.add_argument("config", help="YAML config (configs/p2t/*.yaml)")
-    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    t.set_defaults(func=_cmd_train, what="p2t")
-    a = tsub.add_parser("av", help="AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario",
-                        description="Train one adapter set on speech mixed with noise (data_prep/audio.py writes the manifests). "
-                        "e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200")
-    a.add_argument("config", help="YAML config (configs/av/*.yaml)")
-    a.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    a.set_defaults(func=_cmd_train, what="av")
-    n = tsub.add_parser("noise", help="AVSR: the noise classifier (category + SNR)", description="Train the noise classifier on "
-                        "speech mixed with train-split noise (data_prep/audio.py).")
-    n.add_argument("config", help="YAML config (configs/noise/*.yaml)")
-    n.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    n.set_defaults(func=_cmd_train, what="noise")
+    for what, (help_, description, folder) in _TRAIN.items():
+        t = tsub.add_parser(what, help=help_, description=description)
+        t.add_argument("config", help=f"YAML config (configs/{folder}/*.yaml)")
+        t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+        t.set_defaults(func=_cmd_train, what=what)
 
 
 def _cmd_train(args) -> int:

@@ -59,6 +59,16 @@ def _open(path: str | os.PathLike):
         raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
 
 
+def centre_mouth(crops: np.ndarray) -> np.ndarray:
+    """ROI crops (T, S, S) or (T, S, S, 3) uint8 -> the models' input: (T, 88, 88) uint8 grey,
+    the centre MOUTH_CROP_SIZE square (a no-op on crops already that size)."""
+    if crops.ndim == 4:
+        crops = crops.mean(-1).astype(np.uint8)
+    c = MOUTH_CROP_SIZE
+    y, x = (crops.shape[1] - c) // 2, (crops.shape[2] - c) // 2
+    return np.ascontiguousarray(crops[:, y : y + c, x : x + c])
+
+
 def streams(path: str | os.PathLike) -> tuple[bool, bool]:
     """(has a video stream, has an audio stream); MediaError when the file is not readable media.
     A still image counts as no video."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from avsr.io import FPS, MOUTH_CROP_SIZE, VSR_SEGMENT_SECONDS
+from avsr.io import FPS, VSR_SEGMENT_SECONDS, centre_mouth
 from avsr.roi import RoiConfig, extract
 from avsr.text import BOUNDARY, VOCAB
 from avsr.vsr.decode import decode
@@ -74,9 +74,7 @@ class LipReader:
     def phonemes(self, crops: np.ndarray) -> tuple[list[str], list[tuple[float, float]]]:
         """(T, 96, 96) uint8 crops -> phonemes; clips longer than VSR_SEGMENT_SECONDS are read in
         segments whose phonemes are joined with a word boundary."""
-        c = MOUTH_CROP_SIZE
-        y, x = (crops.shape[1] - c) // 2, (crops.shape[2] - c) // 2
-        crops = crops[:, y : y + c, x : x + c]
+        crops = centre_mouth(crops)
         seg = VSR_SEGMENT_SECONDS * FPS
         device = next(self.vsr.parameters()).device
         out: list[str] = []
@@ -93,8 +91,7 @@ class LipReader:
 
     def transcribe(self, video: str | os.PathLike) -> Transcript:
         clip = extract(video, self.roi, audio=False)
-        crops = clip.crops if clip.crops.ndim == 3 else clip.crops.mean(-1).astype(np.uint8)
-        ph, spans = self.phonemes(crops)
+        ph, spans = self.phonemes(clip.crops)
         text = self.p2t([ph])[0] if self.p2t is not None else None
         return Transcript(str(video), text, ph, clip.frames, clip.face_ratio, spans)
 
@@ -177,7 +174,7 @@ class AVRecognizer:
     def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> AVTranscript:
         import time
 
-        from avsr.io import MediaError, probe_video, read_audio
+        from avsr.io import MediaError, read_audio, streams
         from avsr.roi.extract import NoFaceError
 
         if mode not in ("avsr", "asr"):
@@ -189,18 +186,13 @@ class AVRecognizer:
             raise MediaError(f"{path}: no audio track (silent video: use --mode vsr)")
         crops, face_ratio, note = None, None, ""
         if mode == "avsr":
-            try:
-                probe_video(path)
-                has_video = True
-            except MediaError:
-                has_video, note = False, "no video stream: audio only"
-            if has_video:
+            has_video, _ = streams(path)
+            if not has_video:
+                note = "no video stream: audio only"
+            else:
                 try:
                     clip = extract(path, self.roi, audio=False)
-                    crops = clip.crops if clip.crops.ndim == 3 else clip.crops.mean(-1).astype(np.uint8)
-                    c = MOUTH_CROP_SIZE
-                    y, x = (crops.shape[1] - c) // 2, (crops.shape[2] - c) // 2
-                    crops, face_ratio = np.ascontiguousarray(crops[:, y : y + c, x : x + c]), clip.face_ratio
+                    crops, face_ratio = centre_mouth(clip.crops), clip.face_ratio
                 except NoFaceError:
                     note = "no face found: audio only"
             timings["roi"] = time.perf_counter() - t0

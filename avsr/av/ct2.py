@@ -45,30 +45,32 @@ def _string(f: BinaryIO) -> str:
     return b[:-1].decode("utf-8")
 
 
+class _Concat:
+    """Reads several files as one stream."""
+
+    def __init__(self, files):
+        self.files, self.i = [open(p, "rb") for p in files], 0
+
+    def read(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n and self.i < len(self.files):
+            chunk = self.files[self.i].read(n - len(out))
+            if not chunk:
+                self.i += 1
+            out += chunk
+        return out
+
+    def close(self):
+        for f in self.files:
+            f.close()
+
+
 def read_ct2(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[str, dict[str, np.ndarray]]:
     """(spec name, {variable: array}) from a model.bin, or from its parts read in order (a file
     split for size limits). Aliases become extra keys pointing at the same array."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    class _Cat:
-        """Reads several files as one stream."""
 
-        def __init__(self, files):
-            self.files, self.i = [open(p, "rb") for p in files], 0
-
-        def read(self, n: int) -> bytes:
-            out = b""
-            while len(out) < n and self.i < len(self.files):
-                chunk = self.files[self.i].read(n - len(out))
-                if not chunk:
-                    self.i += 1
-                out += chunk
-            return out
-
-        def close(self):
-            for f in self.files:
-                f.close()
-
-    f = _Cat(paths)
+    f = _Concat(paths)
     try:
         version = _read(f, "I")
         if not 5 <= version <= 6:

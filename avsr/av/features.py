@@ -19,7 +19,8 @@ from avsr.io import SAMPLE_RATE
 
 N_FFT = 400
 HOP = 160  # 10 ms -> 100 mel frames per second
-WHISPER_SAMPLES = 30 * SAMPLE_RATE
+WHISPER_SECONDS = 30  # Whisper's fixed input window
+WHISPER_SAMPLES = WHISPER_SECONDS * SAMPLE_RATE
 WHISPER_FRAMES = WHISPER_SAMPLES // HOP  # 3000
 
 

@@ -26,6 +26,7 @@ from torch import nn
 from avsr.av.features import WHISPER_FRAMES, WHISPER_SAMPLES, whisper_input
 from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
 from avsr.av.router import NO_ADAPTER
+from avsr.av.whisper import is_multilingual
 from avsr.configs import from_dict
 
 ADAPTER_META = "avsr_adapter.json"
@@ -218,7 +219,7 @@ class AVWhisper(nn.Module):
         kw: dict[str, Any] = {"num_beams": beams, "do_sample": False}
         if max_new_tokens:
             kw["max_new_tokens"] = max_new_tokens
-        if getattr(self.whisper.generation_config, "is_multilingual", False):
+        if is_multilingual(self.whisper):
             kw.update(language=language, task="transcribe")
         from contextlib import nullcontext
 

@@ -21,14 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from avsr.av.ct2 import model_parts, read_ct2, whisper_dims, whisper_state_dict
+from avsr.av.features import WHISPER_SECONDS
 from avsr.io import SAMPLE_RATE
 
-WHISPER_CHUNK_SECONDS = 30  # Whisper's fixed input window
-WHISPER_FRAME_RATE = 100  # log-mel frames per second (hop 160 at 16 kHz); the encoder halves it
 _SPECIAL = "<|endoftext|>"
 MULTILINGUAL_VOCAB = 51865
 
@@ -80,7 +78,7 @@ def whisper_config(dims: dict[str, int], tok, suppress: list[int] | None = None,
 def _processor(tok, n_mels: int):
     from transformers import WhisperFeatureExtractor, WhisperProcessor
 
-    fe = WhisperFeatureExtractor(feature_size=n_mels, sampling_rate=SAMPLE_RATE, chunk_length=WHISPER_CHUNK_SECONDS)
+    fe = WhisperFeatureExtractor(feature_size=n_mels, sampling_rate=SAMPLE_RATE, chunk_length=WHISPER_SECONDS)
     return WhisperProcessor(feature_extractor=fe, tokenizer=tok)
 
 
@@ -202,10 +200,3 @@ def load_whisper(source: str | os.PathLike = "whisper-tiny.en", device: str | to
 
 def is_multilingual(model) -> bool:
     return bool(getattr(model.generation_config, "is_multilingual", False))
-
-
-def log_mel(proc, audio: np.ndarray) -> torch.Tensor:
-    """(n_mels, 3000) log-mel of one mono 16 kHz clip of at most 30 s (zero padded)."""
-    if len(audio) > WHISPER_CHUNK_SECONDS * SAMPLE_RATE:
-        raise ValueError(f"{len(audio) / SAMPLE_RATE:.1f} s of audio: Whisper windows hold {WHISPER_CHUNK_SECONDS} s; cut it first")
-    return proc.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features[0]

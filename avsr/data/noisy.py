@@ -13,18 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from avsr.data.noise import NoiseBank
-from avsr.io import MOUTH_CROP_SIZE, SAMPLE_RATE, read_audio
-
-
-def centre_crops(path: str) -> np.ndarray:
-    """(T, 88, 88) uint8 grey mouth crops from an ROI file (96x96 -> centre 88x88)."""
-    from avsr.io import read_crops
-
-    c = read_crops(path)
-    if c.ndim == 4:
-        c = c.mean(-1).astype(np.uint8)
-    y, x = (c.shape[1] - MOUTH_CROP_SIZE) // 2, (c.shape[2] - MOUTH_CROP_SIZE) // 2
-    return np.ascontiguousarray(c[:, y : y + MOUTH_CROP_SIZE, x : x + MOUTH_CROP_SIZE])
+from avsr.io import MOUTH_CROP_SIZE, SAMPLE_RATE, centre_mouth, read_audio, read_crops
 
 
 class NoisySpeech(Dataset):
@@ -59,7 +48,7 @@ class NoisySpeech(Dataset):
         info: dict[str, Any] = {"category": "clean", "snr": None}
         if self.bank is not None:
             a, info = self.bank.corrupt(key, a, self.category, self.snr)
-        crops = centre_crops(r["crops"]) if r.get("crops") else None
+        crops = centre_mouth(read_crops(r["crops"])) if r.get("crops") else None
         return {"id": r["id"], "audio": a, "text": r.get("text", ""), **info, "crops": crops}
 
 

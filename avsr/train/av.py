@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from avsr.av.fusion import FusionConfig
 from avsr.av.model import AVWhisper, LoraSetConfig
-from avsr.av.whisper import load_whisper
+from avsr.av.whisper import is_multilingual, load_whisper
 from avsr.data.manifest import read_jsonl
 from avsr.data.noise import NoiseBank, NoiseConfig
 from avsr.data.noisy import NoisySpeech, pad_audio, pad_crops
@@ -58,10 +58,9 @@ class AVTrainConfig:
 
 def labels_for(av: AVWhisper, texts: list[str]) -> torch.Tensor:
     """Decoder targets (B, L): the task prefix after the start token, the text, end-of-text;
-    -100 on padding. The model prepends the start token itself."""
+    -100 on padding. The model prepends the start token itself. The tokenizer's prefix is set
+    once by :func:`train_av` (English transcription, no timestamps)."""
     tok = av.processor.tokenizer
-    if getattr(av.whisper.generation_config, "is_multilingual", False):
-        tok.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     seqs = [tok(" " + t.strip(), add_special_tokens=True)["input_ids"][1:] for t in texts]
     out = torch.full((len(seqs), max(map(len, seqs))), -100, dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -115,6 +114,8 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     L.seed_everything(cfg.seed, workers=True)
     model, proc = whisper if whisper is not None else load_whisper(cfg.whisper)
     av = AVWhisper(model, proc, cfg.whisper)
+    if is_multilingual(model):
+        proc.tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     d = cfg.data
     sources = list(read_jsonl(d.noise_sources))
     info = {"noise": {"categories": list(d.noise.categories), "snr": list(d.noise.snr), "snr_values": list(d.noise.snr_values)},
