@@ -134,25 +134,40 @@ def _cmd_eval_vsr(args) -> int:
 
 
 def _add_transcribe(sub) -> None:
-    p = sub.add_parser("transcribe", help="transcribe video or audio", description="Transcribe. --mode avsr: audio + mouth "
-                       "crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio only when there is no "
-                       "face); --mode asr: audio only; --mode vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
-                       "(phoneme-to-text adapter).")
-    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_AUDIO")
+    p = sub.add_parser("transcribe", help="transcribe video or audio files (one, or thousands: resumable batch)", description="Transcribe. "
+                       "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio "
+                       "only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
+                       "(phoneme-to-text adapter). With -o, one JSON line per input; re-running the same command skips inputs already "
+                       "in the output. Files are read in segments (<= 30 s, cut at pauses), so long recordings use flat memory.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video/audio files, folders (recursive), globs, list files (.txt) or JSONL manifests")
     p.add_argument("--mode", choices=["auto", "avsr", "asr", "vsr"], default="auto",
                    help="auto (default): avsr for video with sound, vsr for silent video, asr for audio files")
-    p.add_argument("--whisper", default="whisper-base", help="avsr/asr: registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
-    p.add_argument("--adapters", help="avsr/asr: folder of adapter sets (`avsr adapters FOLDER` lists them)")
-    p.add_argument("--adapter", help="avsr/asr: use this set instead of the router's choice; 'none' = plain frozen Whisper")
-    p.add_argument("--classifier", help="avsr/asr: noise classifier checkpoint (avsr train noise)")
-    p.add_argument("--router", help="avsr/asr: YAML router table (configs/av/router.yaml)")
-    p.add_argument("--beam", type=int, default=1, help="avsr/asr: Whisper beam size")
-    p.add_argument("--vsr", help="VSR checkpoint folder (avsr train vsr)")
-    p.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
-    p.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
-    p.add_argument("--decode", choices=["greedy", "beam"], default="beam")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("-o", "--out", help="also write one JSON line per input here")
+    p.add_argument("-o", "--out", help="JSONL output (id, text, mode, model, segments, noise, adapter, timings; errors as lines with 'error')")
+    p.add_argument("--srt", metavar="DIR", help="also write ID.srt captions here")
+    p.add_argument("--vtt", metavar="DIR", help="also write ID.vtt captions here")
+    p.add_argument("--crops", metavar="DIR", help="write a montage of each video's mouth crops here (ID.crops.png)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes decoding media and extracting crops while the models run (default 1; 0: none)")
+    p.add_argument("--batch-size", type=int, default=8, help="segments per model batch (default 8)")
+    p.add_argument("--devices", default="1", help="Lightning devices (e.g. 2, or 'auto'); >1 runs DDP, one process per device")
+    p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu (default), gpu, auto")
+    p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp for several devices or nodes)")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--retry-failed", action="store_true", help="redo inputs whose line in the output is an error")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print each transcript")
+    g = p.add_argument_group("avsr / asr")
+    g.add_argument("--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
+    g.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
+    g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
+    g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
+    g.add_argument("--router", help="YAML router table (configs/av/router.yaml)")
+    g.add_argument("--beam", type=int, default=1, help="Whisper beam size")
+    v = p.add_argument_group("vsr")
+    v.add_argument("--vsr", help="VSR checkpoint folder (avsr train vsr)")
+    v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
+    v.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
+    v.add_argument("--decode", choices=["greedy", "beam"], default="beam")
+    p.add_argument("--device", default="cpu", help="where models are loaded before Lightning moves them (cpu)")
     p.set_defaults(func=_cmd_transcribe)
 
 
@@ -169,70 +184,91 @@ def _av_recognizer(args):
         raise UsageError(str(e)) from e
     if args.adapter and args.adapter != "none" and args.adapter not in rec.av.sets:
         raise UsageError(f"--adapter {args.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)")
+    return rec
 
-    def run(path, mode):
-        t = rec.transcribe(path, mode, args.adapter)
-        n = t.noise
+
+def _describe(rec: dict) -> str:
+    if "error" in rec:
+        return f"{rec['source']}: error: {rec['error']}"
+    text = rec["text"] if rec.get("text") is not None else rec.get("phonemes", "")
+    if rec["mode"] == "vsr":
+        info = f"[vsr, face {100 * (rec.get('face_ratio') or 0):.0f}% of frames]"
+    else:
+        n = rec.get("noise")
         noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else "noise: no classifier"
-        info = f"[{t.mode}, {noise}, adapter {t.adapter} ({t.route}){', visual' if t.visual else ''}{'; ' + t.note if t.note else ''}]"
-        return t, f"{path}: {t.text}\n  {info}"
+        info = (f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']}){', visual' if rec.get('visual') else ''}"
+                f"{'; ' + rec['note'] if rec.get('note') else ''}]")
+    crops = f"\n  mouth crops: {rec['montage']}" if rec.get("montage") else ""
+    return f"{rec['source']}: {text}\n  {info}{crops}"
 
-    return run
 
+def _kinds(jobs, mode: str) -> set[str]:
+    """{"av", "vsr"}: the recognisers ``jobs`` need (auto mode reads each file's stream list;
+    unreadable files need none and fail later with their reason)."""
+    from avsr.io import MediaError
+    from avsr.transcribe.prepare import decide_mode
 
-def _vsr_reader(args):
-    from avsr.pipeline import LipReader, MissingModelError
-    from avsr.roi.batch import UsageError
-
-    try:
-        reader = LipReader.from_pretrained(args.vsr, args.p2t, device=args.device, phonemes_only=args.phonemes_only, method=args.decode)
-    except (MissingModelError, FileNotFoundError) as e:
-        raise UsageError(str(e)) from e
-
-    def run(path, mode="vsr"):
-        t = reader.transcribe(path)
-        return t, f"{path}: {t.text if t.text is not None else ' '.join(t.phonemes)}"
-
-    return run
+    if mode != "auto":
+        return {"vsr" if mode == "vsr" else "av"}
+    kinds = set()
+    for j in jobs:
+        try:
+            kinds.add("vsr" if decide_mode(j.source, mode) == "vsr" else "av")
+        except MediaError:
+            pass
+        if len(kinds) == 2:
+            break
+    return kinds or {"av"}
 
 
 def _cmd_transcribe(args) -> int:
-    import json
+    import tempfile
 
-    from avsr.io import MediaError
+    from avsr.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+    from avsr.pipeline import LipReader, MissingModelError
+    from avsr.roi.batch import UsageError, collect_inputs
+    from avsr.transcribe.engine import BatchOptions, TranscribeTask, run
+    from avsr.transcribe.prepare import Preparer
 
-    from avsr.io import streams
+    if args.jobs < 0 or args.batch_size < 1:
+        raise UsageError("-j/--jobs must be >= 0 and --batch-size >= 1")
+    jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
+    for e in errors:
+        print(f"{e['source']}: error: {e['error']}", file=sys.stderr)
+    if not jobs:
+        raise UsageError("no input to transcribe")
+    kinds = _kinds(jobs, args.mode)  # which recognisers the inputs need: only those are loaded
+    av = _av_recognizer(args) if "av" in kinds else None
+    vsr, missing = None, {}
+    if "vsr" in kinds:
+        try:
+            vsr = LipReader.from_pretrained(args.vsr, args.p2t, device=args.device, phonemes_only=args.phonemes_only, method=args.decode)
+        except (MissingModelError, FileNotFoundError) as e:
+            if kinds == {"vsr"}:  # nothing could be transcribed
+                raise UsageError(str(e)) from e
+            missing["vsr"] = ("silent video: " if args.mode == "auto" else "") + str(e)
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    opts = BatchOptions(workers=args.jobs, batch_size=args.batch_size, accelerator=args.accelerator, devices=devices, strategy=args.strategy,
+                        num_nodes=args.num_nodes, srt=args.srt, vtt=args.vtt, retry_failed=args.retry_failed, progress=args.progress)
+    prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2)
+    models = {"av": av.names if av else {}, "vsr": vsr.names if vsr else {}}
+    task = TranscribeTask(av, vsr, args.adapter, args.batch_size, missing)
 
-    runners: dict[str, object] = {}
+    def show(rec):
+        if not args.quiet:
+            from tqdm import tqdm
 
-    def run(path):
-        mode = args.mode
-        if mode == "auto":
-            video, audio = streams(path)
-            mode = "vsr" if video and not audio else ("avsr" if video else "asr")
-        kind = "vsr" if mode == "vsr" else "av"  # asr and avsr share one recogniser
-        if kind not in runners:
-            runners[kind] = _vsr_reader(args) if kind == "vsr" else _av_recognizer(args)
-        return runners[kind](path, mode)
-    failed = 0
-    out = open(args.out, "a", encoding="utf-8") if args.out else None
-    try:
-        for path in args.inputs:
-            try:
-                t, line = run(path)
-            except MediaError as e:
-                failed += 1
-                print(f"{path}: error: {e}", file=sys.stderr)
-                if out:
-                    out.write(json.dumps({"source": path, "error": str(e)}) + "\n")
-                continue
-            print(line)
-            if out:
-                out.write(json.dumps(t.to_dict(), ensure_ascii=False) + "\n")
-    finally:
-        if out:
-            out.close()
-    return 1 if failed else 0
+            tqdm.write(_describe(rec), file=sys.stderr if "error" in rec else sys.stdout)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or os.path.join(tmp, "out.jsonl")
+        summary = run(jobs, out, prep, task, models, opts, on_record=show)
+    if summary.rank != 0:
+        return summary.exit_code
+    rate = f", {summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime" if summary.done else ""
+    where = f" -> {args.out}" if args.out else ""
+    print(f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed) + len(errors)} failed{rate}{where}", file=sys.stderr)
+    return 1 if summary.failed or errors else 0
 
 
 def _add_models(sub) -> None:

@@ -7,6 +7,7 @@ Audio is decoded to ``SAMPLE_RATE`` mono float32 in [-1, 1].
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import tempfile
 import wave
@@ -101,13 +102,20 @@ class Frame:
     image: "object"
 
 
-def iter_frames(path: str | os.PathLike, fps: float = FPS) -> Iterator[Frame]:
+def iter_frames(path: str | os.PathLike, fps: float = FPS, start: float = 0.0, end: float | None = None) -> Iterator[Frame]:
     """Yield frames resampled to ``fps`` by timestamp (nearest source frame for each output
     time ``k / fps``). Frame count is ``floor((t_last - t_first) * fps) + 1``. Truncated or
-    partly corrupt streams yield what can be decoded; a stream with no decodable frame raises."""
+    partly corrupt streams yield what can be decoded; a stream with no decodable frame raises.
+
+    ``start`` / ``end`` (seconds from the first frame) restrict the output to the grid times
+    ``start <= k / fps < end``; the file is entered by seeking, so reading one range of a long
+    video costs that range, not everything before it. Indices then count from 0 at ``start``;
+    ``time`` stays measured from the first frame of the file."""
     import av
 
     step = 1.0 / fps
+    k_first = math.ceil(start * fps - 1e-6) if start > 0 else 0
+    k_stop = math.ceil(end * fps - 1e-6) if end is not None else None
     with _open(path) as c:
         if not c.streams.video:
             raise MediaError(f"{path}: has no video stream")
@@ -115,9 +123,16 @@ def iter_frames(path: str | os.PathLike, fps: float = FPS) -> Iterator[Frame]:
         s.thread_type = "AUTO"
         src_step = 1.0 / float(s.average_rate or fps)
         t0 = None
+        if k_first > 0:  # the grid is anchored at the file's first frame: find it, then seek
+            t0 = _first_frame_time(c, s, path)
+            c.seek(max(0, int((t0 + start) / s.time_base)), stream=s, backward=True, any_frame=False)
         prev = None  # (time, frame)
-        k = 0
+        k = k_first
         last_t = None
+
+        def out(k: int, image) -> Frame:
+            return Frame(k - k_first, k * step, image)
+
         try:
             for fr in c.decode(s):
                 t = fr.time if fr.time is not None else (last_t + src_step if last_t is not None else 0.0)
@@ -130,17 +145,31 @@ def iter_frames(path: str | os.PathLike, fps: float = FPS) -> Iterator[Frame]:
                 if prev is not None:
                     mid = 0.5 * (prev[0] + rel)
                     while k * step < mid:
-                        yield Frame(k, k * step, prev[1])
+                        if k_stop is not None and k >= k_stop:
+                            return
+                        yield out(k, prev[1])
                         k += 1
                 prev = (rel, fr)
         except (av.error.FFmpegError, OSError) as e:  # type: ignore[attr-defined]
             if prev is None:
                 raise MediaError(f"{path}: video cannot be decoded ({e})") from e
         if prev is None:
-            raise MediaError(f"{path}: no decodable video frame")
-        while k * step <= prev[0] + 1e-9:
-            yield Frame(k, k * step, prev[1])
+            raise MediaError(f"{path}: no decodable video frame" + (f" at or after {start:.2f} s" if k_first else ""))
+        while k * step <= prev[0] + 1e-9 and (k_stop is None or k < k_stop):
+            yield out(k, prev[1])
             k += 1
+
+
+def _first_frame_time(c, s, path) -> float:
+    import av
+
+    try:
+        for fr in c.decode(s):
+            if fr.time is not None:
+                return float(fr.time)
+    except (av.error.FFmpegError, OSError) as e:  # type: ignore[attr-defined]
+        raise MediaError(f"{path}: video cannot be decoded ({e})") from e
+    raise MediaError(f"{path}: no decodable video frame")
 
 
 FAST_CONVERT_MAX_SIDE = 1280  # larger frames are downscaled while converted (cheaper than all pixels)
@@ -185,28 +214,50 @@ def to_gray(frame) -> np.ndarray:
     return np.array(y) if full else cv2.LUT(np.ascontiguousarray(y), _LIMITED_TO_FULL)
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
-    """Mono float32 samples at ``sample_rate``; None when the file has no audio stream."""
+def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, block: int = 4 * SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Mono float32 samples at ``sample_rate`` in blocks of ``block`` samples (the last one
+    shorter), decoded as they are needed: memory stays flat however long the file. Yields
+    nothing when the file has no audio stream; a stream that cannot be decoded at all raises
+    MediaError, one that breaks part-way ends early."""
     import av
 
     with _open(path) as c:
         if not c.streams.audio:
-            return None
+            return
         s = c.streams.audio[0]
         res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks = []
-        try:
-            for fr in c.decode(s):
-                for o in res.resample(fr):
-                    chunks.append(o.to_ndarray().reshape(-1))
-            for o in res.resample(None):
-                chunks.append(o.to_ndarray().reshape(-1))
-        except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]
-            if not chunks:
-                raise MediaError(f"{path}: audio stream cannot be decoded")
-    if not chunks:
-        return None
-    return np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)
+        pending: list[np.ndarray] = []
+        have = 0
+        decoded = False
+
+        def frames():
+            nonlocal decoded
+            try:
+                for fr in c.decode(s):
+                    decoded = True
+                    yield from res.resample(fr)
+            except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]
+                if not decoded:
+                    raise MediaError(f"{path}: audio stream cannot be decoded") from None
+            yield from res.resample(None)
+
+        for o in frames():
+            x = np.clip(o.to_ndarray().reshape(-1).astype(np.float32), -1.0, 1.0)
+            pending.append(x)
+            have += len(x)
+            while have >= block:
+                cat = np.concatenate(pending)
+                yield cat[:block]
+                pending, have = [cat[block:]], have - block
+        if have:
+            yield np.concatenate(pending)
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+    """Mono float32 samples at ``sample_rate``; None when the file has no audio stream (or
+    no decodable sample)."""
+    chunks = list(iter_audio(path, sample_rate, block=60 * sample_rate))
+    return np.concatenate(chunks) if chunks else None
 
 
 _UMASK = os.umask(0)

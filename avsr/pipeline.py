@@ -1,20 +1,34 @@
 """Composition only: the stages joined into recognisers.
 
-``LipReader``: video -> ROI crops -> VSR phonemes (CTC) -> phoneme-to-text LLM -> text.
+``LipReader``: silent video -> mouth crops -> VSR phonemes (CTC) -> phoneme-to-text LLM -> text.
+``AVRecognizer``: audio (+ mouth crops) -> noise classifier + router -> frozen Whisper with the
+chosen adapter set -> text.
+
+Both split work the same way: :class:`avsr.transcribe.prepare.Preparer` turns a file into
+segments (decoding, crops: no model), ``decode(segments)`` runs the models on a batch of them,
+and :func:`avsr.transcribe.record.assemble` makes the result record. ``transcribe(path)`` does
+the three in a row; ``avsr transcribe`` runs the first in worker processes, overlapped with the
+second (:mod:`avsr.transcribe.engine`).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from avsr.io import FPS, VSR_SEGMENT_SECONDS, centre_mouth
-from avsr.roi import RoiConfig, extract
-from avsr.text import BOUNDARY, VOCAB
+from avsr.data.noisy import pad_crops
+from avsr.io import MediaError, centre_mouth
+from avsr.roi import RoiConfig
+from avsr.text import VOCAB
 from avsr.vsr.decode import decode
+
+if TYPE_CHECKING:
+    from avsr.p2t.model import PhonemeToText
+    from avsr.transcribe.prepare import Segment
 
 if TYPE_CHECKING:
     from avsr.p2t.model import PhonemeToText
@@ -37,26 +51,15 @@ P2T_MISSING = (
 )
 
 
-@dataclass
-class Transcript:
-    source: str
-    text: str | None  # None when only phonemes were asked for
-    phonemes: list[str]
-    frames: int
-    face_ratio: float
-    segments: list[tuple[float, float]] = field(default_factory=list)  # (start, end) seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "text": self.text, "phonemes": " ".join(self.phonemes), "frames": self.frames,
-                "face_ratio": round(self.face_ratio, 4), "segments": self.segments}
-
-
 class LipReader:
-    """Silent-video transcription with the two VALLR stages."""
+    """Silent-video transcription with the two VALLR stages. ``transcribe(path)`` returns the
+    result record (a dict: ``text``, ``phonemes``, ``segments``, ...), like whisper's."""
 
-    def __init__(self, vsr: torch.nn.Module, p2t: PhonemeToText | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8):
+    def __init__(self, vsr: torch.nn.Module, p2t: PhonemeToText | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8,
+                 names: dict[str, str] | None = None):
         self.vsr, self.p2t, self.roi = vsr.eval(), p2t, roi or RoiConfig()
         self.method, self.beam = method, beam
+        self.names = names or {}
 
     @classmethod
     def from_pretrained(cls, vsr: str | os.PathLike | None, p2t: str | os.PathLike | None = None, device: str = "cpu", phonemes_only: bool = False, **kw) -> "LipReader":
@@ -68,50 +71,42 @@ class LipReader:
         if not p2t and not phonemes_only:
             raise MissingModelError(P2T_MISSING)
         model = avsr.load_model(vsr, device=device)
-        return cls(model, load_p2t(p2t, device=device) if p2t else None, **kw)
+        names = {"vsr": os.fspath(vsr)} | ({"p2t": os.fspath(p2t)} if p2t else {})
+        return cls(model, load_p2t(p2t, device=device) if p2t else None, names=names, **kw)
 
     @torch.inference_mode()
-    def phonemes(self, crops: np.ndarray) -> tuple[list[str], list[tuple[float, float]]]:
-        """(T, 96, 96) uint8 crops -> phonemes; clips longer than VSR_SEGMENT_SECONDS are read in
-        segments whose phonemes are joined with a word boundary."""
-        crops = centre_mouth(crops)
-        seg = VSR_SEGMENT_SECONDS * FPS
+    def phonemes(self, crops: np.ndarray | list[np.ndarray]) -> list[str] | list[list[str]]:
+        """(T, 88|96, 88|96) uint8 crops -> phonemes; a list of clips -> one list each (one padded batch)."""
+        one = isinstance(crops, np.ndarray)
+        clips = [centre_mouth(c) for c in ([crops] if one else crops)]
         device = next(self.vsr.parameters()).device
-        out: list[str] = []
-        spans = []
-        for s in range(0, len(crops), seg):
-            video = torch.from_numpy(np.ascontiguousarray(crops[s : s + seg]))[None].to(device)
-            logits, n = self.vsr(video)
-            ph = VOCAB.decode(decode(logits.log_softmax(-1), n, self.method, self.beam)[0])
-            if out and ph and out[-1] != BOUNDARY and ph[0] != BOUNDARY:
-                out.append(BOUNDARY)
-            out += ph
-            spans.append((s / FPS, min(len(crops), s + seg) / FPS))
-        return out, spans
+        lengths = torch.tensor([len(c) for c in clips])
+        video = torch.zeros(len(clips), int(lengths.max()), *clips[0].shape[1:], dtype=torch.uint8)
+        for i, c in enumerate(clips):
+            video[i, : len(c)] = torch.from_numpy(c)
+        logits, n = self.vsr(video.to(device), lengths.to(device))
+        out = [VOCAB.decode(h) for h in decode(logits.log_softmax(-1), n, self.method, self.beam)]
+        return out[0] if one else out
 
-    def transcribe(self, video: str | os.PathLike) -> Transcript:
-        clip = extract(video, self.roi, audio=False)
-        ph, spans = self.phonemes(clip.crops)
-        text = self.p2t([ph])[0] if self.p2t is not None else None
-        return Transcript(str(video), text, ph, clip.frames, clip.face_ratio, spans)
+    def decode(self, segments: list[Segment]) -> list[dict[str, Any]]:
+        """Prepared segments (see :mod:`avsr.transcribe.prepare`) -> per segment ``text``
+        (None with ``phonemes_only``), ``phonemes`` and timings; one batch through each stage."""
+        t0 = time.perf_counter()
+        ph = self.phonemes([s.crops for s in segments])
+        t1 = time.perf_counter()
+        texts = self.p2t(ph) if self.p2t is not None else [None] * len(ph)
+        t2 = time.perf_counter()
+        share = {"vsr": (t1 - t0) / len(segments), "p2t": (t2 - t1) / len(segments)}
+        return [{"text": t, "phonemes": " ".join(p), "timings": share} for t, p in zip(texts, ph)]
 
+    def transcribe(self, video: str | os.PathLike) -> dict[str, Any]:
+        from avsr.transcribe.prepare import Preparer
+        from avsr.transcribe.record import assemble
 
-@dataclass
-class AVTranscript:
-    source: str
-    text: str
-    mode: str  # "avsr" or "asr"
-    adapter: str  # the set used ("none": plain frozen Whisper)
-    visual: bool  # mouth crops entered the model
-    noise: dict[str, Any] | None  # classifier output: category, snr, probs
-    route: str  # why this adapter set: "router rule N", "router default", "--adapter", ...
-    seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
-    face_ratio: float | None = None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        segs = list(Preparer("vsr", self.roi)(0, Path(video).stem, os.fspath(video)))
+        if segs[-1].error:
+            raise MediaError(segs[-1].error)
+        return assemble(segs, self.decode(segs), self.names)
 
 
 class AVRecognizer:
@@ -119,11 +114,12 @@ class AVRecognizer:
     noise classifier and router pick (or the one asked for). Video without a face, or audio
     without video, goes through the audio-only path."""
 
-    def __init__(self, av, classifier=None, router=None, roi: RoiConfig | None = None, beams: int = 1):
+    def __init__(self, av, classifier=None, router=None, roi: RoiConfig | None = None, beams: int = 1, names: dict[str, str] | None = None):
         from avsr.av.router import RouterConfig
 
         self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
         self.roi, self.beams = roi or RoiConfig(), beams
+        self.names = names or {}
 
     @classmethod
     def from_pretrained(cls, whisper: str = "whisper-base", adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
@@ -148,7 +144,8 @@ class AVRecognizer:
             av.activate(None)
         clf = avsr.load_model(classifier, device=device) if classifier else None
         rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
-        return cls(av, clf, rc, **kw)
+        names = {"whisper": os.fspath(whisper)} | {k: os.fspath(v) for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router)) if v}
+        return cls(av, clf, rc, names=names, **kw)
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
         from avsr.av.router import NO_ADAPTER, route
@@ -171,39 +168,45 @@ class AVRecognizer:
             name = alt[0] if alt else name
         return name, noise, why
 
-    def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> AVTranscript:
-        import time
+    def decode(self, segments: list[Segment], adapter: str | None = None, batch_size: int = 8) -> list[dict[str, Any]]:
+        """Prepared segments -> per segment ``text``, the noise estimate, the adapter set used and
+        why, whether crops entered the model, timings. The classifier and router choose a set
+        per segment; segments that share a set go through Whisper together, ``batch_size`` at a
+        time (the same text as one by one: the batch is padded to the 30 s window anyway)."""
+        out: list[dict[str, Any]] = [{} for _ in segments]
+        groups: dict[str, list[int]] = {}
+        for i, seg in enumerate(segments):
+            t = time.perf_counter()
+            name, noise, why = self._choose(seg.audio, adapter, seg.crops is not None)
+            out[i] = {"noise": noise, "adapter": name, "route": why, "timings": {"noise": time.perf_counter() - t}}
+            groups.setdefault(name, []).append(i)
+        for name, idx in groups.items():
+            self.av.activate(name)
+            visual = name in self.av.fusions
+            for s in range(0, len(idx), batch_size):
+                chunk = idx[s : s + batch_size]
+                t = time.perf_counter()
+                audio = torch.zeros(len(chunk), max(len(segments[i].audio) for i in chunk))
+                for j, i in enumerate(chunk):
+                    audio[j, : len(segments[i].audio)] = torch.from_numpy(segments[i].audio)
+                crops, frames = pad_crops([{"crops": segments[i].crops if visual else None} for i in chunk])
+                texts = self.av.generate(self.av.features(audio), crops, frames if crops is not None else None, self.beams)
+                share = (time.perf_counter() - t) / len(chunk)
+                for j, i in enumerate(chunk):
+                    out[i].update(text=texts[j], visual=bool(visual and frames[j] > 0))
+                    out[i]["timings"]["decode"] = share
+        return out
 
-        from avsr.io import MediaError, read_audio, streams
-        from avsr.roi.extract import NoFaceError
+    def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> dict[str, Any]:
+        """One file -> its result record (a dict like whisper's: ``text``, ``segments``, plus
+        ``mode``, ``noise``, ``adapter``, ``route``, ``visual``, ``timings``). ``mode``: avsr
+        (crops when there is a face) or asr; files longer than 30 s are cut at quiet moments."""
+        from avsr.transcribe.prepare import Preparer
+        from avsr.transcribe.record import assemble
 
         if mode not in ("avsr", "asr"):
             raise ValueError(f"mode must be 'avsr' or 'asr', got {mode!r}")
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        audio = read_audio(path)
-        if audio is None or len(audio) == 0:
-            raise MediaError(f"{path}: no audio track (silent video: use --mode vsr)")
-        crops, face_ratio, note = None, None, ""
-        if mode == "avsr":
-            has_video, _ = streams(path)
-            if not has_video:
-                note = "no video stream: audio only"
-            else:
-                try:
-                    clip = extract(path, self.roi, audio=False)
-                    crops, face_ratio = centre_mouth(clip.crops), clip.face_ratio
-                except NoFaceError:
-                    note = "no face found: audio only"
-            timings["roi"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        name, noise, why = self._choose(audio, adapter, crops is not None)
-        timings["noise"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        self.av.activate(name)
-        visual = crops is not None and name in self.av.fusions
-        text = self.av.transcribe(audio, crops if visual else None, self.beams)
-        timings["asr"] = time.perf_counter() - t2
-        timings["total"] = time.perf_counter() - t0
-        return AVTranscript(str(path), text, mode, name, visual, noise, why, round(len(audio) / 16000, 3),
-                            {k: round(v, 3) for k, v in timings.items()}, face_ratio, note)
+        segs = list(Preparer(mode, self.roi)(0, Path(path).stem, os.fspath(path)))
+        if segs[-1].error:
+            raise MediaError(segs[-1].error)
+        return assemble(segs, self.decode(segs, adapter), self.names)

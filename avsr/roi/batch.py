@@ -52,23 +52,28 @@ class BatchResult:
         return 1 if self.failed else 0
 
 
-def collect_inputs(inputs: list[str]) -> tuple[list[Job], list[dict[str, Any]]]:
-    """Files, folders (searched recursively for videos), list files (one path a line, relative
-    to the list's folder; ``#`` comments) or glob patterns -> jobs. Clip ids are paths relative
+MEDIA_KEYS = ("video", "source", "path", "media", "audio")  # where a manifest line names its file, in this order
+
+
+def collect_inputs(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> tuple[list[Job], list[dict[str, Any]]]:
+    """Files, folders (searched recursively for files with ``extensions``), list files (one
+    path a line, relative to the list's folder; ``#`` comments), JSONL manifests (``id`` and a
+    path under one of MEDIA_KEYS, relative to the manifest's folder; the line's other fields,
+    e.g. ``text``, travel with the job) or glob patterns -> jobs. Clip ids are paths relative
     to the folder given (``speaker/utt``) or the file's stem. Missing paths and duplicate ids
     come back as error records."""
     jobs: list[Job] = []
     errors: list[dict[str, Any]] = []
 
-    def add(path: Path, cid: str) -> None:
-        jobs.append(Job(cid, str(path)))
+    def add(path: Path, cid: str, extra: dict[str, Any] | None = None) -> None:
+        jobs.append(Job(cid, str(path), extra or {}))
 
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS and not f.name.startswith("."))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions and not f.name.startswith("."))
             if not found:
-                errors.append({"id": p.name, "source": str(p), "error": f"{p}: folder holds no video file ({', '.join(VIDEO_EXTENSIONS)})"})
+                errors.append({"id": p.name, "source": str(p), "error": f"{p}: folder holds no media file ({', '.join(extensions)})"})
             for f in found:
                 add(f, f.relative_to(p).with_suffix("").as_posix())
         elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS:
@@ -80,6 +85,21 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Job], list[dict[str, Any]]]:
                         add(f, f.stem)
                     else:
                         errors.append({"id": f.stem, "source": str(f), "error": f"{f}: no such file (listed in {p})"})
+        elif p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")):
+            for n, rec in enumerate(read_jsonl(p), 1):
+                key = next((k for k in MEDIA_KEYS if isinstance(rec.get(k), str)), None)
+                if key is None:
+                    errors.append({"id": str(rec.get("id", f"{p.name}:{n}")), "source": str(p), "error": f"{p}:{n}: no media path ({'/'.join(MEDIA_KEYS)})"})
+                    continue
+                f = Path(rec[key]) if Path(rec[key]).is_absolute() else p.parent / rec[key]
+                cid = str(rec.get("id") or f.stem)
+                extra = {k: v for k, v in rec.items() if k not in ("id", key)}
+                if "text" in extra:  # a reference transcript: kept beside the hypothesis, not over it
+                    extra["ref"] = extra.pop("text")
+                if f.is_file():
+                    add(f, cid, extra)
+                else:
+                    errors.append({"id": cid, "source": str(f), "error": f"{f}: no such file (line {n} of {p})"})
         elif p.is_file():
             add(p, p.stem)
         elif any(c in item for c in "*?["):

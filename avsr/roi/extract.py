@@ -19,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avsr.io import FPS, MediaError, iter_frames, probe_video, read_audio, to_gray, to_rgb
+from avsr.io import FPS, SAMPLE_RATE, MediaError, iter_frames, probe_video, read_audio, to_gray, to_rgb
 from avsr.roi import geometry
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
@@ -44,6 +44,8 @@ class Analysis:
     width: int
     height: int
     warnings: list[str] = field(default_factory=list)
+    start: float = 0.0  # the time range analysed (seconds from the first frame; end None = to the end)
+    end: float | None = None
     gray_cache: "GrayFrameCache | None" = field(default=None, repr=False)  # consumed by render()
 
     @property
@@ -99,25 +101,34 @@ class RoiClip(Analysis):
     fps: int = FPS
 
 
-def analyse(path: str | os.PathLike, cfg: RoiConfig | None = None, workers: int = 2) -> Analysis:
+def analyse(path: str | os.PathLike, cfg: RoiConfig | None = None, workers: int = 2, start: float = 0.0, end: float | None = None) -> Analysis:
     """Passes 1 and 2 in one decode: sparse detection, landmarks of every open face track on
-    ``workers`` threads, then the speaker track's landmarks -> crop transforms."""
+    ``workers`` threads, then the speaker track's landmarks -> crop transforms. ``start`` /
+    ``end`` (seconds) analyse one time range only (the speaker is chosen within it)."""
     cfg = cfg or RoiConfig()
     path = str(path)
     info = probe_video(path)
     with quiet_native_stderr():
-        return _analyse(path, info, cfg, workers)
+        a = _analyse(path, info, cfg, workers, start, end)
+    a.start, a.end = start, end
+    return a
 
 
-def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
+def _span(info, start: float, end: float | None) -> float:
+    """Declared seconds of video in [start, end) (0.0 when the container does not say)."""
+    stop = info.duration if end is None else min(end, info.duration)
+    return max(0.0, stop - start) if info.duration else 0.0
+
+
+def _analyse(path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, end: float | None = None) -> Analysis:
     det = FaceDetector(cfg)
     tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
     pool = LandmarkPool(cfg, workers)
-    expected = info.duration * FPS * info.width * info.height
+    expected = _span(info, start, end) * FPS * info.width * info.height
     cache = GrayFrameCache(info.width, info.height) if not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES else None
     n = 0
     try:
-        for fr in iter_frames(path):
+        for fr in iter_frames(path, start=start, end=end):
             n = fr.index + 1
             if cache is not None:
                 cache.append(to_gray(fr.image))
@@ -137,7 +148,7 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
         det.close()
         found = pool.finish()
     try:
-        a = _conclude(path, info, cfg, tracks, found, n)
+        a = _conclude(path, info, cfg, tracks, found, n, _span(info, start, end))
     except BaseException:
         if cache is not None:
             cache.close()
@@ -146,7 +157,7 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int) -> Analysis:
     return a
 
 
-def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n: int) -> Analysis:
+def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n: int, declared: float) -> Analysis:
     best = tracks.speaker(cfg.min_track_frames)
     if best is None:
         raise NoFaceError(f"{path}: no face found in {n} frames ({n / FPS:.1f} s)")
@@ -163,8 +174,8 @@ def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n:
         face[last:] = True
     tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
     warnings = []
-    if info.duration and n / FPS < 0.9 * info.duration - 0.5:
-        warnings.append(f"decoded {n / FPS:.2f} s of a declared {info.duration:.2f} s (truncated or corrupt file)")
+    if declared and n / FPS < 0.9 * declared - 0.5:
+        warnings.append(f"decoded {n / FPS:.2f} s of a declared {declared:.2f} s (truncated or corrupt file)")
     n_faces = len(tracks.tracks)
     if n_faces > 1:
         warnings.append(f"{n_faces} face tracks seen; kept the largest, steadiest one")
@@ -194,7 +205,7 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
     if cache is not None:
         frames = ((t, g) for t, g in enumerate(cache))
     else:
-        frames = ((fr.index, fr.image) for fr in iter_frames(path))
+        frames = ((fr.index, fr.image) for fr in iter_frames(path, start=a.start, end=a.end))
     count = 0
     try:
         for t, image in frames:
@@ -220,13 +231,17 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
     return count
 
 
-def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool = True) -> RoiClip:
+def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool = True, start: float = 0.0, end: float | None = None,
+            workers: int = 2) -> RoiClip:
     """Video file -> :class:`RoiClip` with crops in memory (use :func:`avsr.roi.save.extract_to`
-    to stream a long video to disk instead)."""
+    to stream a long video to disk instead). ``start`` / ``end`` (seconds) take one time range:
+    crop ``i`` is then the frame at ``start + i / 25`` s, and ``audio`` covers the same range."""
     cfg = cfg or RoiConfig()
     path = str(path)
-    a = analyse(path, cfg)
+    a = analyse(path, cfg, workers, start, end)
     crops: list[np.ndarray] = []
     render(path, a, cfg, crops.append)
     wav = read_audio(path) if audio else None
+    if wav is not None and (start or end is not None):
+        wav = wav[round(start * SAMPLE_RATE) : None if end is None else round(end * SAMPLE_RATE)]
     return RoiClip(**vars(a), crops=np.stack(crops), audio=wav, config=cfg)  # gray_cache is None by now

@@ -50,7 +50,7 @@ def test_transcribe_avsr_without_face_and_bad_adapter(local_whisper, tmp_path, m
     args = ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapter", "none", str(media.no_face_with_audio)]
     r = subprocess.run(CLI + args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "no face found: audio only" in r.stdout and "adapter none" in r.stdout
+    assert "no face: audio only" in r.stdout and "adapter none" in r.stdout
     r = subprocess.run(CLI + ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapters", str(local_whisper / "adapters"),
                               "--adapter", "opera", str(FIXTURES / "goforward_16k.wav")], capture_output=True, text=True)
     assert r.returncode == 2 and "--adapter opera: not installed (sets: babble, music" in r.stderr

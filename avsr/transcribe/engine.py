@@ -1,0 +1,296 @@
+"""Batch transcription on Lightning's prediction loop.
+
+Worker processes (a DataLoader over :class:`SegmentStream`) decode media, cut it into segments
+and extract mouth crops while the main process runs the models on the previous batch
+(:class:`TranscribeTask`): preparation and inference overlap. Under DDP (``devices`` > 1 or
+several nodes) every rank takes every ``world``-th input, writes its own part file, and rank 0
+merges the parts into the output when all ranks are done.
+
+Output (:class:`ResultWriter`): one JSON line per input, in input order, appended and fsynced
+as soon as the input and every input before it are finished, so a killed run loses at most
+the inputs in flight and never leaves a partial line (a partial last line from a power cut is
+cut off on the next start). A re-run skips every id already in the output.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from avsr.data.manifest import JsonlAppender, read_jsonl, write_jsonl
+from avsr.roi.batch import Job, UsageError
+from avsr.transcribe.prepare import Preparer, Segment
+from avsr.transcribe.record import assemble, error_record, write_captions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    workers: int = 1  # preparation processes (0: prepare in the main process, no overlap)
+    batch_size: int = 8  # segments per model batch
+    prefetch: int = 2  # batches each worker prepares ahead
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    srt: str | None = None  # caption folders
+    vtt: str | None = None
+    retry_failed: bool = False  # redo inputs whose line in the output is an error
+    progress: bool | None = None  # None: when stderr is a terminal
+
+
+@dataclass
+class RunSummary:
+    done: int = 0
+    skipped: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    rank: int = 0  # this process's rank (only rank 0 reports)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class SegmentStream(IterableDataset):
+    """The inputs of this rank and DataLoader worker, prepared segment by segment."""
+
+    def __init__(self, jobs: list[tuple[int, Job]], prep: Preparer):
+        self.jobs, self.prep = jobs, prep
+
+    def __iter__(self):
+        rank, world = _rank_world()
+        info = get_worker_info()
+        w, nw = (info.id, info.num_workers) if info else (0, 1)
+        for i, job in self.jobs[rank::world][w::nw]:
+            yield from self.prep(i, job.id, job.source, job.extra)
+
+
+def _as_list(batch: list[Segment]) -> list[Segment]:
+    return batch
+
+
+class TranscribeTask:
+    """Routes each batch of segments to the recogniser of its mode; a mode without a model
+    fails its inputs with the message saying what is missing."""
+
+    def __init__(self, av=None, vsr=None, adapter: str | None = None, batch_size: int = 8, missing: dict[str, str] | None = None):
+        self.av, self.vsr, self.adapter, self.batch_size = av, vsr, adapter, batch_size
+        self.missing = missing or {}
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        out = {}
+        if self.av is not None:
+            out["av"] = self.av.av
+            if self.av.classifier is not None:
+                out["noise"] = self.av.classifier
+        if self.vsr is not None:
+            out["vsr"] = self.vsr.vsr
+        return out
+
+    def __call__(self, batch: list[Segment]) -> list[tuple[Segment, dict[str, Any]]]:
+        out: list[tuple[Segment, dict[str, Any]]] = []
+        groups: dict[str, list[Segment]] = {}
+        for s in batch:
+            if s.error:
+                out.append((s, {}))
+            else:
+                groups.setdefault("vsr" if s.mode == "vsr" else "av", []).append(s)
+        for kind, segs in groups.items():
+            rec = self.vsr if kind == "vsr" else self.av
+            if rec is None:
+                why = self.missing.get(kind, f"no {kind} model loaded")
+                out += [(s, {"error": why}) for s in segs]
+                continue
+            res = rec.decode(segs) if kind == "vsr" else rec.decode(segs, self.adapter, self.batch_size)
+            out += list(zip(segs, res))
+        return out
+
+
+def _lightning_module(task: TranscribeTask):
+    import lightning.pytorch as pl
+
+    class _Predict(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.models = torch.nn.ModuleDict(task.modules())  # so that Lightning moves them to the device
+
+        def predict_step(self, batch, batch_idx):
+            return task(batch)
+
+    return _Predict()
+
+
+class ResultWriter:
+    """Collects segment results into records and appends them in input order."""
+
+    def __init__(self, path: Path, order: list[int], jobs: dict[int, Job], models: dict[str, dict[str, str]], opts: BatchOptions,
+                 summary: RunSummary, on_record: Callable[[dict[str, Any]], None] | None = None, bar=None):
+        self.out = JsonlAppender(path)
+        self.order, self.pos, self.jobs = order, 0, jobs
+        self.models, self.opts, self.summary, self.on_record, self.bar = models, opts, summary, on_record, bar
+        self.partial: dict[int, list[tuple[Segment, dict[str, Any]]]] = {}
+        self.ready: dict[int, dict[str, Any]] = {}
+
+    def add(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> None:
+        for seg, res in pairs:
+            self.partial.setdefault(seg.item, []).append((seg, res))
+            if seg.final:
+                self.ready[seg.item] = self._record(sorted(self.partial.pop(seg.item), key=lambda p: p[0].index))
+        while self.pos < len(self.order) and self.order[self.pos] in self.ready:
+            self._write(self.ready.pop(self.order[self.pos]))
+            self.pos += 1
+
+    def _record(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> dict[str, Any]:
+        segs = [s for s, _ in pairs]
+        failed = next((s for s in segs if s.error), None) or next((s for s, r in pairs if "error" in r), None)
+        if failed is not None:
+            why = failed.error or next(r["error"] for s, r in pairs if "error" in r)
+            extra = {k: v for k, v in failed.extra.items() if k == "traceback"}
+            return error_record(failed.id, failed.source, why, extra)
+        return assemble(segs, [r for _, r in pairs], self.models.get("vsr" if segs[0].mode == "vsr" else "av", {}))
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        if "error" in rec:
+            self.summary.failed.append(rec)
+        else:
+            for fmt in ("srt", "vtt"):  # captions first: a line in the output means they exist
+                folder = getattr(self.opts, fmt)
+                if folder:
+                    write_captions(rec, folder, fmt)
+            self.summary.done += 1
+            self.summary.audio_seconds += rec.get("duration") or 0.0
+        rec.update({k: v for k, v in self.jobs[self.order[self.pos]].extra.items() if k not in rec})
+        self.out.write(rec)
+        if self.on_record:
+            self.on_record(rec)
+        if self.bar is not None:
+            el = max(1e-9, time.perf_counter() - self._t0)
+            self.bar.set_postfix_str(f"{self.summary.audio_seconds / el:.1f}x realtime, {len(self.summary.failed)} failed", refresh=False)
+            self.bar.update(1)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def part_path(out: Path, rank: int, world: int) -> Path:
+    return out.with_name(f"{out.name}.part-{rank}-of-{world}")
+
+
+def finished(out: Path, retry_failed: bool = False) -> dict[str, dict[str, Any]]:
+    """id -> record already in the output (and in part files of an interrupted DDP run);
+    with ``retry_failed``, error lines are dropped from the output so that they run again."""
+    recs: dict[str, dict[str, Any]] = {}
+    for f in [out, *sorted(out.parent.glob(out.name + ".part-*"))]:
+        for r in read_jsonl(f):
+            recs[r["id"]] = r
+    if retry_failed and any("error" in r for r in recs.values()):
+        recs = {k: r for k, r in recs.items() if "error" not in r}
+        write_jsonl(out, recs.values())
+        for f in out.parent.glob(out.name + ".part-*"):
+            f.unlink()
+    return recs
+
+
+def merge_parts(out: Path, order: list[str]) -> None:
+    """Rank 0, after every rank finished: output + part files -> the output in input order."""
+    recs = finished(out)
+    rank = {cid: i for i, cid in enumerate(order)}
+    write_jsonl(out, sorted(recs.values(), key=lambda r: (rank.get(r["id"], len(rank)), r["id"])))
+    for f in out.parent.glob(out.name + ".part-*"):
+        f.unlink()
+
+
+def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: TranscribeTask, models: dict[str, dict[str, str]],
+        opts: BatchOptions = BatchOptions(), on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+    """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring)."""
+    import lightning.pytorch as pl
+    from tqdm import tqdm
+
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; -o/--out takes a .jsonl file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    trainer = pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy, num_nodes=opts.num_nodes,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         use_distributed_sampler=False, inference_mode=True)
+    state: dict[str, Any] = {"lock": _lock(out)} if trainer.global_rank == 0 else {}
+    try:
+        done = finished(out, opts.retry_failed)
+    except BaseException:
+        if "lock" in state:
+            state["lock"].close()
+        raise
+    pending = [(i, j) for i, j in enumerate(jobs) if j.id not in done]
+    summary = RunSummary(skipped=len(jobs) - len(pending), rank=trainer.global_rank)
+    loader = DataLoader(SegmentStream(pending, prep), batch_size=opts.batch_size, collate_fn=_as_list, num_workers=opts.workers,
+                        prefetch_factor=opts.prefetch if opts.workers else None, multiprocessing_context="spawn" if opts.workers else None)
+    module = _lightning_module(task)
+
+    class _Write(pl.Callback):
+        def on_predict_start(self, trainer, pl_module):
+            rank, world = trainer.global_rank, trainer.world_size
+            mine = [i for i, _ in pending[rank::world]]
+            progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
+            bar = tqdm(total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1)
+            path = out if world == 1 else part_path(out, rank, world)
+            state["writer"] = ResultWriter(path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar)
+            state["writer"].start()
+            state["bar"] = bar
+
+        def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            state["writer"].add(outputs)
+
+        def on_predict_end(self, trainer, pl_module):
+            state["writer"].close()
+            state["bar"].close()
+            trainer.strategy.barrier()
+            if trainer.world_size > 1 and trainer.global_rank == 0:
+                merge_parts(out, [j.id for j in jobs])
+
+    trainer.callbacks.append(_Write())
+    t0 = time.perf_counter()
+    try:
+        trainer.predict(module, dataloaders=loader, return_predictions=False)
+    finally:
+        if "lock" in state:
+            state["lock"].close()
+    summary.wall_seconds = time.perf_counter() - t0
+    if trainer.world_size > 1:  # the other ranks' failures and counts are in the merged output
+        ids = {j.id for _, j in pending}
+        recs = [r for r in finished(out).values() if r["id"] in ids]
+        summary.failed = [r for r in recs if "error" in r]
+        summary.done = len(recs) - len(summary.failed)
+        summary.audio_seconds = sum(r.get("duration") or 0.0 for r in recs)
+    return summary
+
+
+def _lock(out: Path):
+    f = open(out.with_name(f".{out.name}.lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise UsageError(f"{out} is being written by another `avsr transcribe` run") from None
+    return f
