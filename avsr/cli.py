@@ -107,28 +107,131 @@ def _cmd_train(args) -> int:
 
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint on a manifest")
+    p = sub.add_parser("eval", help="evaluate on an LRS2/LRS3 test manifest (WER with bootstrap CI, noise, tables, plots, report)",
+                       description="Evaluate a system on a test manifest (data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
+                       "Writes OUT/utterances.jsonl, results.md, results.csv, wer_vs_snr.png, report.html, run.json.")
     esub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    v = esub.add_parser("vsr", help="phoneme error rate of a lip-reading checkpoint")
+    for what, help_ in (("asr", "frozen Whisper (+ adapter sets), audio only, clean and under noise"),
+                        ("avsr", "frozen Whisper + adapter sets with their fusion: audio + mouth crops, clean and under noise")):
+        a = esub.add_parser(what, help=help_, description=help_ + ". Noise: --noise-sources (data_prep/audio.py) mixes every "
+                            "category at every SNR, seeded per utterance: two runs give identical numbers.")
+        _eval_common(a)
+        a.add_argument("--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
+        a.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
+        a.add_argument("--sets", nargs="+", metavar="SET", help="sets to evaluate, 'none' = frozen Whisper (default: none + every set in --adapters)")
+        a.add_argument("--noise-sources", help="noise-sources JSONL (data_prep/audio.py writes OUT/noise_sources.jsonl); test split is used")
+        a.add_argument("--categories", nargs="+", metavar="CATEGORY", help="noise categories (default: all the sources can make)")
+        a.add_argument("--snrs", nargs="+", metavar="SNR", help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)")
+        a.add_argument("--beam", type=int, default=1, help="Whisper beam size (default 1: greedy)")
+        a.set_defaults(func=_cmd_eval_whisper)
+    v = esub.add_parser("vsr", help="lip reading: PER of a checkpoint; with --p2t also WER and the run folder",
+                        description="Lip-read the manifest's crops. Without --p2t: phoneme error rate (-o: per-utterance JSONL). With "
+                        "--p2t ADAPTER|lexicon: phonemes -> words, WER and PER, and -o is the run folder.")
     v.add_argument("--ckpt", required=True, help="checkpoint folder (model.safetensors + config.json)")
-    v.add_argument("--manifest", required=True, help="JSONL manifest of ROI clips with text or phonemes")
-    v.add_argument("-o", "--out", help="per-utterance JSONL (id, ref, hyp, edits, ref_len)")
+    _eval_common(v, out_required=False)
+    v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t), or 'lexicon' for dictionary lookup")
+    v.add_argument("--lexicon-counts", help="with --p2t lexicon: JSON word -> count file for the spelling choice (e.g. an adapter's lexicon_counts.json)")
     v.add_argument("--decode", choices=["greedy", "beam"], default="greedy")
     v.add_argument("--beam", type=int, default=8)
-    v.add_argument("--device", default="cpu")
     v.set_defaults(func=_cmd_eval_vsr)
+
+
+def _eval_common(p, out_required: bool = True) -> None:
+    p.add_argument("--manifest", required=True, help="test manifest JSONL (id, text, audio / roi crops)")
+    p.add_argument("-o", "--out", required=out_required, help="output folder" + ("" if out_required else " (without --p2t: per-utterance JSONL file)"))
+    p.add_argument("--corpus", choices=["LRS2", "LRS3"], help="for the published-numbers table (default: guessed from the manifest path)")
+    p.add_argument("--published", help="published-numbers YAML (default: eval/published.yaml of the source checkout)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the 95%% interval (default 1000; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="noise and bootstrap seed (default 0)")
+    p.add_argument("--limit", type=int, help="first N utterances only")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
+
+
+def _eval_setup(args) -> dict:
+    """Arguments shared by every `avsr eval` run, checked; UsageError on bad ones."""
+    from avsr.evaluation.published import DEFAULT_PATH, guess_corpus
+    from avsr.roi.batch import UsageError
+
+    if not os.path.isfile(args.manifest):
+        raise UsageError(f"--manifest {args.manifest}: no such file (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)")
+    if args.out and os.path.isfile(args.out):
+        raise UsageError(f"-o {args.out}: is a file; give a folder for the run's results")
+    for name in ("bootstrap", "batch_size", "limit"):
+        v = getattr(args, name)
+        if v is not None and v < (0 if name == "bootstrap" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'bootstrap' else '>= 1'}, got {v}")
+    corpus = args.corpus or guess_corpus(args.manifest)
+    if corpus is None:
+        raise UsageError(f"cannot tell from {args.manifest} whether it is LRS2 or LRS3: give --corpus LRS2|LRS3")
+    if args.published and not os.path.isfile(args.published):
+        raise UsageError(f"--published {args.published}: no such file")
+    return {"corpus": corpus, "published": args.published or DEFAULT_PATH, "seed": args.seed, "resamples": args.bootstrap, "limit": args.limit,
+            "batch_size": args.batch_size, "device": args.device, "progress": sys.stderr.isatty() if args.progress is None else args.progress}
+
+
+def _eval_errors():
+    from avsr.av.model import AdapterError
+    from avsr.av.whisper import WhisperLoadError
+    from avsr.checkpoints import CheckpointError
+    from avsr.evaluation.decoding import EvalInputError
+    from avsr.evaluation.published import PublishedError
+
+    return (EvalInputError, PublishedError, AdapterError, WhisperLoadError, CheckpointError, FileNotFoundError)
+
+
+def _cmd_eval_whisper(args) -> int:
+    from avsr.evaluation.noisy import DEFAULT_SNRS, parse_snrs
+    from avsr.evaluation.systems import describe, evaluate_whisper
+    from avsr.roi.batch import UsageError
+
+    common = _eval_setup(args)
+    try:
+        clean, snrs = parse_snrs(args.snrs) if args.snrs else (True, DEFAULT_SNRS)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if args.snrs and snrs and not args.noise_sources:
+        raise UsageError(f"--snrs {' '.join(args.snrs)}: noisy conditions need --noise-sources JSONL (data_prep/audio.py writes one)")
+    if args.sets and any(s != "none" for s in args.sets) and not args.adapters:
+        raise UsageError("--sets names adapter sets: give --adapters FOLDER")
+    try:
+        rows, md = evaluate_whisper(args.manifest, args.out, system=args.what, whisper=args.whisper, adapters=args.adapters, sets=args.sets,
+                                    noise_sources=args.noise_sources, categories=args.categories, snrs=snrs, clean=clean, beams=args.beam, **common)
+    except _eval_errors() as e:
+        raise UsageError(str(e)) from e
+    except ValueError as e:  # a noise category the sources cannot make, a bad noise file
+        raise UsageError(str(e)) from e
+    print("\n".join(describe(rows)))
+    print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
+    return 0
 
 
 def _cmd_eval_vsr(args) -> int:
     from avsr.checkpoints import CheckpointError, load_model
     from avsr.roi.batch import UsageError
+
+    if args.p2t:
+        from avsr.evaluation.systems import describe, evaluate_lipreading
+
+        if not args.out:
+            raise UsageError("--p2t writes a run folder: give -o OUT")
+        common = _eval_setup(args)
+        try:
+            rows, _ = evaluate_lipreading(args.manifest, args.out, ckpt=args.ckpt, p2t=args.p2t, lexicon_counts=args.lexicon_counts,
+                                          method=args.decode, beam=args.beam, **common)
+        except _eval_errors() as e:
+            raise UsageError(str(e)) from e
+        print("\n".join(describe(rows)))
+        print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
+        return 0
     from avsr.vsr.evaluate import evaluate_vsr
 
     try:
         model = load_model(args.ckpt, device=args.device)
     except CheckpointError as e:
         raise UsageError(str(e)) from e
-    res = evaluate_vsr(model, args.manifest, args.decode, args.beam, out=args.out, progress=sys.stderr.isatty())
+    res = evaluate_vsr(model, args.manifest, args.decode, args.beam, out=args.out, progress=sys.stderr.isatty() if args.progress is None else args.progress)
     print(f"PER {100 * res.per:.2f}% on {res.utterances} utterances ({args.decode})" + (f" -> {args.out}" if args.out else ""))
     return 0
 
@@ -235,7 +338,7 @@ def _cmd_transcribe(args) -> int:
     jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     for e in errors:
         print(f"{e['source']}: error: {e['error']}", file=sys.stderr)
-    if not jobs:
+    if not jobs and not args.out:
         raise UsageError("no input to transcribe")
     kinds = _kinds(jobs, args.mode)  # which recognisers the inputs need: only those are loaded
     av = _av_recognizer(args) if "av" in kinds else None
@@ -250,7 +353,7 @@ def _cmd_transcribe(args) -> int:
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     opts = BatchOptions(workers=args.jobs, batch_size=args.batch_size, accelerator=args.accelerator, devices=devices, strategy=args.strategy,
                         num_nodes=args.num_nodes, srt=args.srt, vtt=args.vtt, retry_failed=args.retry_failed, progress=args.progress)
-    prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2)
+    prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2, unavailable=missing)
     models = {"av": av.names if av else {}, "vsr": vsr.names if vsr else {}}
     task = TranscribeTask(av, vsr, args.adapter, args.batch_size, missing)
 
@@ -262,13 +365,13 @@ def _cmd_transcribe(args) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or os.path.join(tmp, "out.jsonl")
-        summary = run(jobs, out, prep, task, models, opts, on_record=show)
+        summary = run(jobs, out, prep, task, models, opts, on_record=show, errors=errors)
     if summary.rank != 0:
         return summary.exit_code
     rate = f", {summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime" if summary.done else ""
     where = f" -> {args.out}" if args.out else ""
-    print(f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed) + len(errors)} failed{rate}{where}", file=sys.stderr)
-    return 1 if summary.failed or errors else 0
+    print(f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed)} failed{rate}{where}", file=sys.stderr)
+    return summary.exit_code
 
 
 def _add_models(sub) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -62,23 +63,17 @@ class RunSummary:
         return 1 if self.failed else 0
 
 
-def _rank_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 class SegmentStream(IterableDataset):
-    """The inputs of this rank and DataLoader worker, prepared segment by segment."""
+    """The inputs of one rank, prepared segment by segment; DataLoader worker ``w`` of ``n``
+    takes every ``n``-th of them."""
 
     def __init__(self, jobs: list[tuple[int, Job]], prep: Preparer):
         self.jobs, self.prep = jobs, prep
 
     def __iter__(self):
-        rank, world = _rank_world()
         info = get_worker_info()
         w, nw = (info.id, info.num_workers) if info else (0, 1)
-        for i, job in self.jobs[rank::world][w::nw]:
+        for i, job in self.jobs[w::nw]:
             yield from self.prep(i, job.id, job.source, job.extra)
 
 
@@ -123,13 +118,16 @@ class TranscribeTask:
         return out
 
 
-def _lightning_module(task: TranscribeTask):
+def _lightning_module(task: TranscribeTask, loader: Callable[[int, int], DataLoader]):
     import lightning.pytorch as pl
 
     class _Predict(pl.LightningModule):
         def __init__(self):
             super().__init__()
             self.models = torch.nn.ModuleDict(task.modules())  # so that Lightning moves them to the device
+
+        def predict_dataloader(self):  # called once the ranks are known
+            return loader(self.trainer.global_rank, self.trainer.world_size)
 
         def predict_step(self, batch, batch_idx):
             return task(batch)
@@ -221,8 +219,10 @@ def merge_parts(out: Path, order: list[str]) -> None:
 
 
 def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: TranscribeTask, models: dict[str, dict[str, str]],
-        opts: BatchOptions = BatchOptions(), on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
-    """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring)."""
+        opts: BatchOptions = BatchOptions(), on_record: Callable[[dict[str, Any]], None] | None = None,
+        errors: list[dict[str, Any]] | None = None) -> RunSummary:
+    """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring). ``errors``:
+    inputs that failed before the run (e.g. missing files), written as error lines first."""
     import lightning.pytorch as pl
     from tqdm import tqdm
 
@@ -244,9 +244,19 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
         raise
     pending = [(i, j) for i, j in enumerate(jobs) if j.id not in done]
     summary = RunSummary(skipped=len(jobs) - len(pending), rank=trainer.global_rank)
-    loader = DataLoader(SegmentStream(pending, prep), batch_size=opts.batch_size, collate_fn=_as_list, num_workers=opts.workers,
-                        prefetch_factor=opts.prefetch if opts.workers else None, multiprocessing_context="spawn" if opts.workers else None)
-    module = _lightning_module(task)
+    if trainer.global_rank == 0 and errors:
+        with JsonlAppender(out) as f:
+            for e in errors:
+                summary.failed.append(e)
+                if e["id"] not in done:
+                    f.write(error_record(e["id"], e["source"], e["error"]))
+
+    def loader(rank: int, world: int) -> DataLoader:
+        return DataLoader(SegmentStream(pending[rank::world], prep), batch_size=opts.batch_size, collate_fn=_as_list, num_workers=opts.workers,
+                          prefetch_factor=opts.prefetch if opts.workers else None, multiprocessing_context="spawn" if opts.workers else None,
+                          persistent_workers=False)
+
+    module = _lightning_module(task, loader)
 
     class _Write(pl.Callback):
         def on_predict_start(self, trainer, pl_module):
@@ -272,7 +282,10 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
     trainer.callbacks.append(_Write())
     t0 = time.perf_counter()
     try:
-        trainer.predict(module, dataloaders=loader, return_predictions=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*persistent_workers.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            trainer.predict(module, return_predictions=False)
     finally:
         if "lock" in state:
             state["lock"].close()

@@ -111,6 +111,7 @@ class Preparer:
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     montage_dir: str | None = None  # write ID.crops.png (mouth crops over time) here
     threads: int = 2  # FaceMesh threads per worker
+    unavailable: dict[str, str] = field(default_factory=dict)  # "vsr"/"av" -> why inputs of that kind fail at once
 
     def __call__(self, item: int, cid: str, source: str, extra: dict[str, Any] | None = None) -> Iterator[Segment]:
         base = dict(item=item, id=cid, source=source, extra=dict(extra or {}))
@@ -118,6 +119,10 @@ class Preparer:
         index = 0
         try:
             mode = decide_mode(source, self.mode)
+            why = self.unavailable.get("vsr" if mode == "vsr" else "av")
+            if why:
+                yield Segment(**base, mode=mode, error=why)
+                return
             gen = self._vsr(source, cid) if mode == "vsr" else self._audio(source, mode, cid)
             pending: Segment | None = None
             for seg in gen:  # hold one back to know which is final

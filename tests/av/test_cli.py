@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from avtools import FIXTURES
+from avtools import FIXTURES, save_tiny_whisper
 
 from avsr.av.model import AVWhisper, LoraSetConfig
 
@@ -15,18 +15,10 @@ CLI = [sys.executable, "-m", "avsr.cli"]
 @pytest.fixture(scope="module")
 def local_whisper(tmp_path_factory):
     """A tiny random Whisper saved as a transformers folder, and a folder with two adapter sets."""
-    from avsr.av.whisper import _assemble, build_tokenizer
-    from avtools import tiny_en_folder
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    from avsr.av.whisper import load_whisper
 
     root = tmp_path_factory.mktemp("whisper")
-    torch.manual_seed(0)
-    dims = dict(vocab_size=51864, d_model=64, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448)
-    model, proc = _assemble(WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(), dims, build_tokenizer(tiny_en_folder() / "tokenizer.json"))
-    model.generation_config.max_length = 6  # a random model never stops by itself
-    model.save_pretrained(str(root / "tiny"))
-    proc.save_pretrained(str(root / "tiny"))
+    model, proc = load_whisper(str(save_tiny_whisper(root)))
     av = AVWhisper(model, proc, "tiny").eval()
     av.add_set("music", LoraSetConfig(r=4, alpha=8), info={"noise": {"categories": ["music"], "snr": [-5, 10]}})
     av.add_set("babble", LoraSetConfig(r=4, alpha=8), info={"noise": {"categories": ["babble"], "snr": [-5, 10]}})
