@@ -35,7 +35,9 @@ def test_transcribe_asr_reports_noise_and_adapter(local_whisper, tmp_path):
     assert r.returncode == 1, r.stderr  # one good input, one missing file: the batch goes on
     assert "adapter music (--adapter)" in r.stdout and "missing.wav: error: " in r.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert lines[0]["adapter"] == "music" and lines[0]["mode"] == "asr" and lines[0]["visual"] is False and "error" in lines[1]
+    (bad,) = [x for x in lines if "error" in x]  # inputs missing before the run come first
+    (good,) = [x for x in lines if "error" not in x]
+    assert good["adapter"] == "music" and good["mode"] == "asr" and good["visual"] is False and bad["id"] == "missing"
 
 
 def test_transcribe_avsr_without_face_and_bad_adapter(local_whisper, tmp_path, media):
