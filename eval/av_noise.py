@@ -5,20 +5,22 @@
     python eval/av_noise.py --whisper whisper-tiny.en --adapters runs/av-music/adapters --sets none music \
         --speech data/audio/speech_test.jsonl --categories music -o runs/eval-music
 
+Audio-only speech manifests (data_prep/audio.py); for LRS2/LRS3 test sets use `avsr eval asr|avsr`.
 Test-split noise only; mixtures are seeded per (utterance, category, SNR): two runs give the
-same numbers. Writes OUT/results.json, OUT/results.md and OUT/wer_vs_snr.png.
+same numbers. Writes the run folder of `avsr eval` (avsr/evaluation/run.py): utterances.jsonl,
+results.md, results.csv, wer_vs_snr.png, report.html, run.json.
 """
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-from avsr.av.evaluate import noisy_wer, plot_wer, wer_table
 from avsr.av.model import AVWhisper
 from avsr.av.whisper import load_whisper
-from avsr.data.manifest import read_jsonl
-from avsr.data.noise import CATEGORIES, NoiseBank, NoiseConfig
+from avsr.data.noise import CATEGORIES
+from avsr.evaluation.decoding import read_manifest, run_whisper
+from avsr.evaluation.noisy import conditions, noise_bank, read_sources
+from avsr.evaluation.run import write_run
+from avsr.evaluation.tables import snr_grid
 
 
 def main() -> int:
@@ -32,6 +34,7 @@ def main() -> int:
     p.add_argument("--snrs", type=float, nargs="+", default=[10, 5, 0, -5])
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% interval")
     p.add_argument("-o", "--out", required=True)
     args = p.parse_args()
     model, proc = load_whisper(args.whisper)
@@ -39,15 +42,14 @@ def main() -> int:
     for name in args.sets:
         if name != "none":
             av.load_set(Path(args.adapters) / name)
-    records = [r for m in args.speech for r in read_jsonl(m)]
-    bank = NoiseBank(list(read_jsonl(args.sources)), NoiseConfig(categories=tuple(args.categories), split="test", seed=args.seed))
-    rows = noisy_wer(av, records, bank, tuple(args.categories), tuple(args.snrs), tuple(args.sets), args.batch_size, progress=sys.stderr.isatty())
-    os.makedirs(args.out, exist_ok=True)
-    Path(args.out, "results.json").write_text(json.dumps({"whisper": args.whisper, "utterances": len(records), "seed": args.seed, "rows": rows}, indent=1))
-    table = wer_table(rows)
-    Path(args.out, "results.md").write_text(table + "\n")
-    plot_wer(rows, Path(args.out, "wer_vs_snr.png"), f"{args.whisper}: WER vs SNR ({len(records)} utterances, test-split noise)")
-    print(table)
+    records = [r for m in args.speech for r in read_manifest(m, need=("text", "audio"))]
+    bank = noise_bank(read_sources(args.sources), args.categories, args.seed)
+    conds = conditions(args.categories, args.snrs)
+    lines = run_whisper(av, records, conds, args.sets, bank, batch_size=args.batch_size, progress=sys.stderr.isatty())
+    info = {"system": "asr", "whisper": args.whisper, "manifest": " ".join(args.speech), "utterances": len(records), "noise": args.sources,
+            "seed": args.seed, "bootstrap": args.bootstrap}
+    rows, _ = write_run(args.out, lines, records, info, None, ("asr",), f"asr {args.whisper}", None, args.bootstrap)
+    print(snr_grid(rows))
     return 0
 
 

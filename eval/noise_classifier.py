@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import avsr
-from avsr.av.evaluate import classifier_report
 from avsr.data.manifest import read_jsonl
-from avsr.data.noise import CATEGORIES, NoiseBank, NoiseConfig
+from avsr.data.noise import CATEGORIES
+from avsr.evaluation.noisy import classifier_report, noise_bank, read_sources
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
     clf = avsr.load_model(args.ckpt)
     cats = tuple(c for c in clf.cfg.classes if c in CATEGORIES)
     records = [r for m in args.speech for r in read_jsonl(m)]
-    bank = NoiseBank(list(read_jsonl(args.sources)), NoiseConfig(categories=cats, split="test", seed=args.seed))
+    bank = noise_bank(read_sources(args.sources), cats, args.seed)
     rep = classifier_report(clf, records, bank, cats, tuple(args.snrs))
     os.makedirs(args.out, exist_ok=True)
     Path(args.out, "report.json").write_text(json.dumps(rep, indent=1))

@@ -30,10 +30,11 @@ def save_tiny_whisper(root: Path, seed: int = 0, max_length: int = 6) -> Path:
     return root / "tiny"
 
 
-def tiny_whisper(seed: int = 0, layers: int = 2, max_length: int | None = None):
+def tiny_whisper(seed: int = 0, layers: int = 2, max_length: int | None = None, init_std: float = 0.02):
     """(model, processor) of a random 64-wide Whisper with ``layers`` encoder and decoder layers
     and the real tiny.en tokenizer (no download). ``max_length`` caps generation (a random model
-    never stops by itself)."""
+    never stops by itself); ``init_std`` 0.5 instead of Whisper's 0.02 makes the random model's
+    text depend on its input (at 0.02 it writes the same tokens for every clip)."""
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
@@ -42,7 +43,7 @@ def tiny_whisper(seed: int = 0, layers: int = 2, max_length: int | None = None):
     torch.manual_seed(seed)
     tok = build_tokenizer(tiny_en_folder() / "tokenizer.json")
     dims = dict(vocab_size=51864, d_model=64, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=2, decoder_attention_heads=2,
-                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448)
+                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448, init_std=init_std)
     model, proc = _assemble(WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(), dims, tok)
     if max_length:
         model.generation_config.max_length = max_length

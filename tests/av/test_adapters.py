@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from avtools import FIXTURES
+from avtools import FIXTURES, perturb_set
 
 from avsr.av.fusion import AVFusion, FusionConfig
 from avsr.av.model import AdapterError, AVWhisper, LoraSetConfig, list_sets
@@ -25,11 +25,7 @@ def _labels(av):
 
 
 def _perturb(av, name, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, p in av.named_parameters():
-            if (f".{name}." in n and "lora_B" in n) or n.startswith(f"fusions.{name}.out"):
-                p.add_(0.05 * torch.randn(p.shape, generator=g))
+    perturb_set(av, name, seed)
 
 
 def test_fusion_is_identity_at_init_and_ignores_frames_without_video():

@@ -1,0 +1,14 @@
+"""Evaluation on LRS2/LRS3 test manifests: VSR, ASR and AVSR, clean and under noise.
+
+- :mod:`~avsr.evaluation.scoring`: one normalizer, per-utterance counts, corpus WER, bootstrap
+  interval, word alignment;
+- :mod:`~avsr.evaluation.noisy`: conditions (clean, category x SNR), deterministic mixtures,
+  the noise classifier's report;
+- :mod:`~avsr.evaluation.decoding`: the test manifest, and the systems run over it (batched
+  Whisper with adapter sets and fusion; the lip reader with phoneme-to-text or dictionary lookup);
+- :mod:`~avsr.evaluation.tables`, :mod:`~avsr.evaluation.published`,
+  :mod:`~avsr.evaluation.report`, :mod:`~avsr.evaluation.run`: the run's folder (JSONL, Markdown,
+  CSV, plots, published numbers, HTML report).
+
+``avsr eval asr|avsr|vsr`` (``avsr/cli.py``) is the command line over these.
+"""

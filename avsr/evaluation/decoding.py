@@ -1,0 +1,151 @@
+"""Running the systems over a test manifest: Whisper (audio only, or audio + mouth crops through
+an adapter set's fusion) under every condition, and the lip reader (phonemes, then text).
+
+Whisper runs in batches (:meth:`AVWhisper.features` + :meth:`AVWhisper.generate`); a batch is
+padded to Whisper's 30 s window anyway, so batching gives the same text as one clip at a time
+(tested). Each clip's audio and crops are read once and reused for every condition and set.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from avsr.av.features import WHISPER_SAMPLES
+from avsr.av.router import NO_ADAPTER
+from avsr.data.noisy import pad_crops
+from avsr.evaluation.noisy import CLEAN, Condition, condition_audio
+from avsr.evaluation.scoring import score
+from avsr.io import centre_mouth, read_audio, read_crops
+from avsr.vsr.metrics import edits
+
+PATH_KEYS = ("audio", "roi", "crops", "video")
+
+
+class EvalInputError(ValueError):
+    """A manifest or model input the evaluation cannot use; the message says what is wrong."""
+
+
+def _resolve(base: Path, p: str) -> str:
+    """A manifest path: absolute as is; else relative to the manifest's folder (as ``avsr roi`` and
+    the LRS recipes write them), else to the working directory (as ``data_prep/audio.py`` does)."""
+    if os.path.isabs(p) or (not (base / p).exists() and os.path.exists(p)):
+        return p
+    return str(base / p)
+
+
+def read_manifest(path: str | os.PathLike, need: Sequence[str] = ("text",), limit: int | None = None) -> list[dict[str, Any]]:
+    """Records of a test manifest (JSONL: ``id``, ``text`` and ``need``-ed fields such as ``audio`` or
+    ``roi``), paths resolved, first ``limit`` lines. EvalInputError on a missing file or field."""
+    from avsr.data.manifest import read_jsonl
+
+    path = Path(path)
+    if not path.is_file():
+        raise EvalInputError(f"{path}: no such manifest (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)")
+    recs = []
+    for r in read_jsonl(path):
+        if limit is not None and len(recs) >= limit:
+            break
+        recs.append({**r, **{k: _resolve(path.parent, r[k]) for k in PATH_KEYS if isinstance(r.get(k), str)}})
+    if not recs:
+        raise EvalInputError(f"{path}: empty manifest")
+    for field in ("id", *need):
+        missing = [r.get("id", "?") for r in recs if not r.get(field)]
+        if missing:
+            raise EvalInputError(f"{path}: {len(missing)} of {len(recs)} lines have no {field!r} (first: {missing[0]}); "
+                                 f"a test manifest needs id, text, and audio (asr) / roi crops (avsr, vsr)")
+    return recs
+
+
+def _crops(r: dict[str, Any]) -> np.ndarray | None:
+    roi = r.get("roi") or r.get("crops")
+    return centre_mouth(read_crops(roi)) if roi else None
+
+
+def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hyp: str) -> dict[str, Any]:
+    """The per-utterance line of ``utterances.jsonl``: who, under what, and the scored text."""
+    return {"id": r["id"], "system": system, "set": set_name, "condition": cond.name, "category": cond.category, "snr": cond.snr, **score(r["text"], hyp)}
+
+
+def whisper_texts(av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None = None, beams: int = 1) -> list[str]:
+    """Texts of clips under the active set, in one batch; the crops enter through the set's fusion
+    (ignored by sets without one). Clips longer than one 30 s window go through
+    :meth:`AVWhisper.transcribe` (cut into windows) one at a time."""
+    crops = list(crops) if crops is not None else [None] * len(audio)
+    out: list[str | None] = [None] * len(audio)
+    short = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SAMPLES]
+    for i in set(range(len(audio))) - set(short):
+        out[i] = av.transcribe(audio[i], crops[i], beams)
+    if short:
+        x = torch.zeros(len(short), max(len(audio[i]) for i in short))
+        for j, i in enumerate(short):
+            x[j, : len(audio[i])] = torch.from_numpy(np.asarray(audio[i], np.float32))
+        c, frames = pad_crops([{"crops": crops[i]} for i in short])
+        for i, t in zip(short, av.generate(av.features(x), c, frames if c is not None else None, beams)):
+            out[i] = t
+    return [t or "" for t in out]
+
+
+def run_whisper(av, records: Sequence[dict[str, Any]], conds: Sequence[Condition], sets: Sequence[str] = (NO_ADAPTER,), bank=None,
+                visual: bool = False, system: str = "asr", batch_size: int = 8, beams: int = 1, progress: bool = False) -> list[dict[str, Any]]:
+    """Scored utterance lines for every record x set x condition (noise added to the audio only;
+    with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id."""
+    from tqdm import tqdm
+
+    lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    bar = tqdm(total=len(records) * len(conds) * len(sets), desc=f"eval {system}", unit="utt", disable=not progress)
+    try:
+        for s in range(0, len(records), batch_size):
+            chunk = records[s : s + batch_size]
+            audio = [_audio(r) for r in chunk]
+            crops = [_crops(r) for r in chunk] if visual else None
+            for cond in conds:
+                mixed = [condition_audio(bank, r["id"], a, cond) for r, a in zip(chunk, audio)]
+                for name in sets:
+                    av.activate(name)
+                    for r, h in zip(chunk, whisper_texts(av, mixed, crops, beams)):
+                        lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h))
+                    bar.update(len(chunk))
+    finally:
+        bar.close()
+        av.activate(None)
+    order = {c.name: i for i, c in enumerate(conds)}
+    keys = sorted(lines, key=lambda k: (list(sets).index(k[0]), order[k[1]]))
+    return [u for k in keys for u in sorted(lines[k], key=lambda u: u["id"])]
+
+
+def _audio(r: dict[str, Any]) -> np.ndarray:
+    a = read_audio(r["audio"])
+    if a is None or len(a) == 0:
+        raise EvalInputError(f"{r['id']}: {r['audio']} has no audio")
+    return a
+
+
+def run_vsr(reader, records: Sequence[dict[str, Any]], to_text: Callable[[list[list[str]]], list[str]] | None, text_name: str,
+            batch_size: int = 8, progress: bool = False) -> list[dict[str, Any]]:
+    """Lip reading: crops -> phonemes (:meth:`avsr.pipeline.LipReader.phonemes`, one padded batch
+    of ``batch_size`` clips) -> text by ``to_text`` (a phoneme-to-text model, or dictionary
+    lookup). Lines carry the phoneme edits too (``ref_phonemes``, ``hyp_phonemes``,
+    ``phoneme_edits``, ``ref_phoneme_count``); without ``to_text`` the hypothesis text is empty
+    and only PER is meaningful."""
+    from tqdm import tqdm
+
+    from avsr.data.video import record_phonemes
+
+    refs = record_phonemes(list(records))
+    out = []
+    cond = Condition(CLEAN)
+    with tqdm(total=len(records), desc="eval vsr", unit="utt", disable=not progress) as bar:
+        for s in range(0, len(records), batch_size):
+            chunk = records[s : s + batch_size]
+            hyps = reader.phonemes([_crops(r) for r in chunk])
+            texts = to_text(hyps) if to_text is not None else [""] * len(chunk)
+            for r, ref, hyp, text in zip(chunk, refs[s : s + batch_size], hyps, texts):
+                line = utterance(r, "vsr", text_name, cond, text)
+                line.update(ref_phonemes=" ".join(ref), hyp_phonemes=" ".join(hyp), phoneme_edits=edits(ref, hyp), ref_phoneme_count=len(ref))
+                out.append(line)
+            bar.update(len(chunk))
+    return sorted(out, key=lambda u: u["id"])
