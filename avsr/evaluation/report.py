@@ -138,7 +138,7 @@ def write_report(path: str | os.PathLike, title: str, info: dict[str, Any], utte
             if u["id"] in css_id:
                 _, w, h = strips[u["id"]]
                 strip = f'<div class="strip {css_id[u["id"]]}" style="width:{w}px;height:{h}px" role="img" aria-label="mouth crops"></div>'
-            meta = f"{label}: <b>{html.escape(u['id'])}</b>, WER {100 * utterance_wer(u):.1f}% ({u['edits']} edits / {u['ref_words']} words)"
+            meta = f"{label}: <b>{html.escape(u['id'])}</b>, WER {100 * utterance_wer(u):.1f}% ({u['edits']} edits, {u['ref_words']} reference words)"
             parts.append(f"<div class='utt'><div class='meta'>{meta}</div>{strip}{alignment_html(u['ref'], u['hyp'])}</div>")
         parts.append("</details>")
     parts.append("</body></html>")

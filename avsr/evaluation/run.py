@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -60,7 +61,11 @@ def write_run(out: str | os.PathLike, utterances: Sequence[dict[str, Any]], reco
     with atomic_path(out / RESULTS_MD) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     with atomic_path(out / RUN_JSON) as tmp:
-        Path(tmp).write_text(json.dumps({**info, "rows": [asdict(r) for r in rows]}, indent=1))
+        Path(tmp).write_text(json.dumps({**info, "rows": [_json_row(r) for r in rows]}, indent=1))
     write_report(out / REPORT, title, info, utterances, {r["id"]: r for r in records}, tables, plots)
     return rows, text
 
+
+def _json_row(r: ResultRow) -> dict[str, Any]:
+    """A row for JSON: NaN (no bootstrap) as null, so the file stays standard JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()}

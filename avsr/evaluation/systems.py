@@ -116,6 +116,6 @@ def describe(rows: Sequence[ResultRow]) -> list[str]:
     """One printable line per row: ``asr [none] clean: WER 5.0% (95% CI 3.1-7.2) on 14 utterances``."""
     from avsr.evaluation.tables import pct
 
-    return [f"{r.system} [{r.set}] {r.condition}: WER {pct(r.wer)}% (95% CI {pct(r.ci_low)}-{pct(r.ci_high)})"
+    return [f"{r.system} [{r.set}] {r.condition}: WER {pct(r.wer)}%" + (f" (95% CI {pct(r.ci_low)}-{pct(r.ci_high)})" if pct(r.ci_low) else "")
             + (f", PER {pct(r.per)}%" if r.per is not None else "") + f" on {r.utterances} utterances" for r in rows]
 
