@@ -107,3 +107,18 @@ def test_lipreading_with_dictionary_lookup(lrs3_test, vsr_ckpt, tmp_path):
     lines = list(read_jsonl(tmp_path / "utterances.jsonl"))
     assert len(lines) == N_CLIPS and all(u["ref_phonemes"] and u["phoneme_edits"] >= 0 for u in lines)
     assert "PER %" in md and (tmp_path / "report.html").is_file() and not (tmp_path / "wer_vs_snr.png").exists()  # no SNR axis for video only
+
+
+def test_clips_longer_than_a_whisper_window_are_cut(whisper_dir):
+    import numpy as np
+
+    from avsr.evaluation.decoding import whisper_texts
+    from avsr.io import read_audio
+    from avtools import FIXTURES
+
+    av, _ = load_av(str(whisper_dir / "tiny"), None, None)
+    a = read_audio(FIXTURES / "goforward_16k.wav")
+    long = np.tile(a, int(31 * 16000 / len(a)) + 1)  # > 30 s
+    texts = whisper_texts(av, [a, long])
+    assert texts == [av.transcribe(a), av.transcribe(long)]
+    assert len(texts[1].split()) > len(texts[0].split())  # two windows, two texts joined
