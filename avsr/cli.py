@@ -255,6 +255,9 @@ def _add_transcribe(sub) -> None:
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu (default), gpu, auto")
     p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp for several devices or nodes)")
     p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
+                   help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs with "
+                   "bf16 units and on GPUs; recorded in each output line's model)")
     p.add_argument("--retry-failed", action="store_true", help="redo inputs whose line in the output is an error")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print each transcript")
@@ -352,9 +355,12 @@ def _cmd_transcribe(args) -> int:
             missing["vsr"] = ("silent video: " if args.mode == "auto" else "") + str(e)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     opts = BatchOptions(workers=args.jobs, batch_size=args.batch_size, accelerator=args.accelerator, devices=devices, strategy=args.strategy,
-                        num_nodes=args.num_nodes, srt=args.srt, vtt=args.vtt, retry_failed=args.retry_failed, progress=args.progress)
+                        num_nodes=args.num_nodes, precision=args.precision, srt=args.srt, vtt=args.vtt, retry_failed=args.retry_failed, progress=args.progress)
     prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2, unavailable=missing)
-    models = {"av": av.names if av else {}, "vsr": vsr.names if vsr else {}}
+    models = {"av": dict(av.names) if av else {}, "vsr": dict(vsr.names) if vsr else {}}
+    if args.precision != "32-true":
+        for m in models.values():
+            m["precision"] = args.precision
     task = TranscribeTask(av, vsr, args.adapter, args.batch_size, missing)
 
     def show(rec):
@@ -368,7 +374,7 @@ def _cmd_transcribe(args) -> int:
         summary = run(jobs, out, prep, task, models, opts, on_record=show, errors=errors)
     if summary.rank != 0:
         return summary.exit_code
-    rate = f", {summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime" if summary.done else ""
+    rate = f" in {summary.wall_seconds:.1f} s ({summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime)" if summary.done else ""
     where = f" -> {args.out}" if args.out else ""
     print(f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed)} failed{rate}{where}", file=sys.stderr)
     return summary.exit_code

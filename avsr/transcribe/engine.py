@@ -43,6 +43,7 @@ class BatchOptions:
     devices: int | str = 1
     strategy: str = "auto"
     num_nodes: int = 1
+    precision: str = "32-true"  # Lightning precision; "bf16-mixed" autocasts the models (faster on CPUs with bf16 units)
     srt: str | None = None  # caption folders
     vtt: str | None = None
     retry_failed: bool = False  # redo inputs whose line in the output is an error
@@ -79,6 +80,16 @@ class SegmentStream(IterableDataset):
 
 def _as_list(batch: list[Segment]) -> list[Segment]:
     return batch
+
+
+def _init_worker(_: int) -> None:
+    """A preparation worker computes on one core: the models' threads keep the others (on a
+    small machine, oversubscribed OpenMP/OpenCV threads spin and slow everything down)."""
+    import cv2
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 class TranscribeTask:
@@ -148,6 +159,7 @@ class ResultWriter:
 
     def add(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> None:
         for seg, res in pairs:
+            seg.audio = seg.crops = None  # decoded: only the text and facts stay, so memory does not grow with length
             self.partial.setdefault(seg.item, []).append((seg, res))
             if seg.final:
                 self.ready[seg.item] = self._record(sorted(self.partial.pop(seg.item), key=lambda p: p[0].index))
@@ -233,7 +245,7 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     trainer = pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy, num_nodes=opts.num_nodes,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         precision=opts.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          use_distributed_sampler=False, inference_mode=True)
     state: dict[str, Any] = {"lock": _lock(out)} if trainer.global_rank == 0 else {}
     try:
@@ -254,7 +266,7 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
     def loader(rank: int, world: int) -> DataLoader:
         return DataLoader(SegmentStream(pending[rank::world], prep), batch_size=opts.batch_size, collate_fn=_as_list, num_workers=opts.workers,
                           prefetch_factor=opts.prefetch if opts.workers else None, multiprocessing_context="spawn" if opts.workers else None,
-                          persistent_workers=False)
+                          worker_init_fn=_init_worker if opts.workers else None)
 
     module = _lightning_module(task, loader)
 
@@ -285,6 +297,7 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*persistent_workers.*")
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own use of a deprecated torch API
             trainer.predict(module, return_predictions=False)
     finally:
         if "lock" in state:

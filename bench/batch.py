@@ -1,0 +1,157 @@
+"""Batch transcription on this machine, as ratios against baselines measured in the same run.
+
+    python bench/batch.py [--whisper whisper-base] [--clips 14] [--long-minutes 1 10]
+
+1. Throughput: clips/s of the batch engine (what `avsr transcribe INPUTS -o out.jsonl` runs:
+   worker processes decode media and extract mouth crops while Whisper decodes the previous
+   batch) vs a sequential loop over the Python API (`AVRecognizer.transcribe(path)`) on the same
+   talking-face clips (real face video + real speech, avsr mode), with the same loaded models.
+   Target: >= 1.4x on this 2-core machine. The texts must agree.
+2. Memory: peak RSS (the command's process tree: main + workers, sampled every 0.1 s) of
+   `avsr transcribe` on a 1-minute and a 10-minute talking-face file. Target: within 1.2x.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# bench/av.py shares its name with PyAV's package `av`: keep this folder off the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FIX = ROOT / "tests" / "fixtures"
+FACE = FIX / "pyfeat_single_face_640x360.mp4"
+
+
+def clips(folder: Path, n: int) -> list[Path]:
+    """One talking-face clip per fixture utterance (320x180 face, real speech)."""
+    from avsr.data.audio_corpus import speech_records
+    from avsr.data.mux import face_loop, mux_face_speech
+    from avsr.io import read_audio
+
+    loop = face_loop(FACE, (320, 180))
+    recs = speech_records(FIX / "speech")
+    recs = (recs * (n // len(recs) + 1))[:n]
+    return [mux_face_speech(loop, read_audio(r["audio"]), folder / f"clip{i:03d}.mp4") for i, r in enumerate(recs)]
+
+
+def long_input(path: Path, minutes: float) -> Path:
+    """A talking-face file of ``minutes``: the fixture speech with 0.4 s pauses, repeated."""
+    from avsr.data.audio_corpus import speech_records
+    from avsr.data.mux import face_loop, mux_face_speech
+    from avsr.io import read_audio
+
+    gap = np.zeros(6400, np.float32)
+    one = np.concatenate([x for r in speech_records(FIX / "speech") for x in (read_audio(r["audio"]), gap)])
+    audio = np.tile(one, int(np.ceil(minutes * 60 * 16000 / len(one))))[: int(minutes * 60 * 16000)]
+    return mux_face_speech(face_loop(FACE, (320, 180)), audio, path)
+
+
+def throughput(args, paths: list[Path], tmp: Path) -> None:
+    import re
+
+    import torch
+
+    from avsr.pipeline import AVRecognizer
+
+    rec = AVRecognizer.from_pretrained(args.whisper)
+    rec.transcribe(paths[0], "avsr")  # warm-up: first-call allocations, mediapipe graph init
+    t = time.perf_counter()
+    seq = [rec.transcribe(p, "avsr")["text"] for p in paths]
+    t_seq = time.perf_counter() - t
+    n = len(paths)
+    print(f"\n1. throughput, {n} talking-face clips ({sum(r for r in _durations(paths)):.0f} s of speech), {args.whisper}, avsr mode")
+    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |")
+    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
+    (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
+    for opts in args.configs:
+        out = tmp / "batch.jsonl"
+        out.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "avsr.cli", "transcribe", str(tmp / "list.txt"), "--mode", "avsr", "--whisper", args.whisper, "-o", str(out), "-q", *opts.split()]
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        m = re.search(r"(\d+) transcribed.* in ([\d.]+) s", r.stderr)
+        if r.returncode != 0 or not m:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+        proc = float(m.group(2))
+        got = [json.loads(x)["text"] for x in out.read_text().splitlines()]
+        same = sum(a == b for a, b in zip(seq, got))
+        print(f"| `avsr transcribe LIST -o out.jsonl {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
+              f"(end to end {t_seq / wall:.2f}x); same text {same}/{n} |")
+
+
+def _durations(paths: list[Path]) -> list[float]:
+    from avsr.io import read_audio
+
+    return [len(read_audio(p)) / 16000 for p in paths]
+
+
+def peak_rss(cmd: list[str]) -> tuple[float, float, float]:
+    """(peak RSS of the process tree in MB, peak of the main process alone, wall seconds)."""
+    import psutil
+
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = psutil.Process(p.pid)
+    peak = main = 0
+    while p.poll() is None:
+        try:
+            tree = [proc] + proc.children(recursive=True)
+            rss = [c.memory_info().rss for c in tree if c.is_running()]
+            peak, main = max(peak, sum(rss)), max(main, rss[0])
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    err = p.stderr.read().decode()
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    return peak / 2**20, main / 2**20, time.perf_counter() - t
+
+
+def memory(args, tmp: Path) -> None:
+    rows = []
+    for m in args.long_minutes:
+        f = long_input(tmp / f"long{m:g}min.mp4", m)
+        out = tmp / f"long{m:g}.jsonl"
+        mb, main_mb, sec = peak_rss([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out), "-q",
+                            "-j", str(args.workers), "--batch-size", str(args.batch_size)])
+        rec = json.loads(out.read_text().splitlines()[0])
+        rows.append((m, mb, main_mb, sec, len(rec["segments"]), len(rec["text"].split())))
+    print(f"\n2. peak RSS of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode")
+    print("| input | segments | words | wall s | x realtime | peak RSS MB (all) | main process | vs first |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for m, mb, main_mb, sec, segs, words in rows:
+        print(f"| {m:g} min | {segs} | {words} | {sec:.0f} | {m * 60 / sec:.2f} | {mb:.0f} | {main_mb:.0f} | **{mb / rows[0][1]:.2f}x** |")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--whisper", default="whisper-base")
+    p.add_argument("--clips", type=int, default=28)
+    p.add_argument("--configs", nargs="*", default=["-j 0 --batch-size 1", "-j 1 --batch-size 4", "-j 1 --batch-size 4 --precision bf16-mixed",
+                                                    "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed"],
+                   help="option strings of the batch runs to time")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--threads", type=int, default=2, help="FaceMesh threads per worker")
+    p.add_argument("--long-minutes", type=float, nargs="*", default=[1, 10])
+    p.add_argument("--skip", choices=["throughput", "memory"], nargs="*", default=[])
+    args = p.parse_args()
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "throughput" not in args.skip:
+            throughput(args, clips(tmp, args.clips), tmp)
+        if "memory" not in args.skip and args.long_minutes:
+            memory(args, tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
