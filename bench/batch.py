@@ -93,26 +93,26 @@ def _durations(paths: list[Path]) -> list[float]:
     return [len(read_audio(p)) / 16000 for p in paths]
 
 
-def peak_rss(cmd: list[str]) -> tuple[float, float, float]:
-    """(peak RSS of the process tree in MB, peak of the main process alone, wall seconds)."""
+def peak_rss(cmd: list[str]) -> tuple[float, float, float, float]:
+    """Peaks in MB of a command's processes, sampled every 0.1 s: (main + workers at the same
+    moment, main alone, largest worker alone), and the wall seconds."""
     import psutil
 
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     proc = psutil.Process(p.pid)
-    peak = main = 0
+    peak = main = worker = 0
     while p.poll() is None:
         try:
-            tree = [proc] + proc.children(recursive=True)
-            rss = [c.memory_info().rss for c in tree if c.is_running()]
-            peak, main = max(peak, sum(rss)), max(main, rss[0])
+            rss = [proc.memory_info().rss] + [c.memory_info().rss for c in proc.children(recursive=True) if c.is_running()]
+            peak, main, worker = max(peak, sum(rss)), max(main, rss[0]), max([worker] + rss[1:])
         except psutil.Error:
             pass
         time.sleep(0.1)
     err = p.stderr.read().decode()
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-    return peak / 2**20, main / 2**20, time.perf_counter() - t
+    return peak / 2**20, main / 2**20, worker / 2**20, time.perf_counter() - t
 
 
 def memory(args, tmp: Path) -> None:
@@ -120,14 +120,17 @@ def memory(args, tmp: Path) -> None:
     for m in args.long_minutes:
         f = long_input(tmp / f"long{m:g}min.mp4", m)
         out = tmp / f"long{m:g}.jsonl"
-        mb, main_mb, sec = peak_rss([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out), "-q",
-                            "-j", str(args.workers), "--batch-size", str(args.batch_size)])
+        mb, main_mb, worker_mb, sec = peak_rss([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out),
+                                                "-q", "-j", str(args.workers), "--batch-size", str(args.batch_size)])
         rec = json.loads(out.read_text().splitlines()[0])
-        rows.append((m, mb, main_mb, sec, len(rec["segments"]), len(rec["text"].split())))
+        rows.append((m, mb, main_mb, worker_mb, sec, len(rec["segments"]), len(rec["text"].split())))
     print(f"\n2. peak RSS of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode")
-    print("| input | segments | words | wall s | x realtime | peak RSS MB (all) | main process | vs first |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for m, mb, main_mb, sec, segs, words in rows:
-        print(f"| {m:g} min | {segs} | {words} | {sec:.0f} | {m * 60 / sec:.2f} | {mb:.0f} | {main_mb:.0f} | **{mb / rows[0][1]:.2f}x** |")
+    print("| input | segments | words | wall s | x realtime | peak RSS MB, all processes | main | worker |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    r0 = rows[0]
+    for m, mb, main_mb, worker_mb, sec, segs, words in rows:
+        print(f"| {m:g} min | {segs} | {words} | {sec:.0f} | {m * 60 / sec:.2f} | {mb:.0f} ({mb / r0[1]:.2f}x) | {main_mb:.0f} ({main_mb / r0[2]:.2f}x) "
+              f"| {worker_mb:.0f} ({worker_mb / max(r0[3], 1):.2f}x) |")
 
 
 def main() -> int:
