@@ -156,6 +156,7 @@ class ResultWriter:
         self.models, self.opts, self.summary, self.on_record, self.bar = models, opts, summary, on_record, bar
         self.partial: dict[int, list[tuple[Segment, dict[str, Any]]]] = {}
         self.ready: dict[int, dict[str, Any]] = {}
+        self._t0 = time.perf_counter()
 
     def add(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> None:
         for seg, res in pairs:
@@ -186,7 +187,7 @@ class ResultWriter:
                     write_captions(rec, folder, fmt)
             self.summary.done += 1
             self.summary.audio_seconds += rec.get("duration") or 0.0
-        rec.update({k: v for k, v in self.jobs[self.order[self.pos]].extra.items() if k not in rec})
+        rec.update({k: v for k, v in self.jobs[self.order[self.pos]].extra.items() if k not in rec})  # e.g. a manifest's ref
         self.out.write(rec)
         if self.on_record:
             self.on_record(rec)
@@ -194,9 +195,6 @@ class ResultWriter:
             el = max(1e-9, time.perf_counter() - self._t0)
             self.bar.set_postfix_str(f"{self.summary.audio_seconds / el:.1f}x realtime, {len(self.summary.failed)} failed", refresh=False)
             self.bar.update(1)
-
-    def start(self) -> None:
-        self._t0 = time.perf_counter()
 
     def close(self) -> None:
         self.out.close()
@@ -278,7 +276,6 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
             bar = tqdm(total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1)
             path = out if world == 1 else part_path(out, rank, world)
             state["writer"] = ResultWriter(path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar)
-            state["writer"].start()
             state["bar"] = bar
 
         def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):

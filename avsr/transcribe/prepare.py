@@ -144,7 +144,7 @@ class Preparer:
             yield seg
 
     def _audio(self, source: str, mode: str, cid: str) -> Iterator[Segment]:
-        if mode == "avsr" and not streams(source)[0]:
+        if mode == "avsr" and self.mode != "auto" and not streams(source)[0]:  # auto chose avsr because there is video
             mode, note = "asr", "no video stream: audio only"
         else:
             note = ""

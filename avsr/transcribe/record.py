@@ -28,10 +28,9 @@ def error_record(cid: str, source: str, error: str, extra: dict[str, Any] | None
 
 
 def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str]) -> dict[str, Any]:
-    """The record of one input from its prepared segments (in order) and their decode results."""
+    """The record of one input from its prepared segments (in order, none failed) and their
+    decode results. The input's extra fields are added by the caller that knows them."""
     first = segments[0]
-    if first.error:
-        return error_record(first.id, first.source, first.error, first.extra)
     segs = []
     timings: Counter = Counter()
     for s, r in zip(segments, results):
@@ -61,7 +60,6 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         rec["montage"] = first.montage
     rec["segments"] = segs
     rec["timings"] = {k: _r(v) for k, v in timings.items()}
-    rec.update({k: v for k, v in first.extra.items() if k not in rec})
     return rec
 
 
