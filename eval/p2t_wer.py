@@ -1,17 +1,26 @@
 """WER vs phoneme error rate: the LoRA phoneme-to-text LLM beside dictionary lookup.
 
-    python eval/p2t_wer.py --adapter runs/p2t-smollm2/adapter [--sentences 200] -o runs/p2t-eval
+    python eval/p2t_wer.py --adapter runs/p2t-smollm2/adapter [--sentences 200] [--tune 200] -o runs/p2t-eval
 
-Writes OUT/results.json, OUT/results.md (table) and OUT/wer_vs_per.png.
+Scores the first ``--sentences`` held-out sentences at each simulated phoneme error rate with
+dictionary lookup, the LLM's own (greedy) sentence and, when the adapter has decoding settings
+(or ``--tune``), the LLM with phoneme-consistency rescoring (avsr/p2t/rescore.py). ``--tune N``
+first picks the rescoring weight on the N held-out sentences after the scored ones (disjoint
+from them), over every error rate, and writes it to ADAPTER/decoding.json.
+
+Writes OUT/results.json, OUT/results.md (table), OUT/utterances.jsonl (every sentence's noisy
+phonemes and each system's hypothesis), OUT/wer_vs_per.png and, with --tune, OUT/tuning.json.
 """
 import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from avsr.data.manifest import read_jsonl
-from avsr.p2t.evaluate import markdown_table, plot, wer_vs_per
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.p2t.evaluate import SEED, markdown_table, plot, wer_vs_per
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.train.p2t import with_phonemes
 
@@ -22,36 +31,71 @@ def main() -> int:
     p.add_argument("--corpus", default="data/corpus", help="folder with train.jsonl (word counts) and heldout.jsonl")
     p.add_argument("--sentences", type=int, default=200, help="held-out sentences to score (the first N)")
     p.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3])
+    p.add_argument("--tune", type=int, default=0, metavar="N", help="tune the rescoring weight on the next N held-out sentences and save it in the adapter")
+    p.add_argument("--beams", type=int, help="LLM candidates per input for rescoring (default: the adapter's decoding.json, else 1)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="where the LLM runs (cpu, cuda)")
     p.add_argument("-o", "--out", required=True)
     args = p.parse_args()
     train = list(read_jsonl(Path(args.corpus) / "train.jsonl"))
-    held = with_phonemes(list(read_jsonl(Path(args.corpus) / "heldout.jsonl"))[: args.sentences])
+    heldout = list(read_jsonl(Path(args.corpus) / "heldout.jsonl"))
+    held = with_phonemes(heldout[: args.sentences])
     lexicon = DictionaryDecoder.from_corpus(train)
     decoders = {"dictionary lookup": lambda batch: [lexicon(ph) for ph in batch]}
-    if args.adapter:
-        from tqdm import tqdm
-
-        from avsr.p2t.model import load_p2t
-
-        p2t = load_p2t(args.adapter)
-
-        def llm(batch):
-            out = []
-            for s in tqdm(range(0, len(batch), args.batch_size), desc="LLM", disable=not sys.stderr.isatty()):
-                out += p2t(batch[s : s + args.batch_size], args.batch_size)
-            return out
-
-        hint = " + lexicon hint" if p2t.cfg.hint == "lexicon" else ""
-        decoders[f"LoRA LLM ({p2t.cfg.base}{hint})"] = llm
-    rows = wer_vs_per(held, decoders, tuple(args.rates))
     os.makedirs(args.out, exist_ok=True)
+    if args.adapter:
+        from avsr.p2t.model import load_p2t
+        from avsr.p2t.rescore import DecodingConfig, tune_channel_weight
+
+        p2t = load_p2t(args.adapter, merge=True, device=args.device)  # LoRA merged into the weights: the same model, faster
+        if args.beams:
+            p2t.decoding = replace(p2t.decoding, beams=args.beams)
+        cache: dict = {}
+
+        def candidates(batch):
+            key = tuple(map(tuple, batch))
+            if key not in cache:
+                cache.clear()  # one error rate at a time: every system decodes the same inputs
+                cache[key] = [c for s in progress(range(0, len(batch), args.batch_size), "LLM candidates")
+                              for c in p2t.candidates(batch[s : s + args.batch_size], args.batch_size)]
+            return cache[key]
+
+        if args.tune:
+            dev = with_phonemes(heldout[args.sentences : args.sentences + args.tune])
+            if not dev:
+                raise SystemExit(f"--tune {args.tune}: no held-out sentences after the first {args.sentences}")
+            cands, refs = [], []
+            for rate in args.rates:
+                noisy = [corrupt(r["phonemes"], replace(ErrorConfig(), rate=rate), sentence_rng(SEED, r["id"])) for r in dev]
+                cands += candidates(noisy)
+                refs += [r["text"] for r in dev]
+            weight, wers = tune_channel_weight(cands, refs)
+            tuned = f"{len(dev)} held-out sentences {args.sentences}..{args.sentences + len(dev) - 1} of {args.corpus}, error rates {args.rates}"
+            p2t.decoding = replace(p2t.decoding, rescore=True, channel_weight=weight, tuned_on=tuned)
+            p2t.decoding.save(args.adapter)
+            Path(args.out, "tuning.json").write_text(json.dumps({"chosen": weight, "wer_by_weight": {str(k): v for k, v in wers.items()}, "tuned_on": tuned}, indent=1))
+            print("rescoring weight (nats per phoneme edit) -> dev WER: " + ", ".join(f"{k:g}: {100 * v:.1f}%" for k, v in wers.items()) + f"; chosen {weight:g}")
+        name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
+        decoders[name] = lambda batch: [c.texts[0] for c in candidates(batch)]
+        if p2t.decoding.rescore:
+            decoders[f"{name} + phoneme rescoring"] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
+    rows = wer_vs_per(held, decoders, tuple(args.rates))
+    with open(Path(args.out, "utterances.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            for u in r.pop("utterances"):
+                f.write(json.dumps({"system": r["system"], "error_rate": r["error_rate"], **u}) + "\n")
     Path(args.out, "results.json").write_text(json.dumps(rows, indent=1))
     table = markdown_table(rows)
     Path(args.out, "results.md").write_text(table + "\n")
     plot(rows, Path(args.out, "wer_vs_per.png"))
     print(table)
     return 0
+
+
+def progress(it, desc):
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, disable=not sys.stderr.isatty())
 
 
 if __name__ == "__main__":

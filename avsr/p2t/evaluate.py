@@ -13,10 +13,12 @@ from avsr.text import normalize
 from avsr.vsr.metrics import error_rate
 
 Decoder = Callable[[list[list[str]]], list[str]]
+SEED = 1234  # of the simulated errors: every system, and every run, sees the same noisy phonemes
 
 
-def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = 1234) -> list[dict[str, Any]]:
-    """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate)."""
+def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = SEED) -> list[dict[str, Any]]:
+    """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
+    every sentence's reference, noisy input and hypothesis under ``utterances``."""
     base = errors or ErrorConfig()
     rows = []
     refs = [normalize(r["text"]).split() for r in records]
@@ -26,7 +28,8 @@ def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rate
         for name, dec in decoders.items():
             hyps = [normalize(h).split() for h in dec(noisy)]
             rows.append({"system": name, "error_rate": rate, "measured_per": per, "wer": error_rate(refs, hyps), "sentences": len(records),
-                         "examples": [{"ref": " ".join(a), "hyp": " ".join(b)} for a, b in list(zip(refs, hyps))[:3]]})
+                         "utterances": [{"id": r["id"], "ref": " ".join(a), "hyp": " ".join(b), "phonemes": " ".join(n)}
+                                        for r, a, b, n in zip(records, refs, hyps, noisy)]})
     return rows
 
 

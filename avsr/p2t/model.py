@@ -139,29 +139,39 @@ def _stop_ids(tok) -> list[int]:
 
 
 @torch.inference_mode()
-def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None) -> list[str]:
-    """Greedy decoding of a sentence for each phoneme sequence (and its hint, when the model was
-    trained with one), in batches (left padded); stops at EOS or a newline."""
+def generate_nbest(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None, beams: int = 1) -> list[list[str]]:
+    """Up to ``beams`` sentences for each phoneme sequence (and its hint, when the model was
+    trained with one), best first: greedy decoding for ``beams=1``, beam search otherwise. In
+    batches (left padded); each sentence stops at EOS or a newline."""
     if hints is not None and len(hints) != len(phoneme_lists):
         raise ValueError(f"{len(hints)} hints for {len(phoneme_lists)} phoneme sequences")
     device = next(model.parameters()).device
     side = tok.padding_side
     tok.padding_side = "left"
-    out: list[str] = []
+    beam_kw = {"num_beams": beams, "num_return_sequences": beams, "early_stopping": True} if beams > 1 else {}
+    # similar lengths batched together (less padding, and a batch ends when its longest does)
+    order = sorted(range(len(phoneme_lists)), key=lambda i: len(phoneme_lists[i]))
+    out: dict[int, list[str]] = {}
     try:
-        for s in range(0, len(phoneme_lists), batch_size):
-            batch = phoneme_lists[s : s + batch_size]
-            prompts = [format_prompt(p, hints[s + i] if hints else None) for i, p in enumerate(batch)]
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch = [phoneme_lists[i] for i in idx]
+            prompts = [format_prompt(phoneme_lists[i], hints[i] if hints else None) for i in idx]
             # a sentence has about as many words as phoneme words: cap runaway repetition
             limit = min(max_new_tokens, TOKENS_PER_WORD * max(p.count(BOUNDARY) + 1 for p in batch) + 8)
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=getattr(tok, "add_bos_token", False)).to(device)
-            gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id)
-            for row in gen[:, enc["input_ids"].shape[1] :]:
-                text = tok.decode(row, skip_special_tokens=True)
-                out.append(" ".join(text.split("\n")[0].split()))
+            gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id, **beam_kw)
+            texts = [" ".join(tok.decode(row, skip_special_tokens=True).split("\n")[0].split()) for row in gen[:, enc["input_ids"].shape[1] :]]
+            for k, i in enumerate(idx):
+                out[i] = list(dict.fromkeys(texts[k * beams : (k + 1) * beams]))  # distinct, best first
     finally:
         tok.padding_side = side
-    return out
+    return [out[i] for i in range(len(phoneme_lists))]
+
+
+def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None) -> list[str]:
+    """Greedy decoding of one sentence per phoneme sequence (see :func:`generate_nbest`)."""
+    return [n[0] for n in generate_nbest(model, tok, phoneme_lists, max_new_tokens, batch_size, hints)]
 
 
 def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None) -> Path:
@@ -181,30 +191,63 @@ def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[s
 
 
 class PhonemeToText:
-    """A loaded phoneme-to-text model: ``p2t([phonemes, ...]) -> [text, ...]``."""
+    """A loaded phoneme-to-text model: ``p2t([phonemes, ...]) -> [text, ...]``. With
+    ``decoding.rescore`` each sentence is chosen among candidates by phoneme-consistency
+    rescoring (:mod:`avsr.p2t.rescore`); otherwise it is the LM's greedy sentence."""
 
-    def __init__(self, model, tok, cfg: P2TConfig, lexicon=None):
+    def __init__(self, model, tok, cfg: P2TConfig, lexicon=None, decoding=None):
+        from avsr.p2t.rescore import DecodingConfig
+
         if cfg.hint == "lexicon" and lexicon is None:
             raise ValueError("this adapter was trained with hint: lexicon; pass its DictionaryDecoder")
         self.model, self.tok, self.cfg, self.lexicon = model, tok, cfg, lexicon
+        self.decoding = decoding or DecodingConfig()
 
     def hints(self, phoneme_lists: list[list[str]]) -> list[str] | None:
         return [self.lexicon(p, mark_guesses=True) for p in phoneme_lists] if self.cfg.hint == "lexicon" else None
+
+    def candidates(self, phoneme_lists: list[list[str]], batch_size: int = 16):
+        """:class:`avsr.p2t.rescore.Candidates` for each (non-empty) phoneme sequence: the LM's
+        ``decoding.beams`` best sentences and, with a lexicon, the lookup's reading, each with its
+        LM log-probability and phoneme distance."""
+        from avsr.p2t.rescore import Candidates, answer_logprobs, phoneme_distances
+
+        hints = self.hints(phoneme_lists)
+        nbest = generate_nbest(self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams)
+        texts = []
+        for i, (ph, n) in enumerate(zip(phoneme_lists, nbest)):
+            lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
+            texts.append(tuple(dict.fromkeys(n + lookup)))
+        pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
+        prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
+        logp = answer_logprobs(self.model, self.tok, prompts, [t for _, t in pairs], self.cfg.max_length, batch_size)
+        out, k = [], 0
+        for ph, ts in zip(phoneme_lists, texts):
+            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(phoneme_distances(ts, ph))))
+            k += len(ts)
+        return out
 
     def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16) -> list[str]:
         todo = [i for i, p in enumerate(phoneme_lists) if p]
         texts = [""] * len(phoneme_lists)  # no phonemes -> no text, without asking the LM
         sub = [phoneme_lists[i] for i in todo]
-        for i, t in zip(todo, generate(self.model, self.tok, sub, self.cfg.max_new_tokens, batch_size, self.hints(sub))):
+        if self.decoding.rescore:
+            found = [c.best(self.decoding.channel_weight) for c in self.candidates(sub, batch_size)]
+        else:
+            found = generate(self.model, self.tok, sub, self.cfg.max_new_tokens, batch_size, self.hints(sub))
+        for i, t in zip(todo, found):
             texts[i] = t
         return texts
 
 
-def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu") -> PhonemeToText:
-    """The :class:`PhonemeToText` of an adapter folder written by :func:`save_adapter`."""
+def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu", decoding=None) -> PhonemeToText:
+    """The :class:`PhonemeToText` of an adapter folder written by :func:`save_adapter`; its
+    decoding settings are ``decoding`` when given, else the folder's ``decoding.json`` (written
+    by ``eval/p2t_wer.py --tune``), else greedy."""
     from peft import PeftModel
 
     from avsr.p2t.lexicon import DictionaryDecoder
+    from avsr.p2t.rescore import DecodingConfig
 
     folder = Path(folder)
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
@@ -219,4 +262,4 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
     model = PeftModel.from_pretrained(base, str(folder))
     if merge:
         model = model.merge_and_unload()
-    return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon)
+    return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon, decoding or DecodingConfig.load(folder))

@@ -1,0 +1,118 @@
+"""Phoneme-consistency rescoring: pick, among candidate sentences, the one that is both likely
+under the fine-tuned LM and close to the phonemes that were recognised.
+
+A small LM fine-tuned briefly writes fluent sentences that drift away from what was said (``a
+critic is a bundle of biases`` -> ``critique is a man's ability to ...``), while the dictionary
+lookup stays close to the phonemes but reads them word by word, without context. Each candidate
+``h`` (the LM's n-best, plus the lookup's reading when the adapter has a lexicon) gets::
+
+    score(h) = log P_LM(h | prompt) - channel_weight * d(G2P(h), phonemes)
+
+where ``d`` is the Levenshtein distance between the candidate's pronunciation and the input
+phonemes, word boundaries included: an edit-distance channel model, as in noisy-channel reranking
+(Yee et al., EMNLP 2019). ``channel_weight`` (nats per phoneme edit) is tuned on held-out
+sentences disjoint from the scored ones (``eval/p2t_wer.py --tune``) and kept in the adapter folder
+as ``decoding.json``, which :func:`avsr.p2t.model.load_p2t` reads.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+DECODING = "decoding.json"  # in the adapter folder, beside p2t_config.json
+CHANNEL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0)  # the tuning grid
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    rescore: bool = False  # False: the LM's greedy sentence, as trained
+    channel_weight: float = 2.0  # nats of LM log-probability per phoneme edit
+    beams: int = 1  # LM candidates per input (beam search n-best when > 1)
+    lookup_candidate: bool = True  # add the dictionary lookup's reading (adapters with a lexicon)
+    tuned_on: str = ""  # where channel_weight came from
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        from avsr.io import atomic_path
+
+        path = Path(folder) / DECODING
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "DecodingConfig":
+        """The folder's ``decoding.json``, or the default (greedy, no rescoring) without one."""
+        from avsr.configs import from_dict
+
+        path = Path(folder) / DECODING
+        return from_dict(cls, json.loads(path.read_text())) if path.is_file() else cls()
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate sentences for one input: texts, LM log-probabilities, phoneme distances.
+    ``texts[0]`` is the LM's best (greedy or top beam)."""
+
+    texts: tuple[str, ...]
+    logp: tuple[float, ...]
+    dist: tuple[int, ...]
+
+    def best(self, channel_weight: float) -> str:
+        scores = [lp - channel_weight * d for lp, d in zip(self.logp, self.dist)]
+        return self.texts[max(range(len(scores)), key=scores.__getitem__)]  # ties: the earlier (the LM's own)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def phoneme_distances(texts: Sequence[str], phonemes: Sequence[str]) -> list[int]:
+    """Levenshtein distance between each text's pronunciation (G2P) and ``phonemes``, word
+    boundaries included."""
+    from rapidfuzz.distance import Levenshtein
+
+    from avsr.text import BOUNDARY, PHONEMES, g2p_many
+
+    code = {p: chr(0x100 + i) for i, p in enumerate((*PHONEMES, BOUNDARY))}
+    target = "".join(code[p] for p in phonemes)
+    return [Levenshtein.distance("".join(code[p] for p in ph), target) for ph in g2p_many(list(texts))]
+
+
+@torch.inference_mode()
+def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None]], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
+    """log P(answer + EOS | prompt) under ``model`` for each (prompt, answer) pair; a prompt is
+    (phonemes, hint). The same encoding as training (:func:`avsr.p2t.model.encode_example`).
+    Left padded, so that the LM head runs on the answers' positions only."""
+    from avsr.p2t.model import IGNORE, encode_example
+
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for s in range(0, len(answers), batch_size):
+        ex = [encode_example(tok, ph, a, max_length, hint) for (ph, hint), a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])]
+        n = max(len(e["input_ids"]) for e in ex)
+        ids = torch.tensor([[tok.pad_token_id] * (n - len(e["input_ids"])) + e["input_ids"] for e in ex], device=device)
+        labels = torch.tensor([[IGNORE] * (n - len(e["labels"])) + e["labels"] for e in ex], device=device)
+        mask = torch.tensor([[0] * (n - len(e["input_ids"])) + [1] * len(e["input_ids"]) for e in ex], device=device)
+        keep = int((labels != IGNORE).sum(1).max()) + 1  # positions predicting the answers (and one before)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)  # positions count from each sequence's first token
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits[:, :-1].float()
+        target = labels[:, n - keep + 1 :]
+        lp = logits.log_softmax(-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        out += (lp * (target != IGNORE)).sum(-1).tolist()
+    return out
+
+
+def tune_channel_weight(cands: Sequence[Candidates], refs: Sequence[str], grid: Sequence[float] = CHANNEL_WEIGHTS) -> tuple[float, dict[float, float]]:
+    """The weight of the grid with the lowest corpus WER on (candidates, reference) pairs, and
+    the WER of every weight. Ties go to the smaller weight (the LM's own choice)."""
+    from avsr.text import normalize
+    from avsr.vsr.metrics import error_rate
+
+    ref_words = [normalize(r).split() for r in refs]
+    wers = {w: error_rate(ref_words, [normalize(c.best(w)).split() for c in cands]) for w in grid}
+    best = min(grid, key=lambda w: (round(wers[w], 9), w))
+    return best, wers

@@ -1,0 +1,90 @@
+"""Phoneme-consistency rescoring: scores, candidate choice, tuning, decoding settings on disk."""
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from avsr.p2t.lexicon import DictionaryDecoder
+from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, collate_examples, encode_example, generate, generate_nbest, load_p2t, save_adapter
+from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, phoneme_distances, tune_channel_weight
+from avsr.text import g2p
+
+CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
+
+
+def test_phoneme_distance_counts_phoneme_and_boundary_edits():
+    ph = g2p("the cat sat")
+    assert phoneme_distances(["the cat sat", "the cat sad", "the catsat", ""], ph) == [0, 1, 1, len(ph)]
+
+
+def test_best_trades_lm_score_against_phoneme_distance():
+    c = Candidates(("fluent but wrong", "close reading"), (-2.0, -9.0), (6, 1))
+    assert c.best(0.0) == "fluent but wrong"  # the LM alone
+    assert c.best(1.0) == "fluent but wrong"  # -8 vs -10
+    assert c.best(2.0) == "close reading"  # -14 vs -11
+    assert Candidates(("a", "b"), (-1.0, -1.0), (0, 0)).best(5.0) == "a"  # ties keep the LM's own sentence
+
+
+def test_tuning_picks_the_lowest_wer_weight():
+    cands = [Candidates(("the cat sat", "the cap sad"), (-1.0, -3.0), (0, 2)),
+             Candidates(("a dog barked loudly", "a dog parked"), (-1.0, -4.0), (5, 1))]
+    weight, wers = tune_channel_weight(cands, ["the cat sat", "a dog parked"], grid=(0.0, 0.5, 1.0, 4.0))
+    assert wers[0.0] > 0 and wers[1.0] == 0 and weight == 1.0  # the smallest weight that gets both right
+
+
+def test_answer_logprob_is_the_training_loss(tiny_lm):
+    model, tok = tiny_lm()
+    ph = g2p("the cat sat")
+    ex = encode_example(tok, ph, "the cat sat", 128)
+    b = collate_examples([ex], tok.pad_token_id)
+    with torch.no_grad():
+        loss = model(**b).loss
+    n = sum(1 for x in ex["labels"] if x != -100)
+    got = answer_logprobs(model, tok, [(ph, None), (ph, None)], ["the cat sat", "the cat sat on the mat"], 128, batch_size=2)
+    assert got[0] == pytest.approx(-float(loss) * n, rel=1e-4)
+    alone = answer_logprobs(model, tok, [(ph, None)], ["the cat sat on the mat"], 128)
+    assert got[1] == pytest.approx(alone[0], rel=1e-4)  # padding in a batch changes nothing
+
+
+def test_nbest_is_distinct_and_greedy_matches_generate(tiny_lm):
+    model, tok = tiny_lm()
+    model = add_lora(model, CFG).eval()
+    phs = [g2p("the cat sat"), g2p("go forward ten meters")]
+    nb = generate_nbest(model, tok, phs, 12, beams=3)
+    assert len(nb) == 2 and all(1 <= len(n) <= 3 and len(set(n)) == len(n) for n in nb)
+    assert [n[0] for n in generate_nbest(model, tok, phs, 12)] == generate(model, tok, phs, 12)
+
+
+def test_rescoring_chooses_among_lm_and_lookup_candidates(tiny_lm, tmp_path):
+    model, tok = tiny_lm()
+    model = add_lora(model, P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24, hint="lexicon")).eval()
+    lex = DictionaryDecoder(Counter({"the": 10, "cat": 5, "sat": 5}))
+    phs = [g2p("the cat sat"), g2p("go forward")]
+    cfg = P2TConfig(base="unused", max_new_tokens=24, hint="lexicon")
+    p2t = PhonemeToText(model, tok, cfg, lex, DecodingConfig(rescore=True, channel_weight=1e6))
+    cands = p2t.candidates(phs)
+    for c, ph in zip(cands, phs):
+        assert lex(ph) in c.texts and len(c.texts) == len(c.logp) == len(c.dist)
+    # a random tiny LM writes garbage: with a huge channel weight the phoneme-exact lookup wins
+    assert p2t(phs) == [lex(ph) for ph in phs] == ["the cat sat", "go forward"]
+    p2t.decoding = DecodingConfig(rescore=True, channel_weight=0.0)
+    assert p2t(phs) == [max(zip(c.logp, c.texts))[1] for c in cands]
+    p2t.decoding = DecodingConfig()  # greedy, as trained
+    assert p2t(phs) == generate(model, tok, phs, 24, hints=p2t.hints(phs))
+
+
+def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatch):
+    import avsr.p2t.model as m
+
+    model, tok = tiny_lm()
+    folder = save_adapter(add_lora(model, CFG), tmp_path / "adapter", CFG)
+    monkeypatch.setattr(m, "load_base", lambda cfg: tiny_lm())
+    assert load_p2t(folder).decoding == DecodingConfig()  # no decoding.json: greedy
+    DecodingConfig(rescore=True, channel_weight=3.0, tuned_on="test").save(folder)
+    assert json.loads((folder / DECODING).read_text())["channel_weight"] == 3.0
+    assert load_p2t(folder).decoding.channel_weight == 3.0
+    assert load_p2t(folder, decoding=DecodingConfig()).decoding.rescore is False  # an explicit setting wins
+    (folder / DECODING).write_text(json.dumps({"channel_weight": 1.0, "script": "import os"}))
+    with pytest.raises(ValueError, match="unknown"):
+        load_p2t(folder)
