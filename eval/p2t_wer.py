@@ -8,7 +8,8 @@ dictionary lookup, the LLM's own (greedy) sentence and, when the adapter has dec
 first picks the rescoring weight on the N held-out sentences after the scored ones (disjoint
 from them), over every error rate, and writes it to ADAPTER/decoding.json.
 
-Writes OUT/results.json, OUT/results.md (table), OUT/utterances.jsonl (every sentence's noisy
+Writes OUT/results.json, OUT/results.md (WER table, and each LLM system's difference to the
+lookup with a paired-bootstrap 95% interval), OUT/utterances.jsonl (every sentence's noisy
 phonemes and each system's hypothesis), OUT/wer_vs_per.png and, with --tune, OUT/tuning.json.
 """
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from avsr.data.manifest import read_jsonl
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.p2t.evaluate import SEED, markdown_table, plot, wer_vs_per
+from avsr.p2t.evaluate import SEED, differences, differences_table, markdown_table, plot, wer_vs_per
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.train.p2t import with_phonemes
 
@@ -80,12 +81,13 @@ def main() -> int:
         if p2t.decoding.rescore:
             decoders[f"{name} + phoneme rescoring"] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
     rows = wer_vs_per(held, decoders, tuple(args.rates))
+    diffs = differences(rows, "dictionary lookup")
     with open(Path(args.out, "utterances.jsonl"), "w", encoding="utf-8") as f:
         for r in rows:
             for u in r.pop("utterances"):
                 f.write(json.dumps({"system": r["system"], "error_rate": r["error_rate"], **u}) + "\n")
-    Path(args.out, "results.json").write_text(json.dumps(rows, indent=1))
-    table = markdown_table(rows)
+    Path(args.out, "results.json").write_text(json.dumps({"wer": rows, "differences": diffs}, indent=1))
+    table = markdown_table(rows) + ("\n\n" + differences_table(diffs) if diffs else "")
     Path(args.out, "results.md").write_text(table + "\n")
     plot(rows, Path(args.out, "wer_vs_per.png"))
     print(table)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
 from avsr.text import normalize
-from avsr.vsr.metrics import error_rate
+from avsr.vsr.metrics import edits, error_rate
 
 Decoder = Callable[[list[list[str]]], list[str]]
 SEED = 1234  # of the simulated errors: every system, and every run, sees the same noisy phonemes
@@ -28,9 +28,35 @@ def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rate
         for name, dec in decoders.items():
             hyps = [normalize(h).split() for h in dec(noisy)]
             rows.append({"system": name, "error_rate": rate, "measured_per": per, "wer": error_rate(refs, hyps), "sentences": len(records),
-                         "utterances": [{"id": r["id"], "ref": " ".join(a), "hyp": " ".join(b), "phonemes": " ".join(n)}
+                         "utterances": [{"id": r["id"], "ref": " ".join(a), "hyp": " ".join(b), "phonemes": " ".join(n), "edits": edits(a, b), "ref_words": len(a)}
                                         for r, a, b, n in zip(records, refs, hyps, noisy)]})
     return rows
+
+
+def differences(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Each other system's corpus-WER difference to ``baseline`` at each error rate, with its
+    paired-bootstrap 95% interval and the share of draws in which the system is better (rows
+    must still hold their ``utterances``)."""
+    from avsr.evaluation.scoring import paired_bootstrap
+
+    base = {r["error_rate"]: r for r in rows if r["system"] == baseline}
+    out = []
+    for r in rows:
+        if r["system"] == baseline:
+            continue
+        b = base[r["error_rate"]]
+        assert [u["id"] for u in r["utterances"]] == [u["id"] for u in b["utterances"]]
+        pb = paired_bootstrap([u["edits"] for u in r["utterances"]], [u["edits"] for u in b["utterances"]], [u["ref_words"] for u in b["utterances"]])
+        out.append({"system": r["system"], "baseline": baseline, "error_rate": r["error_rate"], **pb})
+    return out
+
+
+def differences_table(diffs: list[dict[str, Any]]) -> str:
+    lines = ["| system | phoneme errors | WER difference to " + (diffs[0]["baseline"] if diffs else "baseline") + " [95% CI] | bootstrap draws where the system is better |",
+             "| --- | --- | --- | --- |"]
+    for d in diffs:
+        lines.append(f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

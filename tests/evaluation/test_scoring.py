@@ -7,7 +7,7 @@ import pytest
 
 from avsr.evaluation.published import PublishedError, canonical_condition, guess_corpus, load_published, published_table
 from avsr.evaluation.report import alignment_html, crop_strip, markdown_table_html, pick_examples
-from avsr.evaluation.scoring import (CORRECT, DELETION, INSERTION, SUBSTITUTION, align, bootstrap_interval, corpus_wer, score)
+from avsr.evaluation.scoring import (CORRECT, DELETION, INSERTION, SUBSTITUTION, align, bootstrap_interval, corpus_wer, paired_bootstrap, score)
 from avsr.evaluation.tables import ResultRow, results_markdown, snr_grid, summarize, write_csv
 from avsr.vsr.metrics import edits
 
@@ -142,3 +142,21 @@ def test_repository_published_file_is_valid():
     entries = load_published(DEFAULT_PATH)
     assert entries and all(e["source"] for e in entries)
     assert "VALLR" in published_table(entries, "LRS3", ["vsr"], [], "x")
+
+
+def test_paired_bootstrap_of_a_wer_difference():
+    rng = np.random.default_rng(3)
+    words = rng.integers(5, 15, 200)
+    base = rng.binomial(words, 0.5)
+    same = paired_bootstrap(base, base, words)
+    assert same == {"diff": 0.0, "low": 0.0, "high": 0.0, "p_a_better": 0.0}
+    better = np.maximum(base - rng.integers(0, 3, 200), 0)  # never worse, usually better
+    d = paired_bootstrap(better, base, words)
+    assert d["diff"] == pytest.approx((better.sum() - base.sum()) / words.sum())
+    assert d["low"] <= d["diff"] <= d["high"] < 0 and d["p_a_better"] == 1.0
+    assert paired_bootstrap(better, base, words) == d  # seeded
+    noisy = base + rng.integers(-1, 2, 200)  # as often better as worse: the interval spans 0
+    n = paired_bootstrap(noisy, base, words)
+    assert n["low"] < 0 < n["high"] and 0.02 < n["p_a_better"] < 0.98
+    with pytest.raises(ValueError, match="same utterances"):
+        paired_bootstrap(base[:3], base, words)
