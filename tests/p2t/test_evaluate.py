@@ -27,7 +27,7 @@ def test_every_system_sees_the_same_seeded_errors_and_the_oracle_wins():
     truth = {tuple(r["phonemes"]): r["text"] for r in recs}
     seen: dict[str, list] = {}
 
-    def oracle(batch):  # the reference sentences (batches follow the records. order)
+    def oracle(batch):  # the reference sentences (batches follow the records' order)
         seen.setdefault("oracle", []).append(batch)
         return [r["text"] for r in recs]
 
