@@ -77,15 +77,16 @@ def plot(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phon
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for s in dict.fromkeys(r["system"] for r in rows):
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    for k, s in enumerate(dict.fromkeys(r["system"] for r in rows)):
         pts = sorted((r["measured_per"], r["wer"]) for r in rows if r["system"] == s)
-        ax.plot([100 * x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=s)
+        style = {"color": "black", "linestyle": "--"} if k == 0 else {}  # the first system is the baseline
+        ax.plot([100 * x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=s, **style)
     ax.set_xlabel("phoneme error rate of the input (%)")
     ax.set_ylabel("word error rate (%)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
