@@ -1,5 +1,6 @@
 """Phoneme-to-text generation speed on CPU: the offline SmolLM2-135M with a LoRA adapter,
-unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio.
+unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio, then the cost
+of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored.
 
     python bench/p2t.py [--adapter runs/p2t-smollm2/adapter] [--tokens 32] [--batch 1 8]
 
@@ -17,10 +18,29 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avsr.p2t.model import P2TConfig, add_lora, format_prompt, load_base, load_p2t  # noqa: E402
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng  # noqa: E402
+from avsr.p2t.lexicon import DictionaryDecoder  # noqa: E402
+from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, format_prompt, load_base, load_p2t  # noqa: E402
+from avsr.p2t.rescore import DecodingConfig  # noqa: E402
 from avsr.text import g2p  # noqa: E402
 
 SENTENCE = "the quick brown fox jumps over the lazy dog near the river bank"
+SENTENCES = ["a critic is a bundle of biases held loosely together by a sense of taste", "go forward ten meters",
+             "will you please have your master call my master at his convenience", "she had your dark suit in greasy wash water all year",
+             "experience teaches us that silence terrifies people the most", "the cat sat on the mat", "forms follow function and often obliterate it",
+             "but then some people are terrified to be seen carrying a modern screen magazine"] * 2
+
+
+def sentences_per_s(p2t: PhonemeToText, phonemes: list[list[str]], rescore: bool, batch: int) -> float:
+    p2t.decoding = DecodingConfig(rescore=rescore, channel_weight=p2t.decoding.channel_weight)
+    p2t(phonemes[:2], batch)  # warm-up
+
+    def once():
+        t = time.perf_counter()
+        p2t(phonemes, batch)
+        return time.perf_counter() - t
+
+    return len(phonemes) / min(once() for _ in range(2))
 
 
 @torch.inference_mode()
@@ -55,6 +75,12 @@ def main() -> None:
     for b in args.batch:
         a, m = tokens_per_s(lora, tok, b, args.tokens), tokens_per_s(merged, tok, b, args.tokens)
         print(f"  batch {b}: LoRA unmerged {a:6.1f} tok/s | merged {m:6.1f} tok/s | merged/unmerged {m / a:.2f}x")
+    # rescoring: the LM scores its sentence and the lookup's reading, and both are G2P'd
+    lexicon = p2t.lexicon if args.adapter and p2t.lexicon is not None else DictionaryDecoder()
+    decoder = PhonemeToText(merged, tok, cfg, lexicon, p2t.decoding if args.adapter else None)
+    noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
+    g, r = sentences_per_s(decoder, noisy, False, 8), sentences_per_s(decoder, noisy, True, 8)
+    print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s | rescoring costs {g / r:.2f}x the time")
 
 
 if __name__ == "__main__":
