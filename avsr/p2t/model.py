@@ -7,7 +7,8 @@ Prompt format (plain text, so any causal LM works, instruct-tuned or not)::
 
 The phonemes are ARPAbet without stress, ``|`` between words. Training scores only the answer
 (`` the cat sat`` and the end-of-sequence token); the prompt's labels are -100. Generation is
-greedy and stops at end-of-sequence or a newline.
+greedy (or a beam n-best, for the rescoring of :mod:`avsr.p2t.rescore`) and stops at
+end-of-sequence or a newline.
 
 With ``hint: lexicon`` the prompt also carries the dictionary-lookup reading of the same
 phonemes (:class:`avsr.p2t.lexicon.DictionaryDecoder`), and the LM learns to correct it from
