@@ -44,10 +44,10 @@ def test_adapter_set_trains_only_its_weights_and_resumes(tiny_whisper, audio_dat
     assert losses[-1] < losses[0]
     av = AVWhisper(*tiny_whisper(), "tiny").eval()
     assert av.load_set(folder) == "music" and av.trainable_parameters("music") == meta["trainable_parameters"]
-    ck = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False, map_location="cpu")
+    ck = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=True, map_location="cpu")
     assert all("lora_" in k for k in ck["state_dict"])
     train_av(build(AVTrainConfig, None, over + ["trainer.max_steps=10"]), whisper=tiny_whisper())
-    assert torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False, map_location="cpu")["global_step"] == 10
+    assert torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=True, map_location="cpu")["global_step"] == 10
 
 
 def test_audio_visual_set_trains_the_fusion(tiny_whisper, audio_data, tmp_path, media):

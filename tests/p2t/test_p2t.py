@@ -101,13 +101,13 @@ def test_lightning_training_and_resume(tiny_lm, tmp_path):
     cfg = build(P2TTrainConfig, None, over + ["trainer.max_steps=20"])
     adapter = train_p2t(cfg, base=tiny_lm())
     assert (adapter / "adapter_model.safetensors").exists()
-    ck = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False, map_location="cpu")
+    ck = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ck["global_step"] == 20 and all("lora_" in k for k in ck["state_dict"])
     rows = [r for r in csv.DictReader(open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv")) if r.get("train/loss")]
     assert float(rows[-1]["train/loss"]) < float(rows[0]["train/loss"])
     cfg2 = build(P2TTrainConfig, None, over + ["trainer.max_steps=30"])
     train_p2t(cfg2, base=tiny_lm())
-    ck2 = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False, map_location="cpu")
+    ck2 = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ck2["global_step"] == 30
 
 
