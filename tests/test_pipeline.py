@@ -64,6 +64,17 @@ def test_phonemes_only_and_full_pipeline(vsr_ckpt, p2t_adapter, tmp_path, media)
     t = reader.transcribe(PYFEAT)
     assert isinstance(t["text"], str) and [(s["start"], s["end"]) for s in t["segments"]] == [(0.0, 2.4)]
     assert t["model"] == {"vsr": str(vsr_ckpt), "p2t": str(p2t_adapter)}
+    # decoding.json in the adapter folder switches the lip reader to phoneme-consistency rescoring
+    import shutil
+
+    from avsr.p2t.rescore import DecodingConfig
+
+    tuned = shutil.copytree(p2t_adapter, tmp_path / "tuned")
+    DecodingConfig(rescore=True, channel_weight=2.0, beams=2).save(tuned)
+    rescored = LipReader.from_pretrained(vsr_ckpt, tuned, method="greedy")
+    assert rescored.p2t.decoding.rescore and rescored.p2t.decoding.beams == 2
+    r2 = rescored.transcribe(PYFEAT)
+    assert r2["segments"][0]["phonemes"] == t["segments"][0]["phonemes"] and isinstance(r2["text"], str)
 
 
 def test_long_silent_video_is_read_in_segments(vsr_ckpt):
