@@ -95,13 +95,16 @@ def evaluate_lipreading(manifest: str | os.PathLike, out: str | os.PathLike, *, 
 
         lex = DictionaryDecoder.from_counts_file(lexicon_counts) if lexicon_counts else DictionaryDecoder()
         to_text, name = (lambda phs: [lex(p) for p in phs]), LEXICON
+        p2t_decoding = "dictionary lookup"
     else:
         from avsr.p2t.model import load_p2t
 
         to_text, name = load_p2t(p2t, device=device), Path(p2t).name
+        p2t_decoding = to_text.decoding.describe()
     reader = LipReader(model, None, method=method, beam=beam)
     lines = run_vsr(reader, records, to_text, name, batch_size, progress)
     info = {"system": "vsr", "checkpoint": os.fspath(ckpt), "phoneme-to-text": os.fspath(p2t) + (f" ({lexicon_counts})" if lexicon_counts else ""),
+            "phoneme-to-text decoding": p2t_decoding,
             "decoding": method + (f" (beam {beam})" if method == "beam" else ""), "manifest": os.fspath(manifest), "corpus": corpus or "?",
             "utterances": len(records), "seed": seed, "bootstrap resamples": resamples}
     return write_run(out, lines, records, info, corpus, ("vsr",), f"vsr {Path(ckpt).name}", _published(published), resamples, seed)

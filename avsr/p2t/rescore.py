@@ -36,6 +36,13 @@ class DecodingConfig:
     lookup_candidate: bool = True  # add the dictionary lookup's reading (adapters with a lexicon)
     tuned_on: str = ""  # where channel_weight came from
 
+    def describe(self) -> str:
+        """One line for run records: ``greedy`` or the rescoring settings."""
+        if not self.rescore:
+            return "greedy"
+        cands = f"{self.beams}-best" if self.beams > 1 else "greedy sentence"
+        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit; LM {cands}" + (" + lookup" if self.lookup_candidate else "") + ")"
+
     def save(self, folder: str | os.PathLike) -> Path:
         from avsr.io import atomic_path
 

@@ -73,3 +73,4 @@ def test_eval_vsr_keeps_per_only_mode_and_adds_wer_with_p2t(lrs3_test, vsr_ckpt,
     assert "vsr [lexicon] clean: WER " in out and "PER " in out
     md = (tmp_path / "run" / "results.md").read_text()
     assert "VALLR" in md and "PER %" in md  # eval/published.yaml's LRS3 lip-reading entries beside this run
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["phoneme-to-text decoding"] == "dictionary lookup"

@@ -81,6 +81,8 @@ def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatc
     folder = save_adapter(add_lora(model, CFG), tmp_path / "adapter", CFG)
     monkeypatch.setattr(m, "load_base", lambda cfg: tiny_lm())
     assert load_p2t(folder).decoding == DecodingConfig()  # no decoding.json: greedy
+    assert DecodingConfig().describe() == "greedy"
+    assert DecodingConfig(rescore=True, beams=4).describe() == "phoneme-consistency rescoring (w=2 nats per phoneme edit; LM 4-best + lookup)"
     DecodingConfig(rescore=True, channel_weight=3.0, tuned_on="test").save(folder)
     assert json.loads((folder / DECODING).read_text())["channel_weight"] == 3.0
     assert load_p2t(folder).decoding.channel_weight == 3.0
