@@ -93,23 +93,38 @@ def phoneme_distances(texts: Sequence[str], phonemes: Sequence[str]) -> list[int
 def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None]], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
     """log P(answer + EOS | prompt) under ``model`` for each (prompt, answer) pair; a prompt is
     (phonemes, hint). The same encoding as training (:func:`avsr.p2t.model.encode_example`).
-    Left padded, so that the LM head runs on the answers' positions only."""
+    Candidates of one input share their prompt: it runs once (left padded), and its KV cache
+    is copied to each candidate's answer."""
     from avsr.p2t.model import IGNORE, encode_example
 
     device = next(model.parameters()).device
     out: list[float] = []
     for s in range(0, len(answers), batch_size):
         ex = [encode_example(tok, ph, a, max_length, hint) for (ph, hint), a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])]
-        n = max(len(e["input_ids"]) for e in ex)
-        ids = torch.tensor([[tok.pad_token_id] * (n - len(e["input_ids"])) + e["input_ids"] for e in ex], device=device)
-        labels = torch.tensor([[IGNORE] * (n - len(e["labels"])) + e["labels"] for e in ex], device=device)
-        mask = torch.tensor([[0] * (n - len(e["input_ids"])) + [1] * len(e["input_ids"]) for e in ex], device=device)
-        keep = int((labels != IGNORE).sum(1).max()) + 1  # positions predicting the answers (and one before)
-        pos = (mask.cumsum(1) - 1).clamp(min=0)  # positions count from each sequence's first token
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits[:, :-1].float()
-        target = labels[:, n - keep + 1 :]
-        lp = logits.log_softmax(-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        out += (lp * (target != IGNORE)).sum(-1).tolist()
+        cut = [e["labels"].count(IGNORE) for e in ex]  # prompt tokens (as trained: cut from the start if too long)
+        unique: dict[tuple[int, ...], int] = {}
+        which = [unique.setdefault(tuple(e["input_ids"][:c]), len(unique)) for e, c in zip(ex, cut)]
+        # the prompts, once each
+        ps = list(unique)
+        n = max(map(len, ps))
+        ids = torch.tensor([[tok.pad_token_id] * (n - len(p)) + list(p) for p in ps], device=device)
+        pmask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in ps], device=device)
+        res = model(input_ids=ids, attention_mask=pmask, position_ids=(pmask.cumsum(1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
+        idx = torch.tensor(which, device=device)
+        cache = res.past_key_values
+        cache.reorder_cache(idx)  # one copy of its prompt's cache per answer
+        # the answers (+ EOS), right padded, continuing their prompts
+        ans = [e["input_ids"][c:] for e, c in zip(ex, cut)]
+        m = max(map(len, ans))
+        aids = torch.tensor([a + [tok.pad_token_id] * (m - len(a)) for a in ans], device=device)
+        amask = torch.tensor([[1] * len(a) + [0] * (m - len(a)) for a in ans], device=device)
+        plen = pmask.sum(1)[idx]
+        logits = model(input_ids=aids, attention_mask=torch.cat([pmask[idx], amask], 1), past_key_values=cache,
+                       position_ids=plen[:, None] + torch.arange(m, device=device)[None]).logits
+        # answer token j is predicted at answer position j-1 (token 0: at the prompt's last position)
+        pred = torch.cat([res.logits[idx, -1:], logits[:, :-1]], 1).float().log_softmax(-1)
+        lp = pred.gather(-1, aids.unsqueeze(-1)).squeeze(-1)
+        out += (lp * amask).sum(-1).tolist()
     return out
 
 

@@ -45,6 +45,22 @@ def test_answer_logprob_is_the_training_loss(tiny_lm):
     assert got[0] == pytest.approx(-float(loss) * n, rel=1e-4)
     alone = answer_logprobs(model, tok, [(ph, None)], ["the cat sat on the mat"], 128)
     assert got[1] == pytest.approx(alone[0], rel=1e-4)  # padding in a batch changes nothing
+    # candidates sharing a prompt (its KV cache copied to each answer), mixed with other prompts
+    # and with a hint, each equal to its own training loss
+    ph2 = g2p("go forward ten meters")
+    pairs = [((ph, None), "the cat sat"), ((ph2, "go for ten"), "go forward ten meters"), ((ph, None), "a cat"), ((ph2, "go for ten"), "go"),
+             ((ph2, None), "go forward")]
+    for limit in (128, 40):  # at 40 tokens long answers cut their prompts shorter than short answers do
+        check_pairs(model, tok, pairs, limit)
+
+
+def check_pairs(model, tok, pairs, limit):
+    got = answer_logprobs(model, tok, [p for p, _ in pairs], [a for _, a in pairs], limit, batch_size=4)
+    for ((phs, hint), a), g in zip(pairs, got):
+        e = encode_example(tok, phs, a, limit, hint)
+        with torch.no_grad():
+            ref = -float(model(**collate_examples([e], tok.pad_token_id)).loss) * sum(1 for x in e["labels"] if x != -100)
+        assert g == pytest.approx(ref, rel=1e-4)
 
 
 def test_nbest_is_distinct_and_greedy_matches_generate(tiny_lm):
