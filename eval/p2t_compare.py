@@ -12,9 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from avsr.p2t.evaluate import LOOKUP as BASELINE
 from avsr.p2t.evaluate import plot
-
-BASELINE = "dictionary lookup"
 
 
 def short(system: str) -> str:

@@ -20,8 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from avsr.data.manifest import read_jsonl
-from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.p2t.evaluate import SEED, differences, differences_table, markdown_table, plot, wer_vs_per
+from avsr.p2t.evaluate import LOOKUP, differences, differences_table, markdown_table, noisy_inputs, plot, wer_vs_per
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.train.p2t import with_phonemes
 
@@ -42,11 +41,11 @@ def main() -> int:
     heldout = list(read_jsonl(Path(args.corpus) / "heldout.jsonl"))
     held = with_phonemes(heldout[: args.sentences])
     lexicon = DictionaryDecoder.from_corpus(train)
-    decoders = {"dictionary lookup": lambda batch: [lexicon(ph) for ph in batch]}
+    decoders = {LOOKUP: lambda batch: [lexicon(ph) for ph in batch]}
     os.makedirs(args.out, exist_ok=True)
     if args.adapter:
         from avsr.p2t.model import load_p2t
-        from avsr.p2t.rescore import DecodingConfig, tune_channel_weight
+        from avsr.p2t.rescore import tune_channel_weight
 
         p2t = load_p2t(args.adapter, merge=True, device=args.device)  # LoRA merged into the weights: the same model, faster
         if args.beams:
@@ -67,8 +66,7 @@ def main() -> int:
                 raise SystemExit(f"--tune {args.tune}: no held-out sentences after the first {args.sentences}")
             cands, refs = [], []
             for rate in args.rates:
-                noisy = [corrupt(r["phonemes"], replace(ErrorConfig(), rate=rate), sentence_rng(SEED, r["id"])) for r in dev]
-                cands += candidates(noisy)
+                cands += candidates(noisy_inputs(dev, rate))
                 refs += [r["text"] for r in dev]
             weight, wers = tune_channel_weight(cands, refs)
             tuned = f"{len(dev)} held-out sentences {args.sentences}..{args.sentences + len(dev) - 1} of {args.corpus}, error rates {args.rates}"
@@ -77,11 +75,14 @@ def main() -> int:
             Path(args.out, "tuning.json").write_text(json.dumps({"chosen": weight, "wer_by_weight": {str(k): v for k, v in wers.items()}, "tuned_on": tuned}, indent=1))
             print("rescoring weight (nats per phoneme edit) -> dev WER: " + ", ".join(f"{k:g}: {100 * v:.1f}%" for k, v in wers.items()) + f"; chosen {weight:g}")
         name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
-        decoders[name] = lambda batch: [c.texts[0] for c in candidates(batch)]
-        if p2t.decoding.rescore:
+        if p2t.decoding.rescore:  # one set of candidates per input serves both systems
+            decoders[name] = lambda batch: [c.texts[0] for c in candidates(batch)]
             decoders[f"{name} + phoneme rescoring"] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
+        else:  # greedy only: no candidate scoring
+            decoders[name] = lambda batch: [t for s in progress(range(0, len(batch), args.batch_size), "LLM")
+                                            for t in p2t(batch[s : s + args.batch_size], args.batch_size)]
     rows = wer_vs_per(held, decoders, tuple(args.rates))
-    diffs = differences(rows, "dictionary lookup")
+    diffs = differences(rows, LOOKUP)
     with open(Path(args.out, "utterances.jsonl"), "w", encoding="utf-8") as f:
         for r in rows:
             for u in r.pop("utterances"):

@@ -14,16 +14,23 @@ from avsr.vsr.metrics import edits, error_rate
 
 Decoder = Callable[[list[list[str]]], list[str]]
 SEED = 1234  # of the simulated errors: every system, and every run, sees the same noisy phonemes
+LOOKUP = "dictionary lookup"  # the baseline system's name in rows and tables
+
+
+def noisy_inputs(records: list[dict[str, Any]], rate: float, errors: ErrorConfig | None = None, seed: int = SEED) -> list[list[str]]:
+    """Each record's ``phonemes`` with simulated recognition errors at ``rate``, seeded per
+    sentence id (the same input for every system and every run)."""
+    base = errors or ErrorConfig()
+    return [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
 
 
 def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = SEED) -> list[dict[str, Any]]:
     """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
     every sentence's reference, noisy input and hypothesis under ``utterances``."""
-    base = errors or ErrorConfig()
     rows = []
     refs = [normalize(r["text"]).split() for r in records]
     for rate in rates:
-        noisy = [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
+        noisy = noisy_inputs(records, rate, errors, seed)
         per = error_rate([r["phonemes"] for r in records], noisy)
         for name, dec in decoders.items():
             hyps = [normalize(h).split() for h in dec(noisy)]

@@ -208,23 +208,24 @@ class PhonemeToText:
         return [self.lexicon(p, mark_guesses=True) for p in phoneme_lists] if self.cfg.hint == "lexicon" else None
 
     def candidates(self, phoneme_lists: list[list[str]], batch_size: int = 16):
-        """:class:`avsr.p2t.rescore.Candidates` for each (non-empty) phoneme sequence: the LM's
-        ``decoding.beams`` best sentences and, with a lexicon, the lookup's reading, each with its
-        LM log-probability and phoneme distance."""
+        """:class:`avsr.p2t.rescore.Candidates` for each phoneme sequence (``__call__`` gives
+        empty ones no text without asking): the LM's ``decoding.beams`` best sentences and, with a
+        lexicon, the lookup's reading, each with its LM log-probability and phoneme distance."""
         from avsr.p2t.rescore import Candidates, answer_logprobs, phoneme_distances
 
         hints = self.hints(phoneme_lists)
         nbest = generate_nbest(self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams)
         texts = []
-        for i, (ph, n) in enumerate(zip(phoneme_lists, nbest)):
+        for ph, n in zip(phoneme_lists, nbest):
             lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
             texts.append(tuple(dict.fromkeys(n + lookup)))
         pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
         logp = answer_logprobs(self.model, self.tok, prompts, [t for _, t in pairs], self.cfg.max_length, batch_size)
+        dist = phoneme_distances([t for _, t in pairs], [phoneme_lists[i] for i, _ in pairs])
         out, k = [], 0
-        for ph, ts in zip(phoneme_lists, texts):
-            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(phoneme_distances(ts, ph))))
+        for ts in texts:
+            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)])))
             k += len(ts)
         return out
 

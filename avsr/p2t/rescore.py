@@ -77,16 +77,16 @@ class Candidates:
         return asdict(self)
 
 
-def phoneme_distances(texts: Sequence[str], phonemes: Sequence[str]) -> list[int]:
-    """Levenshtein distance between each text's pronunciation (G2P) and ``phonemes``, word
-    boundaries included."""
+def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]]) -> list[int]:
+    """Levenshtein distance between each text's pronunciation (G2P) and its target phonemes,
+    word boundaries included; one G2P call (one espeak-ng run for unknown words) for all."""
     from rapidfuzz.distance import Levenshtein
 
     from avsr.text import BOUNDARY, PHONEMES, g2p_many
 
     code = {p: chr(0x100 + i) for i, p in enumerate((*PHONEMES, BOUNDARY))}
-    target = "".join(code[p] for p in phonemes)
-    return [Levenshtein.distance("".join(code[p] for p in ph), target) for ph in g2p_many(list(texts))]
+    enc = lambda ph: "".join(code[p] for p in ph)  # noqa: E731
+    return [Levenshtein.distance(enc(ph), enc(t)) for ph, t in zip(g2p_many(list(texts)), targets)]
 
 
 @torch.inference_mode()

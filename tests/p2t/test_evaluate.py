@@ -62,17 +62,26 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
     lex = DictionaryDecoder.from_corpus([{"text": t} for t in SENTS])
     adapter = save_adapter(add_lora(model, cfg), tmp_path / "adapter", cfg, lexicon=lex)
     monkeypatch.setattr(m, "load_base", lambda c: tiny_lm())
+    def run(*extra):
+        monkeypatch.setattr(sys, "argv", ["p2t_wer.py", "--adapter", str(adapter), "--corpus", str(corpus), "--sentences", "4",
+                                          "--rates", "0", "0.2", "--batch-size", "4", *extra])
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(Path(__file__).parents[2] / "eval" / "p2t_wer.py"), run_name="__main__")
+        assert e.value.code == 0
+
+    run("-o", str(tmp_path / "greedy"))  # no decoding.json yet: the lookup and the LLM's greedy sentence
+    greedy = json.loads((tmp_path / "greedy" / "results.json").read_text())
+    assert [r["system"] for r in greedy["wer"]][:2] == ["dictionary lookup", "LoRA LLM (unused + lexicon hint)"] and len(greedy["wer"]) == 4
+    assert not (adapter / DECODING).exists()
     out = tmp_path / "eval"
-    monkeypatch.setattr(sys, "argv", ["p2t_wer.py", "--adapter", str(adapter), "--corpus", str(corpus), "--sentences", "4", "--tune", "2",
-                                      "--rates", "0", "0.2", "--batch-size", "4", "-o", str(out)])
-    with pytest.raises(SystemExit) as e:
-        runpy.run_path(str(Path(__file__).parents[2] / "eval" / "p2t_wer.py"), run_name="__main__")
-    assert e.value.code == 0
+    run("--tune", "2", "-o", str(out))
     dec = json.loads((adapter / DECODING).read_text())
     assert dec["rescore"] and "held-out sentences 4..5" in dec["tuned_on"]
     assert {"results.json", "results.md", "utterances.jsonl", "wer_vs_per.png", "tuning.json"} <= {p.name for p in out.iterdir()}
     res = json.loads((out / "results.json").read_text())
     systems = {r["system"] for r in res["wer"]}
+    by = {(r["system"], r["error_rate"]): r["wer"] for r in res["wer"]}
+    assert all(by[k] == r["wer"] for r in greedy["wer"] for k in [(r["system"], r["error_rate"])])  # greedy = the candidates' first
     assert len(systems) == 3 and any("rescoring" in s for s in systems)
     assert len(res["differences"]) == 2 * 2  # two LLM systems x two rates
     lines = [json.loads(x) for x in (out / "utterances.jsonl").read_text().splitlines()]

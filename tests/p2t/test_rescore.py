@@ -15,7 +15,8 @@ CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
 
 def test_phoneme_distance_counts_phoneme_and_boundary_edits():
     ph = g2p("the cat sat")
-    assert phoneme_distances(["the cat sat", "the cat sad", "the catsat", ""], ph) == [0, 1, 1, len(ph)]
+    assert phoneme_distances(["the cat sat", "the cat sad", "the catsat", ""], [ph] * 4) == [0, 1, 1, len(ph)]
+    assert phoneme_distances(["the cat", "the cat"], [g2p("the cat"), g2p("the hat")]) == [0, 1]  # each text against its own target
 
 
 def test_best_trades_lm_score_against_phoneme_distance():
