@@ -32,7 +32,10 @@ def main() -> int:
         label, sep, folder = spec.partition("=")
         if not sep:
             p.error(f"{spec!r}: expected LABEL=DIR")
-        data = json.loads(Path(folder, "results.json").read_text())
+        results = Path(folder, "results.json")
+        if not results.is_file():
+            p.error(f"{folder}: no results.json there (give an eval/p2t_wer.py output folder)")
+        data = json.loads(results.read_text())
         for r in data["wer"] if isinstance(data, dict) else data:
             if r["system"] == BASELINE:
                 if k == 0:
