@@ -123,8 +123,9 @@ class AVRecognizer:
 
     @classmethod
     def from_pretrained(cls, whisper: str = "whisper-base", adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-                        router: str | os.PathLike | None = None, device: str = "cpu", **kw) -> "AVRecognizer":
-        """``adapters``: a folder of adapter-set folders (every set in it is loaded)."""
+                        router: str | os.PathLike | None = None, device: str = "cpu", quantize: str | None = None, **kw) -> "AVRecognizer":
+        """``adapters``: a folder of adapter-set folders (every set in it is loaded).
+        ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`)."""
         import avsr
         from avsr.av.model import AVWhisper, list_sets
         from avsr.av.router import RouterConfig
@@ -142,9 +143,15 @@ class AVRecognizer:
             for folder in found:
                 av.load_set(folder)
             av.activate(None)
+        if quantize is not None:
+            from avsr.av.quantize import QUANTIZE, quantize_int8
+
+            if quantize not in QUANTIZE:
+                raise ValueError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+            quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
         clf = avsr.load_model(classifier, device=device) if classifier else None
         rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
-        names = {"whisper": os.fspath(whisper)} | {k: os.fspath(v) for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router)) if v}
+        names = {"whisper": os.fspath(whisper)} | {k: os.fspath(v) for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize)) if v}
         return cls(av, clf, rc, names=names, **kw)
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:

@@ -7,7 +7,8 @@
    batch) vs a sequential loop over the Python API (`AVRecognizer.transcribe(path)`) on the same
    talking-face clips (real face video + real speech, avsr mode), with the same loaded models.
    Target: >= 1.4x on this 2-core machine. The texts must agree.
-2. Memory: peak RSS (the command's process tree: main + workers, sampled every 0.1 s) of
+2. Memory: peak PSS of the command's process tree (main + workers at one moment, sampled every
+   0.1 s; shared pages counted once), and RSS sums and per process beside it, of
    `avsr transcribe` on a 1-minute and a 10-minute talking-face file. Target: within 1.2x.
 """
 import argparse
@@ -93,26 +94,32 @@ def _durations(paths: list[Path]) -> list[float]:
     return [len(read_audio(p)) / 16000 for p in paths]
 
 
-def peak_rss(cmd: list[str]) -> tuple[float, float, float, float]:
-    """Peaks in MB of a command's processes, sampled every 0.1 s: (main + workers at the same
-    moment, main alone, largest worker alone), and the wall seconds."""
+def peak_memory(cmd: list[str]) -> tuple[dict[str, float], float]:
+    """Peaks in MB of a command's process tree, sampled every 0.1 s, and the wall seconds.
+    ``pss``: proportional set size summed over the processes at one moment, the tree's real
+    footprint (a page shared by n processes counts 1/n in each: the worker is forked from the
+    main process and shares its libraries and loaded weights); ``rss``: resident sizes summed
+    the same way (shared pages counted once per process, so an overstatement); ``main`` and
+    ``worker``: RSS of each process alone."""
     import psutil
 
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     proc = psutil.Process(p.pid)
-    peak = main = worker = 0
+    peak = {"pss": 0, "rss": 0, "main": 0, "worker": 0}
     while p.poll() is None:
         try:
-            rss = [proc.memory_info().rss] + [c.memory_info().rss for c in proc.children(recursive=True) if c.is_running()]
-            peak, main, worker = max(peak, sum(rss)), max(main, rss[0]), max([worker] + rss[1:])
+            procs = [proc] + [c for c in proc.children(recursive=True) if c.is_running()]
+            full = [q.memory_full_info() for q in procs]
+            now = {"pss": sum(f.pss for f in full), "rss": sum(f.rss for f in full), "main": full[0].rss, "worker": max([0] + [f.rss for f in full[1:]])}
+            peak = {k: max(v, now[k]) for k, v in peak.items()}
         except psutil.Error:
             pass
         time.sleep(0.1)
     err = p.stderr.read().decode()
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-    return peak / 2**20, main / 2**20, worker / 2**20, time.perf_counter() - t
+    return {k: v / 2**20 for k, v in peak.items()}, time.perf_counter() - t
 
 
 def memory(args, tmp: Path) -> None:
@@ -120,17 +127,17 @@ def memory(args, tmp: Path) -> None:
     for m in args.long_minutes:
         f = long_input(tmp / f"long{m:g}min.mp4", m)
         out = tmp / f"long{m:g}.jsonl"
-        mb, main_mb, worker_mb, sec = peak_rss([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out),
-                                                "-q", "-j", str(args.workers), "--batch-size", str(args.batch_size)])
+        mb, sec = peak_memory([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out),
+                               "-q", "-j", str(args.workers), "--batch-size", str(args.batch_size)])
         rec = json.loads(out.read_text().splitlines()[0])
-        rows.append((m, mb, main_mb, worker_mb, sec, len(rec["segments"]), len(rec["text"].split())))
-    print(f"\n2. peak RSS of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode")
-    print("| input | segments | words | wall s | x realtime | peak RSS MB, all processes | main | worker |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    r0 = rows[0]
-    for m, mb, main_mb, worker_mb, sec, segs, words in rows:
-        print(f"| {m:g} min | {segs} | {words} | {sec:.0f} | {m * 60 / sec:.2f} | {mb:.0f} ({mb / r0[1]:.2f}x) | {main_mb:.0f} ({main_mb / r0[2]:.2f}x) "
-              f"| {worker_mb:.0f} ({worker_mb / max(r0[3], 1):.2f}x) |")
+        rows.append((m, mb, sec, len(rec["segments"]), len(rec["text"].split())))
+    print(f"\n2. peak memory of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode; MB (ratio to the first row)")
+    print("| input | segments | words | wall s | x realtime | peak PSS, all processes | peak RSS sum, all processes | main RSS | worker RSS |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    r0 = rows[0][1]
+    for m, mb, sec, segs, words in rows:
+        cells = " | ".join(f"{mb[k]:.0f} ({mb[k] / max(r0[k], 1):.2f}x)" for k in ("pss", "rss", "main", "worker"))
+        print(f"| {m:g} min | {segs} | {words} | {sec:.0f} | {m * 60 / sec:.2f} | {cells} |")
 
 
 def main() -> int:
@@ -138,7 +145,7 @@ def main() -> int:
     p.add_argument("--whisper", default="whisper-base")
     p.add_argument("--clips", type=int, default=28)
     p.add_argument("--configs", nargs="*", default=["-j 0 --batch-size 1", "-j 1 --batch-size 4", "-j 1 --batch-size 4 --precision bf16-mixed",
-                                                    "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed"],
+                                                    "-j 1 --batch-size 4 --quantize int8", "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed"],
                    help="option strings of the batch runs to time")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=4)

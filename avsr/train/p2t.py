@@ -22,6 +22,7 @@ from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import (
     P2TConfig,
     add_lora,
+    answer_loss,
     collate_examples,
     encode_example,
     load_base,
@@ -97,12 +98,12 @@ class P2TTask(L.LightningModule):
         self.strict_loading = False  # checkpoints hold only the trainable weights
 
     def training_step(self, batch, batch_idx):
-        loss = self.model(**batch).loss
+        loss = answer_loss(self.model, batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx):
-        loss = self.model(**batch).loss
+        loss = answer_loss(self.model, batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
     def on_train_epoch_start(self) -> None:

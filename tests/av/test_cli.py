@@ -40,6 +40,18 @@ def test_transcribe_asr_reports_noise_and_adapter(local_whisper, tmp_path):
     assert good["adapter"] == "music" and good["mode"] == "asr" and good["visual"] is False and bad["id"] == "missing"
 
 
+def test_transcribe_int8_with_an_adapter_set(local_whisper, tmp_path):
+    out = tmp_path / "t.jsonl"
+    args = ["transcribe", "--mode", "asr", "--whisper", str(local_whisper / "tiny"), "--adapters", str(local_whisper / "adapters"),
+            str(FIXTURES / "goforward_16k.wav"), "-o", str(out), "--adapter", "music", "--quantize", "int8"]
+    r = subprocess.run(CLI + args, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (line,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert line["adapter"] == "music" and line["model"]["quantize"] == "int8" and "text" in line
+    r = subprocess.run(CLI + args[:-2] + ["--quantize", "int8", "--precision", "bf16-mixed", "-o", str(tmp_path / "u.jsonl")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--quantize int8 runs on CPU in float32" in r.stderr
+
+
 def test_transcribe_avsr_without_face_and_bad_adapter(local_whisper, tmp_path, media):
     args = ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapter", "none", str(media.no_face_with_audio)]
     r = subprocess.run(CLI + args, capture_output=True, text=True)

@@ -7,6 +7,7 @@ from avsr.p2t.model import (
     IGNORE,
     P2TConfig,
     add_lora,
+    answer_loss,
     collate_examples,
     encode_example,
     format_prompt,
@@ -38,6 +39,22 @@ def test_long_prompts_are_cut_from_the_start(tiny_lm):
     _, tok = tiny_lm()
     ex = encode_example(tok, g2p("the cat sat on the mat " * 20), "the cat", 64)
     assert len(ex["input_ids"]) <= 64 and tok.decode(ex["labels"][-1:]) == "</s>"
+
+
+def test_answer_loss_is_the_models_loss(tiny_lm):
+    """Logits only where an answer token is predicted: same loss and gradients as the full pass."""
+    base, tok = tiny_lm()
+    model = add_lora(base, CFG).eval()
+    exs = [encode_example(tok, g2p(t), t, 128, hint) for t, hint in [("the cat sat", None), ("go", "go?"), ("she had your dark suit in greasy wash water", None)]]
+    batch = collate_examples(exs, tok.pad_token_id)  # right padding of different lengths
+    full = model(**batch).loss
+    ours = answer_loss(model, batch)
+    torch.testing.assert_close(ours, full)
+    lora = [p for p in model.parameters() if p.requires_grad]
+    g_full = torch.autograd.grad(full, lora)
+    g_ours = torch.autograd.grad(ours, lora)
+    for a, b in zip(g_ours, g_full):
+        torch.testing.assert_close(a, b)
 
 
 def _fit(model, tok, pairs, steps=120, lr=3e-3):
