@@ -1,8 +1,11 @@
 """Phoneme-to-text generation speed on CPU: the offline SmolLM2-135M with a LoRA adapter,
 unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio, then the cost
-of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored.
+of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored,
+then the CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
+VALLR's LoRA dropout 0.05 vs the CPU config's step (logits only at answer positions, no
+dropout).
 
-    python bench/p2t.py [--adapter runs/p2t-smollm2/adapter] [--tokens 32] [--batch 1 8]
+    python bench/p2t.py [--adapter runs/p2t-smollm2/adapter] [--tokens 32] [--batch 1 8] [--skip-train]
 
 Without --adapter a freshly initialised LoRA (r=16 on all projections) is used: the speed does
 not depend on its values. Each timing is the fastest of three runs; exactly --tokens new tokens
@@ -20,7 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng  # noqa: E402
 from avsr.p2t.lexicon import DictionaryDecoder  # noqa: E402
-from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, format_prompt, load_base, load_p2t  # noqa: E402
+from avsr.p2t.model import (  # noqa: E402
+    P2TConfig,
+    PhonemeToText,
+    add_lora,
+    answer_loss,
+    collate_examples,
+    encode_example,
+    format_prompt,
+    load_base,
+    load_p2t,
+)
 from avsr.p2t.rescore import DecodingConfig  # noqa: E402
 from avsr.text import g2p  # noqa: E402
 
@@ -57,11 +70,50 @@ def tokens_per_s(model, tok, batch: int, tokens: int) -> float:
     return batch * tokens / min(once() for _ in range(3))
 
 
+def train_step_s(model, batch: dict[str, torch.Tensor], loss_fn) -> float:
+    """Seconds of one optimizer step (forward, backward, AdamW), fastest of three after a warm-up."""
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def once():
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_fn(model, batch)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return time.perf_counter() - t
+
+    once()
+    return min(once() for _ in range(3))
+
+
+def training(lexicon) -> None:
+    full = lambda m, b: m(**b).loss  # noqa: E731
+    base, tok = load_base(P2TConfig())
+    exs = []
+    for i, t in enumerate(SENTENCES):
+        noisy = corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(1, str(i)))
+        exs.append(encode_example(tok, noisy, t, 384, lexicon(noisy, mark_guesses=True)))
+    batch = collate_examples(exs, tok.pad_token_id)
+    scored = int((batch["labels"] != -100).sum())
+    print(f"  training step, batch {tuple(batch['input_ids'].shape)} ({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:")
+    times = {}
+    for name, dropout, loss_fn in [("full logits, LoRA dropout 0.05 (VALLR)", 0.05, full), ("full logits, no dropout", 0.0, full),
+                                   ("answer logits, no dropout (CPU config)", 0.0, answer_loss)]:
+        model = add_lora(copy.deepcopy(base), P2TConfig(lora_dropout=dropout))
+        torch.manual_seed(0)
+        times[name] = train_step_s(model, batch, loss_fn)
+        first = next(iter(times.values()))
+        print(f"    {name}: {times[name]:.2f} s/step | {first / times[name]:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--adapter")
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--skip-train", action="store_true", help="skip the training-step timing")
     args = ap.parse_args()
     if args.adapter:
         p2t = load_p2t(args.adapter)
@@ -81,6 +133,8 @@ def main() -> None:
     noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
     g, r = sentences_per_s(decoder, noisy, False, 8), sentences_per_s(decoder, noisy, True, 8)
     print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s | rescoring costs {g / r:.2f}x the time")
+    if not args.skip_train:
+        training(lexicon)
 
 
 if __name__ == "__main__":
