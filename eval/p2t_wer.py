@@ -33,6 +33,8 @@ def main() -> int:
     p.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3])
     p.add_argument("--tune", type=int, default=0, metavar="N", help="tune the rescoring weight on the next N held-out sentences and save it in the adapter")
     p.add_argument("--beams", type=int, help="LLM candidates per input for rescoring (default: the adapter's decoding.json, else 1)")
+    p.add_argument("--hybrids", action=argparse.BooleanOptionalAction, default=None,
+                   help="rescoring candidates include word-level mixtures of the LLM's sentence and the lookup's reading (default: the adapter's decoding.json)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="where the LLM runs (cpu, cuda)")
     p.add_argument("-o", "--out", required=True)
@@ -50,6 +52,8 @@ def main() -> int:
         p2t = load_p2t(args.adapter, merge=True, device=args.device)  # LoRA merged into the weights: the same model, faster
         if args.beams:
             p2t.decoding = replace(p2t.decoding, beams=args.beams)
+        if args.hybrids is not None:
+            p2t.decoding = replace(p2t.decoding, hybrids=args.hybrids)
         cache: dict = {}
 
         def candidates(batch):
@@ -77,7 +81,7 @@ def main() -> int:
         name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
         if p2t.decoding.rescore:  # one set of candidates per input serves both systems
             decoders[name] = lambda batch: [c.texts[0] for c in candidates(batch)]
-            decoders[f"{name} + phoneme rescoring"] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
+            decoders[f"{name} + phoneme rescoring" + (" of LLM/lookup hybrids" if p2t.decoding.hybrids else "")] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
         else:  # greedy only: no candidate scoring
             decoders[name] = lambda batch: [t for s in progress(range(0, len(batch), args.batch_size), "LLM")
                                             for t in p2t(batch[s : s + args.batch_size], args.batch_size)]

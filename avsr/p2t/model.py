@@ -225,14 +225,15 @@ class PhonemeToText:
         """:class:`avsr.p2t.rescore.Candidates` for each phoneme sequence (``__call__`` gives
         empty ones no text without asking): the LM's ``decoding.beams`` best sentences and, with a
         lexicon, the lookup's reading, each with its LM log-probability and phoneme distance."""
-        from avsr.p2t.rescore import Candidates, answer_logprobs, phoneme_distances
+        from avsr.p2t.rescore import Candidates, answer_logprobs, hybrids, phoneme_distances
 
         hints = self.hints(phoneme_lists)
         nbest = generate_nbest(self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams)
         texts = []
         for ph, n in zip(phoneme_lists, nbest):
             lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
-            texts.append(tuple(dict.fromkeys(n + lookup)))
+            mixed = hybrids(lookup[0], n[0]) if lookup and n and self.decoding.hybrids else []
+            texts.append(tuple(dict.fromkeys(n + lookup + mixed)))
         pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
         logp = answer_logprobs(self.model, self.tok, prompts, [t for _, t in pairs], self.cfg.max_length, batch_size)

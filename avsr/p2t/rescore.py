@@ -13,6 +13,12 @@ phonemes, word boundaries included: an edit-distance channel model, as in noisy-
 (Yee et al., EMNLP 2019). ``channel_weight`` (nats per phoneme edit) is tuned on held-out
 sentences disjoint from the scored ones (``eval/p2t_wer.py --tune``) and kept in the adapter folder
 as ``decoding.json``, which :func:`avsr.p2t.model.load_p2t` reads.
+
+With ``hybrids``, the candidates also include word-level mixtures of the LM's sentence and the
+lookup's reading: the two are aligned word by word, and each region where they differ is taken
+from the other one, one region at a time (system combination in the manner of ROVER, Fiscus
+1997). A local repair by the LM (``a sense a taste`` -> ``a sense of taste``) then survives even
+when the rest of its sentence drifted, and a drifted region is replaced by the lookup's words.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class DecodingConfig:
     channel_weight: float = 2.0  # nats of LM log-probability per phoneme edit
     beams: int = 1  # LM candidates per input (beam search n-best when > 1)
     lookup_candidate: bool = True  # add the dictionary lookup's reading (adapters with a lexicon)
+    hybrids: bool = False  # add word-level mixtures of the LM's best sentence and the lookup's reading
     tuned_on: str = ""  # where channel_weight came from
 
     def describe(self) -> str:
@@ -41,7 +48,8 @@ class DecodingConfig:
         if not self.rescore:
             return "greedy"
         cands = f"{self.beams}-best" if self.beams > 1 else "greedy sentence"
-        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit; LM {cands}" + (" + lookup" if self.lookup_candidate else "") + ")"
+        extra = (" + lookup" if self.lookup_candidate else "") + (" + LM/lookup hybrids" if self.hybrids and self.lookup_candidate else "")
+        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit; LM {cands}{extra})"
 
     def save(self, folder: str | os.PathLike) -> Path:
         from avsr.io import atomic_path
@@ -75,6 +83,22 @@ class Candidates:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def hybrids(a: str, b: str, limit: int = 8) -> list[str]:
+    """Word-level mixtures of two readings of the same input: ``a`` and ``b`` are aligned word by
+    word, and for each region where they differ (the first ``limit``) one candidate is ``a`` with
+    that region taken from ``b`` and one is ``b`` with it taken from ``a``. Without ``a`` and
+    ``b`` themselves, without repeats."""
+    from difflib import SequenceMatcher
+
+    aw, bw = a.split(), b.split()
+    diff = [op for op in SequenceMatcher(a=aw, b=bw, autojunk=False).get_opcodes() if op[0] != "equal"][:limit]
+    out: dict[str, None] = {}
+    for _, i1, i2, j1, j2 in diff:
+        out[" ".join(aw[:i1] + bw[j1:j2] + aw[i2:])] = None
+        out[" ".join(bw[:j1] + aw[i1:i2] + bw[j2:])] = None
+    return [t for t in out if t and t not in (a, b)]
 
 
 def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]]) -> list[int]:

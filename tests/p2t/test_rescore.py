@@ -7,7 +7,7 @@ import torch
 
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, collate_examples, encode_example, generate, generate_nbest, load_p2t, save_adapter
-from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, phoneme_distances, tune_channel_weight
+from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, hybrids, phoneme_distances, tune_channel_weight
 from avsr.text import g2p
 
 CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
@@ -25,6 +25,17 @@ def test_best_trades_lm_score_against_phoneme_distance():
     assert c.best(1.0) == "fluent but wrong"  # -8 vs -10
     assert c.best(2.0) == "close reading"  # -14 vs -11
     assert Candidates(("a", "b"), (-1.0, -1.0), (0, 0)).best(5.0) == "a"  # ties keep the LM's own sentence
+
+
+def test_hybrids_swap_one_differing_region_at_a_time():
+    lookup, lm = "the cat sad on the mats", "the cat sat on a mat"
+    got = hybrids(lookup, lm)
+    # two regions, sad/sat and "the mats"/"a mat": each mixture arises from both sides, kept once
+    assert sorted(got) == ["the cat sad on a mat", "the cat sat on the mats"]
+    assert hybrids("you will not escape", "you will not escape from the") == []  # one region: the mixtures are the two readings
+    assert hybrids("a b c", "a b c") == [] and hybrids("", "a") == []
+    assert "the dog sat here" in hybrids("the cat sat here", "the dog sat there")
+    assert len(hybrids(" ".join("abcdefghijklmnopqrst"), " ".join("aBcDeFgHiJkLmNoPqRsT"), limit=3)) == 6
 
 
 def test_tuning_picks_the_lowest_wer_weight():
@@ -87,6 +98,10 @@ def test_rescoring_chooses_among_lm_and_lookup_candidates(tiny_lm, tmp_path):
     assert p2t(phs) == [lex(ph) for ph in phs] == ["the cat sat", "go forward"]
     p2t.decoding = DecodingConfig(rescore=True, channel_weight=0.0)
     assert p2t(phs) == [max(zip(c.logp, c.texts))[1] for c in cands]
+    p2t.decoding = DecodingConfig(rescore=True, hybrids=True)
+    for c, plain, ph in zip(p2t.candidates(phs), cands, phs):
+        assert c.texts[: len(plain.texts)] == plain.texts and c.logp[: len(plain.texts)] == pytest.approx(plain.logp, abs=1e-4)
+        assert set(c.texts[len(plain.texts) :]) == set(hybrids(lex(ph), plain.texts[0]))
     p2t.decoding = DecodingConfig()  # greedy, as trained
     assert p2t(phs) == generate(model, tok, phs, 24, hints=p2t.hints(phs))
 
@@ -100,6 +115,7 @@ def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatc
     assert load_p2t(folder).decoding == DecodingConfig()  # no decoding.json: greedy
     assert DecodingConfig().describe() == "greedy"
     assert DecodingConfig(rescore=True, beams=4).describe() == "phoneme-consistency rescoring (w=2 nats per phoneme edit; LM 4-best + lookup)"
+    assert DecodingConfig(rescore=True, hybrids=True).describe().endswith("LM greedy sentence + lookup + LM/lookup hybrids)")
     DecodingConfig(rescore=True, channel_weight=3.0, tuned_on="test").save(folder)
     assert json.loads((folder / DECODING).read_text())["channel_weight"] == 3.0
     assert load_p2t(folder).decoding.channel_weight == 3.0
