@@ -30,8 +30,9 @@ FIX = ROOT / "tests" / "fixtures"
 FACE = FIX / "pyfeat_single_face_640x360.mp4"
 
 
-def clips(folder: Path, n: int) -> list[Path]:
-    """One talking-face clip per fixture utterance (320x180 face, real speech)."""
+def clips(folder: Path, n: int) -> tuple[list[Path], list[str]]:
+    """One talking-face clip per fixture utterance (320x180 face, real speech), and each one's
+    reference transcript."""
     from avsr.data.audio_corpus import speech_records
     from avsr.data.mux import face_loop, mux_face_speech
     from avsr.io import read_audio
@@ -39,7 +40,14 @@ def clips(folder: Path, n: int) -> list[Path]:
     loop = face_loop(FACE, (320, 180))
     recs = speech_records(FIX / "speech")
     recs = (recs * (n // len(recs) + 1))[:n]
-    return [mux_face_speech(loop, read_audio(r["audio"]), folder / f"clip{i:03d}.mp4") for i, r in enumerate(recs)]
+    return [mux_face_speech(loop, read_audio(r["audio"]), folder / f"clip{i:03d}.mp4") for i, r in enumerate(recs)], [r["text"] for r in recs]
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    from avsr.text import normalize
+    from avsr.vsr.metrics import error_rate
+
+    return 100 * error_rate([normalize(r).split() for r in refs], [normalize(h).split() for h in hyps])
 
 
 def long_input(path: Path, minutes: float) -> Path:
@@ -54,7 +62,7 @@ def long_input(path: Path, minutes: float) -> Path:
     return mux_face_speech(face_loop(FACE, (320, 180)), audio, path)
 
 
-def throughput(args, paths: list[Path], tmp: Path) -> None:
+def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
     import re
 
     import torch
@@ -68,8 +76,9 @@ def throughput(args, paths: list[Path], tmp: Path) -> None:
     t_seq = time.perf_counter() - t
     n = len(paths)
     print(f"\n1. throughput, {n} talking-face clips ({sum(r for r in _durations(paths)):.0f} s of speech), {args.whisper}, avsr mode")
-    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |")
-    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
+    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
+          f"| {wer(refs, seq):.1f}% |")
     (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
     for opts in args.configs:
         out = tmp / "batch.jsonl"
@@ -85,7 +94,7 @@ def throughput(args, paths: list[Path], tmp: Path) -> None:
         got = [json.loads(x)["text"] for x in out.read_text().splitlines()]
         same = sum(a == b for a, b in zip(seq, got))
         print(f"| `avsr transcribe LIST -o out.jsonl {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
-              f"(end to end {t_seq / wall:.2f}x); same text {same}/{n} |")
+              f"(end to end {t_seq / wall:.2f}x); same text {same}/{n} | {wer(refs, got):.1f}% |")
 
 
 def _durations(paths: list[Path]) -> list[float]:
@@ -157,7 +166,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "throughput" not in args.skip:
-            throughput(args, clips(tmp, args.clips), tmp)
+            throughput(args, *clips(tmp, args.clips), tmp)
         if "memory" not in args.skip and args.long_minutes:
             memory(args, tmp)
     return 0

@@ -75,7 +75,10 @@ class SegmentStream(IterableDataset):
         info = get_worker_info()
         w, nw = (info.id, info.num_workers) if info else (0, 1)
         for i, job in self.jobs[w::nw]:
-            yield from self.prep(i, job.id, job.source, job.extra)
+            for seg in self.prep(i, job.id, job.source, job.extra):
+                yield seg
+                if info is not None:
+                    release_memory()
 
 
 def _as_list(batch: list[Segment]) -> list[Segment]:
@@ -90,6 +93,23 @@ def _init_worker(_: int) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    _libc("mallopt", -8, 2)  # M_ARENA_MAX: FaceMesh threads, new for every segment, share 2 malloc arenas
+
+
+def _libc(fn: str, *args: int) -> None:
+    """Call a glibc memory function if there is one (not on macOS or musl)."""
+    import ctypes
+
+    try:
+        getattr(ctypes.CDLL("libc.so.6"), fn)(*args)
+    except (OSError, AttributeError):
+        pass
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (glibc keeps it otherwise): a worker calls this
+    after each segment, so its size does not creep up with the input's length."""
+    _libc("malloc_trim", 0)
 
 
 class TranscribeTask:
@@ -167,6 +187,7 @@ class ResultWriter:
         while self.pos < len(self.order) and self.order[self.pos] in self.ready:
             self._write(self.ready.pop(self.order[self.pos]))
             self.pos += 1
+        release_memory()  # the batch's audio, crops and activations are gone: return their pages
 
     def _record(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> dict[str, Any]:
         segs = [s for s, _ in pairs]
