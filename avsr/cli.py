@@ -237,6 +237,8 @@ def _cmd_eval_vsr(args) -> int:
 
 
 def _add_transcribe(sub) -> None:
+    from avsr.av.quantize import QUANTIZE  # no torch import: the parser stays quick
+
     p = sub.add_parser("transcribe", help="transcribe video or audio files (one, or thousands: resumable batch)", description="Transcribe. "
                        "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio "
                        "only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
@@ -263,8 +265,8 @@ def _add_transcribe(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="do not print each transcript")
     g = p.add_argument_group("avsr / asr")
     g.add_argument("--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
-    g.add_argument("--quantize", choices=["int8"], help="int8: Whisper's linear layers in int8 on CPU (dynamic quantization, as faster-whisper's "
-                   "compute_type=int8; ~2x faster layers, text may differ slightly from float32; with --precision 32-true only)")
+    g.add_argument("--quantize", choices=QUANTIZE, help="int8: Whisper's linear layers in int8 on CPU (dynamic quantization, as faster-whisper's "
+                   "compute_type=int8; faster, text may differ slightly from float32; with --precision 32-true only)")
     g.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
     g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
     g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
@@ -288,7 +290,7 @@ def _av_recognizer(args):
 
     try:
         rec = AVRecognizer.from_pretrained(args.whisper, args.adapters, args.classifier, args.router, device=args.device, beams=args.beam,
-                                         quantize=getattr(args, "quantize", None))
+                                         quantize=args.quantize)
     except (MissingModelError, WhisperLoadError, AdapterError, CheckpointError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
     if args.adapter and args.adapter != "none" and args.adapter not in rec.av.sets:

@@ -6,7 +6,8 @@
    worker processes decode media and extract mouth crops while Whisper decodes the previous
    batch) vs a sequential loop over the Python API (`AVRecognizer.transcribe(path)`) on the same
    talking-face clips (real face video + real speech, avsr mode), with the same loaded models.
-   Target: >= 1.4x on this 2-core machine. The texts must agree.
+   Target: >= 1.4x on this 2-core machine. Each run's texts are compared with the loop's, and
+   every run's WER against the clips' reference transcripts is printed.
 2. Memory: peak PSS of the command's process tree (main + workers at one moment, sampled every
    0.1 s; shared pages counted once), and RSS sums and per process beside it, of
    `avsr transcribe` on a 1-minute and a 10-minute talking-face file. Target: within 1.2x.
@@ -106,8 +107,8 @@ def _durations(paths: list[Path]) -> list[float]:
 def peak_memory(cmd: list[str]) -> tuple[dict[str, float], float]:
     """Peaks in MB of a command's process tree, sampled every 0.1 s, and the wall seconds.
     ``pss``: proportional set size summed over the processes at one moment, the tree's real
-    footprint (a page shared by n processes counts 1/n in each: the worker is forked from the
-    main process and shares its libraries and loaded weights); ``rss``: resident sizes summed
+    footprint (a page shared by n processes counts 1/n in each, e.g. the shared libraries both
+    map); ``rss``: resident sizes summed
     the same way (shared pages counted once per process, so an overstatement); ``main`` and
     ``worker``: RSS of each process alone."""
     import psutil

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng  # noqa: E402
 from avsr.p2t.lexicon import DictionaryDecoder  # noqa: E402
 from avsr.p2t.model import (  # noqa: E402
+    IGNORE,
     P2TConfig,
     PhonemeToText,
     add_lora,
@@ -45,6 +46,8 @@ SENTENCES = ["a critic is a bundle of biases held loosely together by a sense of
 
 
 def sentences_per_s(p2t: PhonemeToText, phonemes: list[list[str]], rescore: bool, batch: int) -> float:
+    """Greedy sentence + lookup reading as the candidates (no beams, no hybrids), whatever the
+    adapter's decoding.json says, so that runs of different adapters compare."""
     p2t.decoding = DecodingConfig(rescore=rescore, channel_weight=p2t.decoding.channel_weight)
     p2t(phonemes[:2], batch)  # warm-up
 
@@ -96,7 +99,7 @@ def training(lexicon) -> None:
         noisy = corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(1, str(i)))
         exs.append(encode_example(tok, noisy, t, 384, lexicon(noisy, mark_guesses=True)))
     batch = collate_examples(exs, tok.pad_token_id)
-    scored = int((batch["labels"] != -100).sum())
+    scored = int((batch["labels"] != IGNORE).sum())
     print(f"  training step, batch {tuple(batch['input_ids'].shape)} ({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:")
     times = {}
     for name, dropout, loss_fn in [("full logits, LoRA dropout 0.05 (VALLR)", 0.05, full), ("full logits, no dropout", 0.0, full),

@@ -3,7 +3,7 @@
 Weights are stored as int8 with one scale per output channel; activations are quantized on the
 fly per batch, and the matrix products run in int8 (x86 VNNI / fbgemm kernels). This is the
 CPU setting faster-whisper users know as ``compute_type="int8"``. On the 2-core machine of the
-README it makes Whisper-base's linear layers about 2x faster than float32; the convolutional
+README a Whisper-base-sized MLP ran 2.3x faster than in float32 (a one-off check); the convolutional
 front end, attention products, layer norms and embeddings stay float32.
 
 Only frozen layers are quantized: LoRA matrices (``lora_A``/``lora_B``) stay float, so every
@@ -14,8 +14,10 @@ inference only (no gradients flow through quantized layers) and runs on CPU only
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 QUANTIZE = ("int8",)  # the choices of --quantize
 _LORA = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector")
@@ -23,6 +25,8 @@ _LORA = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magni
 
 def quantizable(model: nn.Module) -> list[str]:
     """Qualified names of the float ``nn.Linear`` layers outside any LoRA matrix."""
+    from torch import nn
+
     return [n for n, m in model.named_modules() if type(m) is nn.Linear and not any(p in n.split(".") for p in _LORA)]
 
 

@@ -14,6 +14,7 @@ cut off on the next start). A re-run skips every id already in the output.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import sys
@@ -96,14 +97,21 @@ def _init_worker(_: int) -> None:
     _libc("mallopt", -8, 2)  # M_ARENA_MAX: FaceMesh threads, new for every segment, share 2 malloc arenas
 
 
-def _libc(fn: str, *args: int) -> None:
-    """Call a glibc memory function if there is one (not on macOS or musl)."""
+@functools.cache
+def _glibc():
     import ctypes
 
     try:
-        getattr(ctypes.CDLL("libc.so.6"), fn)(*args)
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return None
+
+
+def _libc(fn: str, *args: int) -> None:
+    """Call a glibc memory function if there is one."""
+    f = getattr(_glibc(), fn, None)
+    if f is not None:
+        f(*args)
 
 
 def release_memory() -> None:
