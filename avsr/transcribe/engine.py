@@ -1,8 +1,8 @@
 """Batch transcription on Lightning's prediction loop.
 
-Worker processes (a DataLoader over :class:`SegmentStream`) decode media, cut it into segments
-and extract mouth crops while the main process runs the models on the previous batch
-(:class:`TranscribeTask`): preparation and inference overlap. Under DDP (``devices`` > 1 or
+Worker processes (:mod:`avsr.transcribe.workers`, feeding :class:`SegmentStream`) decode media,
+cut it into segments and extract mouth crops while the main process runs the models on the
+previous batch (:class:`TranscribeTask`): preparation and inference overlap. Under DDP (``devices`` > 1 or
 several nodes) every rank takes every ``world``-th input, writes its own part file, and rank 0
 merges the parts into the output when all ranks are done.
 
@@ -14,7 +14,6 @@ cut off on the next start). A re-run skips every id already in the output.
 from __future__ import annotations
 
 import fcntl
-import functools
 import logging
 import os
 import sys
@@ -25,12 +24,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset
 
 from avsr.data.manifest import JsonlAppender, read_jsonl, write_jsonl
 from avsr.roi.batch import Job, UsageError
 from avsr.transcribe.prepare import Preparer, Segment
 from avsr.transcribe.record import assemble, error_record, write_captions
+from avsr.transcribe.workers import prepared, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -66,58 +66,22 @@ class RunSummary:
 
 
 class SegmentStream(IterableDataset):
-    """The inputs of one rank, prepared segment by segment; DataLoader worker ``w`` of ``n``
-    takes every ``n``-th of them."""
+    """The inputs of one rank, prepared segment by segment: in ``workers`` torch-free processes
+    (:mod:`avsr.transcribe.workers`) that work ahead while the models decode, or here with 0."""
 
-    def __init__(self, jobs: list[tuple[int, Job]], prep: Preparer):
-        self.jobs, self.prep = jobs, prep
+    def __init__(self, jobs: list[tuple[int, Job]], prep: Preparer, workers: int = 0, prefetch: int = 8):
+        self.jobs, self.prep, self.workers, self.prefetch = jobs, prep, workers, prefetch
 
     def __iter__(self):
-        info = get_worker_info()
-        w, nw = (info.id, info.num_workers) if info else (0, 1)
-        for i, job in self.jobs[w::nw]:
-            for seg in self.prep(i, job.id, job.source, job.extra):
-                yield seg
-                if info is not None:
-                    release_memory()
+        if self.workers > 0:
+            yield from prepared(self.jobs, self.prep, self.workers, self.prefetch)
+            return
+        for i, job in self.jobs:
+            yield from self.prep(i, job.id, job.source, job.extra)
 
 
 def _as_list(batch: list[Segment]) -> list[Segment]:
     return batch
-
-
-def _init_worker(_: int) -> None:
-    """A preparation worker computes on one core: the models' threads keep the others (on a
-    small machine, oversubscribed OpenMP/OpenCV threads spin and slow everything down)."""
-    import cv2
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    _libc("mallopt", -8, 2)  # M_ARENA_MAX: FaceMesh threads, new for every segment, share 2 malloc arenas
-
-
-@functools.cache
-def _glibc():
-    import ctypes
-
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl): nothing to tune
-        return None
-
-
-def _libc(fn: str, *args: int) -> None:
-    """Call a glibc memory function if there is one."""
-    f = getattr(_glibc(), fn, None)
-    if f is not None:
-        f(*args)
-
-
-def release_memory() -> None:
-    """Give freed heap memory back to the system (glibc keeps it otherwise): a worker calls this
-    after each segment, so its size does not creep up with the input's length."""
-    _libc("malloc_trim", 0)
 
 
 class TranscribeTask:
@@ -291,9 +255,8 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
                     f.write(error_record(e["id"], e["source"], e["error"]))
 
     def loader(rank: int, world: int) -> DataLoader:
-        return DataLoader(SegmentStream(pending[rank::world], prep), batch_size=opts.batch_size, collate_fn=_as_list, num_workers=opts.workers,
-                          prefetch_factor=opts.prefetch if opts.workers else None, multiprocessing_context="spawn" if opts.workers else None,
-                          worker_init_fn=_init_worker if opts.workers else None)
+        stream = SegmentStream(pending[rank::world], prep, opts.workers, opts.prefetch * opts.batch_size)
+        return DataLoader(stream, batch_size=opts.batch_size, collate_fn=_as_list, num_workers=0)
 
     module = _lightning_module(task, loader)
 
