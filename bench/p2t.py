@@ -1,7 +1,7 @@
 """Phoneme-to-text generation speed on CPU: the offline SmolLM2-135M with a LoRA adapter,
 unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio, then the cost
-of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored,
-then the CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
+of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored
+(greedy sentence + lookup) vs rescored with hybrids and a word-lattice search (beam 4), then the CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
 VALLR's LoRA dropout 0.05 vs the CPU config's step (logits only at answer positions, no
 dropout).
 
@@ -45,10 +45,9 @@ SENTENCES = ["a critic is a bundle of biases held loosely together by a sense of
              "but then some people are terrified to be seen carrying a modern screen magazine"] * 2
 
 
-def sentences_per_s(p2t: PhonemeToText, phonemes: list[list[str]], rescore: bool, batch: int) -> float:
-    """Greedy sentence + lookup reading as the candidates (no beams, no hybrids), whatever the
-    adapter's decoding.json says, so that runs of different adapters compare."""
-    p2t.decoding = DecodingConfig(rescore=rescore, channel_weight=p2t.decoding.channel_weight)
+def sentences_per_s(p2t: PhonemeToText, phonemes: list[list[str]], decoding: DecodingConfig, batch: int) -> float:
+    """Set decodings (not the adapter's decoding.json), so that runs of different adapters compare."""
+    p2t.decoding = decoding
     p2t(phonemes[:2], batch)  # warm-up
 
     def once():
@@ -134,8 +133,10 @@ def main() -> None:
     lexicon = p2t.lexicon if args.adapter and p2t.lexicon is not None else DictionaryDecoder()
     decoder = PhonemeToText(merged, tok, cfg, lexicon, p2t.decoding if args.adapter else None)
     noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
-    g, r = sentences_per_s(decoder, noisy, False, 8), sentences_per_s(decoder, noisy, True, 8)
-    print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s | rescoring costs {g / r:.2f}x the time")
+    g, r = sentences_per_s(decoder, noisy, DecodingConfig(), 8), sentences_per_s(decoder, noisy, DecodingConfig(rescore=True), 8)
+    lat = sentences_per_s(decoder, noisy, DecodingConfig(rescore=True, hybrids=True, lattice=4), 8)
+    print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s "
+          f"({g / r:.2f}x the time) | rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)")
     if not args.skip_train:
         training(lexicon)
 
