@@ -237,15 +237,19 @@ class AVWhisper(nn.Module):
         return [" ".join(t.split()) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
 
     def transcribe(self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1) -> str:
-        """Text of one 16 kHz clip (any length: cut into 30 s windows, joined), with its
-        (T, 88, 88) uint8 mouth crops at 25 fps when there is video."""
+        """Text of one 16 kHz clip, with its (T, 88, 88) uint8 mouth crops at 25 fps when there
+        is video. A clip longer than Whisper's 30 s window is cut where ``avsr transcribe`` cuts
+        it: at the quietest 40 ms of each window's last 5 s, on video frame boundaries
+        (:func:`avsr.transcribe.prepare.split_audio`), and the pieces' texts are joined."""
+        from avsr.io import SAMPLES_PER_FRAME
+        from avsr.transcribe.prepare import split_audio
+
         texts = []
-        for s in range(0, max(len(audio), 1), WHISPER_SAMPLES):
-            w = s // WHISPER_SAMPLES
-            seg = audio[s : s + WHISPER_SAMPLES]
+        for start, seg in split_audio([np.asarray(audio, np.float32)]):
             c = v = None
-            if crops is not None and len(crops) > w * WINDOW_VIDEO_FRAMES:
-                cs = crops[w * WINDOW_VIDEO_FRAMES : (w + 1) * WINDOW_VIDEO_FRAMES]
+            first = start // SAMPLES_PER_FRAME
+            if crops is not None and len(crops) > first:
+                cs = crops[first : first + min(WINDOW_VIDEO_FRAMES, -(-len(seg) // SAMPLES_PER_FRAME))]
                 c, v = torch.from_numpy(np.ascontiguousarray(cs))[None], torch.tensor([len(cs)])
             texts.append(self.generate(self.features(seg), c, v, beams)[0])
         return " ".join(t for t in texts if t)

@@ -73,7 +73,7 @@ def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hy
 def whisper_texts(av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None = None, beams: int = 1) -> list[str]:
     """Texts of clips under the active set, in one batch; the crops enter through the set's fusion
     (ignored by sets without one). Clips longer than one 30 s window go through
-    :meth:`AVWhisper.transcribe` (cut into windows) one at a time."""
+    :meth:`AVWhisper.transcribe` (cut in their pauses, as ``avsr transcribe`` cuts) one at a time."""
     crops = list(crops) if crops is not None else [None] * len(audio)
     out: list[str | None] = [None] * len(audio)
     short = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SAMPLES]

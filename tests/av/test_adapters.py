@@ -106,10 +106,18 @@ def test_save_load_identical_and_refusals(tiny_whisper, tmp_path):
         AVWhisper(model3, proc3, "tiny-test").load_set(folder)
 
 
-def test_long_audio_is_cut_into_windows(tiny_whisper):
+def test_long_audio_is_cut_at_pauses_like_the_batch_command(tiny_whisper):
+    from avsr.transcribe.prepare import split_audio
+
     model, proc = tiny_whisper()
     av = AVWhisper(model, proc)
     a = np.resize(read_audio(FIXTURES / "goforward_16k.wav"), 61 * 16000)
+    crops = np.arange(61 * 25, dtype=np.uint8)[:, None, None] * np.ones((1, 88, 88), np.uint8)
     calls = []
-    av.generate = lambda mel, c=None, v=None, beams=1: calls.append(mel.shape) or ["x"]
-    assert av.transcribe(a) == "x x x" and len(calls) == 3
+    av.generate = lambda mel, c=None, v=None, beams=1: calls.append((mel.shape, c, v)) or ["x"]
+    assert av.transcribe(a, crops) == "x x x" and len(calls) == 3
+    pieces = list(split_audio([a]))
+    assert len(pieces) == 3 and pieces[1][0] != 30 * 16000  # cut in a pause, not at 30 s
+    for (start, seg), (_, c, v) in zip(pieces, calls):  # each piece gets the crops of its own time range
+        assert c[0, 0, 0, 0] == (start // 640) % 256 and int(v[0]) == c.shape[1] == -(-len(seg) // 640)
+    assert av.transcribe(np.zeros(0, np.float32)) == "" and len(calls) == 3  # nothing to transcribe: no call
