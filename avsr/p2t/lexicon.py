@@ -41,6 +41,7 @@ class DictionaryDecoder:
         self._keys = list(self._spelling)
         self._counts = counts
         self._cache: dict[str, str] = {}
+        self._alt_cache: dict[tuple[str, int, int], list[tuple[str, int]]] = {}
 
     @classmethod
     def from_corpus(cls, records: Iterable[dict]) -> "DictionaryDecoder":
@@ -86,6 +87,8 @@ class DictionaryDecoder:
         from rapidfuzz.distance import Levenshtein
 
         k = _key(phonemes)
+        if (k, limit, slack) in self._alt_cache:  # a search over every pronunciation: once per phoneme word
+            return self._alt_cache[k, limit, slack]
         first = self.word(phonemes)
         hits = process.extract(k, self._keys, scorer=Levenshtein.distance, limit=max(25, 4 * limit))
         d0 = min(h[1] for h in hits)
@@ -97,7 +100,8 @@ class DictionaryDecoder:
             for w in ws:
                 out.setdefault(w, d)
         ranked = [first] + sorted((w for w in out if w != first), key=lambda w: (out[w], -self._counts.get(w, 0), len(w)))
-        return [(w, out[w]) for w in ranked[:limit]]
+        found = self._alt_cache[k, limit, slack] = [(w, out[w]) for w in ranked[:limit]]
+        return found
 
     def word(self, phonemes: list[str]) -> str:
         return self.lookup(phonemes)[0]
