@@ -72,7 +72,7 @@ class AVFusion(nn.Module):
             x = x / 255.0
         x = ((x - PIXEL_MEAN) / PIXEL_STD).unsqueeze(1)  # (B, 1, T_v, H, W)
         v_ok = torch.arange(t_v, device=mel.device)[None] < video_frames[:, None]  # (B, T_v)
-        v = self.norm_v(self.video(x * v_ok[:, None, :, None, None]))  # (B, T_v, D)
+        v = self.norm_v(self.video(x * v_ok[:, None, :, None, None], video_frames))  # (B, T_v, D)
         a = self.audio(mel).transpose(1, 2)  # (B, T_a, D)
         q = self.norm_a(a)
         # mel frame i sits in video frame i // 4; it may see video frames within +-window

@@ -30,6 +30,25 @@ def test_padding_does_not_change_the_result():
     assert torch.allclose(a, b[:, :20], atol=1e-4)
 
 
+def test_inference_front_end_in_chunks_equals_one_pass_over_the_padded_batch():
+    """Eval mode runs each clip's own frames through the front-end in INFER_CHUNK_FRAMES chunks
+    (with the stem's temporal context); training mode makes one pass over the padded batch.
+    Both give the same frame vectors, across chunk edges and at each clip's end."""
+    from avsr.vsr.model import INFER_CHUNK_FRAMES
+
+    torch.manual_seed(0)
+    m = VSRModel(tiny()).eval()
+    t = 2 * INFER_CHUNK_FRAMES + 11
+    lengths = torch.tensor([t, INFER_CHUNK_FRAMES + 1, 3])
+    video = torch.rand(3, 1, t, 88, 88) * (torch.arange(t)[None] < lengths[:, None])[:, None, :, None, None]
+    with torch.no_grad():
+        chunked = m.frontend(video, lengths)
+        one_pass = m.frontend._frames(video)  # the training path's computation (batch norm in eval mode here)
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(chunked[i, :n], one_pass[i, :n], atol=1e-5, rtol=1e-4)
+        assert not chunked[i, n:].any()
+
+
 def test_downsampling_above_the_limit_is_refused():
     with pytest.raises(ValueError, match="temporal downsampling must be 1..4"):
         VSRConfig(time_stride=MAX_TIME_STRIDE + 1)
