@@ -7,7 +7,10 @@
    batch) vs a sequential loop over the Python API (`AVRecognizer.transcribe(path)`) on the same
    talking-face clips (real face video + real speech, avsr mode), with the same loaded models.
    Target: >= 1.4x on this 2-core machine. Each run's texts are compared with the loop's, and
-   every run's WER against the clips' reference transcripts is printed.
+   every run's WER against the clips' reference transcripts is printed. The same for silent-video
+   lip reading (vsr mode, `LipReader.transcribe(path)`, phonemes). For each mode the loop's CPU
+   use is printed too: cores busy = its CPU seconds (all threads) / wall seconds, so
+   cores / busy bounds what overlapping its stages can gain.
 2. Memory: peak PSS of the command's process tree (main + workers at one moment, sampled every
    0.1 s; shared pages counted once), and RSS sums and per process beside it, of
    `avsr transcribe` on a 1-minute and a 10-minute talking-face file. Target: within 1.2x.
@@ -63,28 +66,33 @@ def long_input(path: Path, minutes: float) -> Path:
     return mux_face_speech(face_loop(FACE, (320, 180)), audio, path)
 
 
-def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
+def _cpu_seconds() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _loop(fn, paths: list[Path], key: str) -> tuple[list, float, float]:
+    """``fn(path)[key]`` for every path in a row: results, wall seconds, cores kept busy
+    (CPU seconds of all this process's threads / wall seconds)."""
+    fn(paths[0])  # warm-up: first-call allocations, mediapipe graph init
+    c, t = _cpu_seconds(), time.perf_counter()
+    got = [fn(p)[key] for p in paths]
+    wall = time.perf_counter() - t
+    return got, wall, (_cpu_seconds() - c) / wall
+
+
+def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_ref: list, t_seq: float, refs: list[str] | None) -> None:
+    """Time ``avsr transcribe LIST -o out.jsonl BASE OPTS`` per option string; compare ``key``
+    of each line with the loop's."""
     import re
 
-    import torch
-
-    from avsr.pipeline import AVRecognizer
-
-    rec = AVRecognizer.from_pretrained(args.whisper)
-    rec.transcribe(paths[0], "avsr")  # warm-up: first-call allocations, mediapipe graph init
-    t = time.perf_counter()
-    seq = [rec.transcribe(p, "avsr")["text"] for p in paths]
-    t_seq = time.perf_counter() - t
-    n = len(paths)
-    print(f"\n1. throughput, {n} talking-face clips ({sum(r for r in _durations(paths)):.0f} s of speech), {args.whisper}, avsr mode")
-    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
-          f"| {wer(refs, seq):.1f}% |")
-    (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
-    for opts in args.configs:
+    n = len(seq_ref)
+    for opts in configs:
         out = tmp / "batch.jsonl"
         out.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "avsr.cli", "transcribe", str(tmp / "list.txt"), "--mode", "avsr", "--whisper", args.whisper, "-o", str(out), "-q", *opts.split()]
+        cmd = [sys.executable, "-m", "avsr.cli", "transcribe", str(tmp / "list.txt"), *base, "-o", str(out), "-q", *opts.split()]
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t
@@ -92,10 +100,55 @@ def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
         if r.returncode != 0 or not m:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
         proc = float(m.group(2))
-        got = [json.loads(x)["text"] for x in out.read_text().splitlines()]
-        same = sum(a == b for a, b in zip(seq, got))
-        print(f"| `avsr transcribe LIST -o out.jsonl {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
-              f"(end to end {t_seq / wall:.2f}x); same text {same}/{n} | {wer(refs, got):.1f}% |")
+        got = [json.loads(x)[key] for x in out.read_text().splitlines()]
+        same = sum(a == b for a, b in zip(seq_ref, got))
+        w = f" | {wer(refs, got):.1f}%" if refs else ""
+        print(f"| `avsr transcribe LIST -o out.jsonl {' '.join(base)} {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
+              f"(end to end {t_seq / wall:.2f}x); same {key} {same}/{n}{w} |")
+
+
+def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
+    import torch
+
+    from avsr.pipeline import AVRecognizer
+
+    rec = AVRecognizer.from_pretrained(args.whisper)
+    seq, t_seq, busy = _loop(lambda p: rec.transcribe(p, "avsr"), paths, "text")
+    del rec
+    n, cores = len(paths), os.cpu_count() or 1
+    (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
+    print(f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), {args.whisper}")
+    print(f"The loop keeps {busy:.2f} of {cores} cores busy: running its stages side by side can make it at most "
+          f"{cores / busy:.2f}x faster here; more needs less work per clip.")
+    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
+          f"| {wer(refs, seq):.1f}% |")
+    _batch_rows(tmp, ["--mode", "avsr", "--whisper", args.whisper], "text", args.configs, seq, t_seq, refs)
+    if args.vsr_configs:
+        vsr_throughput(args, paths, tmp)
+
+
+def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
+    """Silent-video lip reading (phonemes: the VSR stage alone) with a randomly initialised
+    ``small`` VSR model: no trained lip-reading weights ship in a registry package, and the
+    time per clip does not depend on the weights' values."""
+    import torch
+
+    from avsr.checkpoints import save_checkpoint
+    from avsr.pipeline import LipReader
+    from avsr.vsr.model import PRESETS, VSRModel
+
+    torch.manual_seed(0)
+    m = VSRModel(PRESETS["small"])
+    ck = save_checkpoint(tmp / "vsr-small-random", m, "vsr", m.cfg.to_dict())
+    reader = LipReader.from_pretrained(ck, phonemes_only=True)
+    seq, t_seq, busy = _loop(reader.transcribe, paths, "phonemes")
+    n, cores = len(paths), os.cpu_count() or 1
+    print(f"\n1b. throughput, vsr mode (phonemes, `small` VSR model with random weights, beam 8): the same {n} clips")
+    print(f"The loop keeps {busy:.2f} of {cores} cores busy: at most {cores / busy:.2f}x from running its stages side by side.")
+    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |")
+    print(f"| sequential loop over `LipReader.transcribe` | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
+    _batch_rows(tmp, ["--mode", "vsr", "--vsr", str(ck), "--phonemes-only"], "phonemes", args.vsr_configs, seq, t_seq, None)
 
 
 def _durations(paths: list[Path]) -> list[float]:
@@ -156,7 +209,9 @@ def main() -> int:
     p.add_argument("--clips", type=int, default=28)
     p.add_argument("--configs", nargs="*", default=["-j 0 --batch-size 1", "-j 1 --batch-size 4", "-j 1 --batch-size 4 --precision bf16-mixed",
                                                     "-j 1 --batch-size 4 --quantize int8", "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed"],
-                   help="option strings of the batch runs to time")
+                   help="option strings of the avsr batch runs to time")
+    p.add_argument("--vsr-configs", nargs="*", default=["-j 0 --batch-size 8", "-j 1 --batch-size 8", "-j 2 --batch-size 8"],
+                   help="option strings of the vsr batch runs (none: skip the vsr section)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--threads", type=int, default=2, help="FaceMesh threads per worker")
