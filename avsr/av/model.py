@@ -231,21 +231,10 @@ class AVWhisper(nn.Module):
         hf_logging.set_verbosity_error()  # Whisper's generate warns about its own internal call to the base generate
         try:
             with plain:
-                ids = model.generate(encoder_outputs=self.encode(x), **kw)
+                ids = model.generate(input_features=x, **kw)
         finally:
             hf_logging.set_verbosity(level)
         return [" ".join(t.split()) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
-
-    def encode(self, x: torch.Tensor):
-        """Whisper's encoder over (B, n_mels, 3000) input, with the active set's LoRA. On CPU row
-        by row: the encoder is compute-bound there, so a batch gains nothing (4 rows took 2.6 s
-        vs 0.6 s for one, Whisper-base, 2 cores), while its activations (attention alone ~70 MB
-        per row and layer) would make peak memory grow with the batch size."""
-        from transformers.modeling_outputs import BaseModelOutput
-
-        step = 1 if x.device.type == "cpu" else len(x)
-        enc = self.whisper.get_encoder()
-        return BaseModelOutput(last_hidden_state=torch.cat([enc(x[i : i + step]).last_hidden_state for i in range(0, len(x), step)]))
 
     def transcribe(self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1) -> str:
         """Text of one 16 kHz clip, with its (T, 88, 88) uint8 mouth crops at 25 fps when there
