@@ -1,6 +1,6 @@
 """Batch transcription on this machine, as ratios against baselines measured in the same run.
 
-    python bench/batch.py [--whisper whisper-base] [--clips 14] [--long-minutes 1 10]
+    python bench/batch.py [--whisper whisper-base] [--clips 28] [--long-minutes 1 10] [--vsr-configs ...]
 
 1. Throughput: clips/s of the batch engine (what `avsr transcribe INPUTS -o out.jsonl` runs:
    worker processes decode media and extract mouth crops while Whisper decodes the previous
