@@ -83,6 +83,11 @@ def _loop(fn, paths: list[Path], key: str) -> tuple[list, float, float]:
     return got, wall, (_cpu_seconds() - c) / wall
 
 
+def _bound(busy: float) -> str:
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use (os.cpu_count() counts the host's)
+    return f"The loop keeps {busy:.2f} of {cores} cores busy: running its stages side by side can make it at most {cores / busy:.2f}x faster here."
+
+
 def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_ref: list, t_seq: float, refs: list[str] | None) -> None:
     """Time ``avsr transcribe LIST -o out.jsonl BASE OPTS`` per option string; compare ``key``
     of each line with the loop's."""
@@ -115,11 +120,10 @@ def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
     rec = AVRecognizer.from_pretrained(args.whisper)
     seq, t_seq, busy = _loop(lambda p: rec.transcribe(p, "avsr"), paths, "text")
     del rec
-    n, cores = len(paths), os.cpu_count() or 1
+    n = len(paths)
     (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
     print(f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), {args.whisper}")
-    print(f"The loop keeps {busy:.2f} of {cores} cores busy: running its stages side by side can make it at most "
-          f"{cores / busy:.2f}x faster here; more needs less work per clip.")
+    print(_bound(busy), "More needs less work per clip.")
     print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |")
     print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
           f"| {wer(refs, seq):.1f}% |")
@@ -143,9 +147,9 @@ def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
     ck = save_checkpoint(tmp / "vsr-small-random", m, "vsr", m.cfg.to_dict())
     reader = LipReader.from_pretrained(ck, phonemes_only=True)
     seq, t_seq, busy = _loop(reader.transcribe, paths, "phonemes")
-    n, cores = len(paths), os.cpu_count() or 1
+    n = len(paths)
     print(f"\n1b. throughput, vsr mode (phonemes, `small` VSR model with random weights, beam 8): the same {n} clips")
-    print(f"The loop keeps {busy:.2f} of {cores} cores busy: at most {cores / busy:.2f}x from running its stages side by side.")
+    print(_bound(busy))
     print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |")
     print(f"| sequential loop over `LipReader.transcribe` | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
     _batch_rows(tmp, ["--mode", "vsr", "--vsr", str(ck), "--phonemes-only"], "phonemes", args.vsr_configs, seq, t_seq, None)

@@ -121,13 +121,14 @@ class FrameEncoder(nn.Module):
         self.proj = nn.Linear(cin, cfg.dim)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Training: one pass over the padded batch (batch-norm statistics need it). Inference:
-        each clip's own ``lengths`` frames in chunks of INFER_CHUNK_FRAMES, each with the stem's
-        temporal context on both sides, and zeros past the length. The result is the one pass's
-        (frames past a length are zeros there too, like the stem's own padding), without the
-        padding's cost or the large activations that make one CPU pass over a batch several
-        times slower per frame than short passes."""
-        if self.training:
+        """One pass over the padded batch, except at inference on CPU: there each clip's own
+        ``lengths`` frames go in chunks of INFER_CHUNK_FRAMES, each with the stem's temporal
+        context on both sides, and zeros past the length. The frames within each length are the
+        one pass's (past a length the one pass sees zeros too, like the stem's own padding),
+        without the padding's cost or the large activations that make one CPU pass over a batch
+        several times slower per frame than short passes. Training keeps the one pass (batch-norm
+        statistics need it), and so do GPUs, where batching pays."""
+        if self.training or x.device.type != "cpu":
             return self._frames(x)
         b, _, t = x.shape[:3]
         halo = self.stem[0].padding[0]
