@@ -2,22 +2,36 @@
 adapter-based AVSR). Importing the package is cheap; submodules load their dependencies.
 
 >>> import avsr
->>> model = avsr.load_model("runs/vsr-small/final")   # any checkpoint folder avsr wrote
-"""
+>>> model = avsr.load_recognizer("whisper-base")      # or load_recognizer(vsr=..., p2t=...) to read lips
+>>> result = model.transcribe("talk.mp4")
+>>> result.text, result.segments
 
-__version__ = "0.1.0"
+Public API: :func:`load_recognizer`, :func:`load_model`, :func:`load_whisper`,
+:func:`available_models`, ``__version__``. The floors of the package are listed in the README's
+"Layout" section.
+"""
+from avsr.core.version import __version__
+
+__all__ = ["__version__", "load_recognizer", "load_model", "load_whisper", "available_models"]
+
+
+def load_recognizer(whisper: str = "whisper-base", **kwargs):
+    """A recogniser with ``.transcribe(path)`` (see :func:`avsr.recognizers.load.load_recognizer`)."""
+    from avsr.recognizers.load import load_recognizer as _load
+
+    return _load(whisper, **kwargs)
 
 
 def load_model(path, device="cpu"):
     """Rebuild a model from a checkpoint folder (``model.safetensors`` + ``config.json``)."""
-    from avsr.checkpoints import load_model as _load
+    from avsr.recognizers.checkpoints import load_checkpoint
 
-    return _load(path, device=device)
+    return load_checkpoint(path, device=device)
 
 
 def available_models() -> list[str]:
     """Names of the registered offline models (``avsr models`` shows where each comes from)."""
-    from avsr.registry import registry
+    from avsr.core.registry import registry
 
     return list(registry())
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsr.av.fusion import FusionConfig  # noqa: E402
 from avsr.av.model import AVWhisper, LoraSetConfig  # noqa: E402
-from avsr.av.noise import NoiseClassifier  # noqa: E402
+from avsr.av.classifier import NoiseClassifier
 from avsr.av.whisper import load_whisper  # noqa: E402
-from avsr.io import read_audio  # noqa: E402
+from avsr.core.audio import read_audio
 from avsr.roi import extract  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[1] / "tests" / "fixtures"

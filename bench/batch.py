@@ -37,9 +37,9 @@ FACE = FIX / "pyfeat_single_face_640x360.mp4"
 def clips(folder: Path, n: int) -> tuple[list[Path], list[str]]:
     """One talking-face clip per fixture utterance (320x180 face, real speech), and each one's
     reference transcript."""
-    from avsr.data.audio_corpus import speech_records
-    from avsr.data.mux import face_loop, mux_face_speech
-    from avsr.io import read_audio
+    from avsr.recipes.audio import speech_records
+    from avsr.recipes.mux import face_loop, mux_face_speech
+    from avsr.core.audio import read_audio
 
     loop = face_loop(FACE, (320, 180))
     recs = speech_records(FIX / "speech")
@@ -49,16 +49,16 @@ def clips(folder: Path, n: int) -> tuple[list[Path], list[str]]:
 
 def wer(refs: list[str], hyps: list[str]) -> float:
     from avsr.text import normalize
-    from avsr.vsr.metrics import error_rate
+    from avsr.core.metrics import error_rate
 
     return 100 * error_rate([normalize(r).split() for r in refs], [normalize(h).split() for h in hyps])
 
 
 def long_input(path: Path, minutes: float) -> Path:
     """A talking-face file of ``minutes``: the fixture speech with 0.4 s pauses, repeated."""
-    from avsr.data.audio_corpus import speech_records
-    from avsr.data.mux import face_loop, mux_face_speech
-    from avsr.io import read_audio
+    from avsr.recipes.audio import speech_records
+    from avsr.recipes.mux import face_loop, mux_face_speech
+    from avsr.core.audio import read_audio
 
     gap = np.zeros(6400, np.float32)
     one = np.concatenate([x for r in speech_records(FIX / "speech") for x in (read_audio(r["audio"]), gap)])
@@ -113,12 +113,14 @@ def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_re
 
 
 def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
+    import functools
+
     import torch
 
-    from avsr.pipeline import AVRecognizer
+    from avsr.recognizers.audiovisual import AVRecognizer
 
     rec = AVRecognizer.from_pretrained(args.whisper)
-    seq, t_seq, busy = _loop(lambda p: rec.transcribe(p, "avsr"), paths, "text")
+    seq, t_seq, busy = _loop(functools.partial(rec.transcribe, mode="avsr"), paths, "text")
     del rec
     n = len(paths)
     (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
@@ -138,8 +140,8 @@ def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
     time per clip does not depend on the weights' values."""
     import torch
 
-    from avsr.checkpoints import save_checkpoint
-    from avsr.pipeline import LipReader
+    from avsr.core.store import save_checkpoint
+    from avsr.recognizers.lip import LipReader
     from avsr.vsr.model import PRESETS, VSRModel
 
     torch.manual_seed(0)
@@ -156,7 +158,7 @@ def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
 
 
 def _durations(paths: list[Path]) -> list[float]:
-    from avsr.io import read_audio
+    from avsr.core.audio import read_audio
 
     return [len(read_audio(p)) / 16000 for p in paths]
 

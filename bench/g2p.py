@@ -9,7 +9,7 @@ import argparse
 import random
 
 from avsr.text.g2p import _espeak, cmu_dict
-from avsr.vsr.metrics import error_rate
+from avsr.core.metrics import error_rate
 
 
 def main() -> None:

@@ -23,18 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng  # noqa: E402
 from avsr.p2t.lexicon import DictionaryDecoder  # noqa: E402
-from avsr.p2t.model import (  # noqa: E402
-    IGNORE,
-    P2TConfig,
-    PhonemeToText,
-    add_lora,
-    answer_loss,
-    collate_examples,
-    encode_example,
-    format_prompt,
-    load_base,
-    load_p2t,
-)
+from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
+from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, load_base, load_p2t
 from avsr.p2t.rescore import DecodingConfig  # noqa: E402
 from avsr.text import g2p  # noqa: E402
 

@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from avsr.io import MOUTH_ROI_SIZE, probe_video, write_video  # noqa: E402
+from avsr.core.media import MOUTH_ROI_SIZE, probe_video
+from avsr.core.video import write_video
 from avsr.roi import RoiConfig, analyse  # noqa: E402
 from avsr.roi.extract import render  # noqa: E402
 from avsr.roi.geometry import crop_jitter  # noqa: E402

@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from avsr.data.manifest import write_jsonl  # noqa: E402
-from avsr.data.video import CropDataset, FrameBudgetSampler, collate  # noqa: E402
+from avsr.core.jsonl import write_jsonl
+from avsr.data.crops import CropDataset, FrameBudgetSampler, collate
 from avsr.roi.save import extract_to  # noqa: E402
 from avsr.text import VOCAB  # noqa: E402
 from avsr.vsr import PRESETS, VSRModel  # noqa: E402

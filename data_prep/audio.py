@@ -1,5 +1,5 @@
 """Speech + noise manifests for AVSR training and noisy evaluation (thin: the work is in
-avsr.data.audio_corpus).
+avsr.recipes.audio).
 
     python data_prep/audio.py --speech tests/fixtures/speech \
         --noise tests/fixtures/noise/musan_* tests/fixtures/noise/ambience_* \
@@ -10,7 +10,7 @@ MUSAN-style folders work the same way: --noise musan/noise/*/*.wav --music musan
 import argparse
 import sys
 
-from avsr.data.audio_corpus import prepare_audio
+from avsr.recipes.audio import prepare_audio
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Shared command line of the corpus scripts (thin: all work is in avsr.data.lrs)."""
+"""Shared command line of the corpus scripts (thin: all work is in avsr.recipes.lrs)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,8 @@ import sys
 
 def main(name: str, splits: tuple[str, ...], prepare) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
-    from avsr.configs import build
-    from avsr.data.lrs import merge_shards, parse_shard
+    from avsr.core.configs import build
+    from avsr.recipes.lrs import merge_shards, parse_shard
     from avsr.roi.config import RoiConfig
 
     p = argparse.ArgumentParser(description=f"{name} -> ROI crops + JSONL manifests (one per split)")

@@ -6,8 +6,8 @@
 import argparse
 import sys
 
-from avsr.data.corpus import FORTUNES_DIR, CorpusError, build_corpus
-from avsr.data.manifest import write_jsonl
+from avsr.recipes.text import FORTUNES_DIR, CorpusError, build_corpus
+from avsr.core.jsonl import write_jsonl
 from avsr.train.p2t import with_phonemes
 
 

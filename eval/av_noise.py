@@ -16,9 +16,9 @@ from pathlib import Path
 
 from avsr.av.model import AVWhisper
 from avsr.av.whisper import load_whisper
-from avsr.data.noise import CATEGORIES
+from avsr.data.mixing import CATEGORIES
 from avsr.evaluation.decoding import read_manifest, run_whisper
-from avsr.evaluation.noisy import conditions, noise_bank, read_sources
+from avsr.evaluation.conditions import conditions, noise_bank, read_sources
 from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import snr_grid
 

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import avsr
-from avsr.data.manifest import read_jsonl
-from avsr.data.noise import CATEGORIES
-from avsr.evaluation.noisy import classifier_report, noise_bank, read_sources
+from avsr.core.jsonl import read_jsonl
+from avsr.data.mixing import CATEGORIES
+from avsr.evaluation.conditions import classifier_report, noise_bank, read_sources
 
 
 def main() -> int:

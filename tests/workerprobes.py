@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from avsr.transcribe.prepare import Preparer, Segment
+from avsr.recognizers.prepare import Preparer, Segment
 
 
 @dataclass(frozen=True)

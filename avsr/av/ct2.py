@@ -22,10 +22,12 @@ from typing import BinaryIO, Iterable
 import numpy as np
 import torch
 
+from avsr.core.errors import CheckpointError
+
 _DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, None)  # None: bfloat16 (read as uint16 bits)
 
 
-class CT2FormatError(ValueError):
+class CT2FormatError(CheckpointError, ValueError):
     pass
 
 
@@ -181,5 +183,5 @@ def model_parts(folder: str | os.PathLike) -> list[Path]:
         return [folder / "model.bin"]
     parts = sorted(folder.glob("model.bin.part*"), key=lambda p: int(p.suffix[5:] or 0))
     if not parts:
-        raise FileNotFoundError(f"{folder}: no CTranslate2 model.bin")
+        raise CT2FormatError(f"{folder}: no CTranslate2 model.bin")
     return parts

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from avsr.io import SAMPLE_RATE
+from avsr.core.media import SAMPLE_RATE
 
 N_FFT = 400
 HOP = 160  # 10 ms -> 100 mel frames per second

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from avsr.av.features import HOP
-from avsr.io import MOUTH_CROP_SIZE, SAMPLES_PER_FRAME
+from avsr.core.media import MOUTH_CROP_SIZE, SAMPLES_PER_FRAME
 from avsr.vsr.model import PIXEL_MEAN, PIXEL_STD, FrameEncoder, VSRConfig
 
 MEL_PER_VIDEO_FRAME = SAMPLES_PER_FRAME // HOP  # 4

@@ -23,18 +23,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.features import WHISPER_FRAMES, WHISPER_SAMPLES, whisper_input
+from avsr.core.errors import AvsrError, ConfigError
+from avsr.av.features import WHISPER_FRAMES, whisper_input
 from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
 from avsr.av.router import NO_ADAPTER
 from avsr.av.whisper import is_multilingual
-from avsr.configs import from_dict
+from avsr.core.configs import from_dict
 
 ADAPTER_META = "avsr_adapter.json"
 FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
 WINDOW_VIDEO_FRAMES = WHISPER_FRAMES // MEL_PER_VIDEO_FRAME  # 750 crops fill one 30 s window
 
 
-class AdapterError(ValueError):
+class AdapterError(AvsrError, ValueError):
     pass
 
 
@@ -53,7 +54,7 @@ class LoraSetConfig:
 
     def __post_init__(self) -> None:
         if self.scope not in ("all", "encoder", "decoder"):
-            raise ValueError(f"LoraSetConfig.scope must be all, encoder or decoder, got {self.scope!r}")
+            raise ConfigError(f"LoraSetConfig.scope must be all, encoder or decoder, got {self.scope!r}")
 
     def targets(self) -> list[str] | str:
         """peft ``target_modules``: the names, or a regex restricted to one side."""
@@ -132,7 +133,7 @@ class AVWhisper(nn.Module):
         from peft import get_peft_model_state_dict
         from safetensors.torch import save_file
 
-        from avsr.io import atomic_path
+        from avsr.core.files import atomic_path
 
         if name not in self.meta:
             raise AdapterError(f"no adapter set {name!r}")
@@ -240,9 +241,9 @@ class AVWhisper(nn.Module):
         """Text of one 16 kHz clip, with its (T, 88, 88) uint8 mouth crops at 25 fps when there
         is video. A clip longer than Whisper's 30 s window is cut where ``avsr transcribe`` cuts
         it: at the quietest 40 ms of each window's last 5 s, on video frame boundaries
-        (:func:`avsr.transcribe.prepare.split_audio`), and the pieces' texts are joined."""
-        from avsr.io import SAMPLES_PER_FRAME
-        from avsr.transcribe.prepare import split_audio
+        (:func:`avsr.recognizers.prepare.split_audio`), and the pieces' texts are joined."""
+        from avsr.core.media import SAMPLES_PER_FRAME
+        from avsr.core.segments import split_audio
 
         texts = []
         for start, seg in split_audio([np.asarray(audio, np.float32)]):

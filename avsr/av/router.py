@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from avsr.core.errors import ConfigError
+
 NO_ADAPTER = "none"
 
 
@@ -45,7 +47,7 @@ class RouterConfig:
         for i, r in enumerate(d.get("rules", [])):
             bad = set(r) - allowed
             if bad or "adapter" not in r:
-                raise ValueError(f"router rule {i}: needs 'adapter' and only {sorted(allowed)} (got {sorted(r)})")
+                raise ConfigError(f"router rule {i}: needs 'adapter' and only {sorted(allowed)} (got {sorted(r)})")
             rules.append(Rule(**r))
         return cls(tuple(rules), d.get("default", NO_ADAPTER))
 

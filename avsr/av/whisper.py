@@ -23,15 +23,16 @@ from typing import Any
 
 import torch
 
+from avsr.core.errors import CheckpointError
 from avsr.av.ct2 import model_parts, read_ct2, whisper_dims, whisper_state_dict
 from avsr.av.features import WHISPER_SECONDS
-from avsr.io import SAMPLE_RATE
+from avsr.core.media import SAMPLE_RATE
 
 _SPECIAL = "<|endoftext|>"
 MULTILINGUAL_VOCAB = 51865
 
 
-class WhisperLoadError(RuntimeError):
+class WhisperLoadError(CheckpointError):
     pass
 
 
@@ -152,7 +153,7 @@ def from_openai(pt: str | os.PathLike, tokenizer: str | os.PathLike | None = Non
 
 
 def _tokenizer_file(src: str | os.PathLike) -> Path:
-    from avsr.registry import registered_files, registry
+    from avsr.core.registry import registered_files, registry
 
     if str(src) in registry():
         return registered_files(str(src))[0].parent / "tokenizer.json"
@@ -171,7 +172,7 @@ def load_whisper(source: str | os.PathLike = "whisper-tiny.en", device: str | to
     the module docstring."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from avsr.registry import convert_once, registry
+    from avsr.core.registry import convert_once, registry
 
     s = str(source)
     p = Path(s)

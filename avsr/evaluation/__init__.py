@@ -2,7 +2,7 @@
 
 - :mod:`~avsr.evaluation.scoring`: one normalizer, per-utterance counts, corpus WER, bootstrap
   interval, word alignment;
-- :mod:`~avsr.evaluation.noisy`: conditions (clean, category x SNR), deterministic mixtures,
+- :mod:`~avsr.evaluation.conditions`: conditions (clean, category x SNR), deterministic mixtures,
   the noise classifier's report;
 - :mod:`~avsr.evaluation.decoding`: the test manifest, and the systems run over it (batched
   Whisper with adapter sets and fusion; the lip reader with phoneme-to-text or dictionary lookup);

@@ -14,50 +14,34 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from avsr.core.errors import InputError
 from avsr.av.features import WHISPER_SAMPLES
 from avsr.av.router import NO_ADAPTER
-from avsr.data.noisy import pad_crops
-from avsr.evaluation.noisy import CLEAN, Condition, condition_audio
+from avsr.core import manifest
+from avsr.core.padding import pad
+from avsr.evaluation.conditions import CLEAN, Condition, condition_audio
 from avsr.evaluation.scoring import score
-from avsr.io import centre_mouth, read_audio, read_crops
-from avsr.vsr.metrics import edits
+from avsr.core.video import centre_mouth, read_crops
+from avsr.core.audio import read_audio
+from avsr.core.metrics import edits
 
-PATH_KEYS = ("audio", "roi", "crops", "video")
 
 
-class EvalInputError(ValueError):
+class EvalInputError(InputError):
     """A manifest or model input the evaluation cannot use; the message says what is wrong."""
-
-
-def _resolve(base: Path, p: str) -> str:
-    """A manifest path: absolute as is; else relative to the manifest's folder (as ``avsr roi`` and
-    the LRS recipes write them), else to the working directory (as ``data_prep/audio.py`` does)."""
-    if os.path.isabs(p) or (not (base / p).exists() and os.path.exists(p)):
-        return p
-    return str(base / p)
 
 
 def read_manifest(path: str | os.PathLike, need: Sequence[str] = ("text",), limit: int | None = None) -> list[dict[str, Any]]:
     """Records of a test manifest (JSONL: ``id``, ``text`` and ``need``-ed fields such as ``audio`` or
-    ``roi``), paths resolved, first ``limit`` lines. EvalInputError on a missing file or field."""
-    from avsr.data.manifest import read_jsonl
-
+    ``roi``), paths resolved by the manifest path rule (:mod:`avsr.core.manifest`), first ``limit``
+    lines. EvalInputError on a missing file or field."""
     path = Path(path)
     if not path.is_file():
         raise EvalInputError(f"{path}: no such manifest (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)")
-    recs = []
-    for r in read_jsonl(path):
-        if limit is not None and len(recs) >= limit:
-            break
-        recs.append({**r, **{k: _resolve(path.parent, r[k]) for k in PATH_KEYS if isinstance(r.get(k), str)}})
-    if not recs:
-        raise EvalInputError(f"{path}: empty manifest")
-    for field in ("id", *need):
-        missing = [r.get("id", "?") for r in recs if not r.get(field)]
-        if missing:
-            raise EvalInputError(f"{path}: {len(missing)} of {len(recs)} lines have no {field!r} (first: {missing[0]}); "
-                                 f"a test manifest needs id, text, and audio (asr) / roi crops (avsr, vsr)")
-    return recs
+    try:
+        return manifest.read_manifest(path, ("id", *need), limit)
+    except InputError as e:
+        raise EvalInputError(f"{e}; a test manifest needs id, text, and audio (asr) / roi crops (avsr, vsr)") from e
 
 
 def _crops(r: dict[str, Any]) -> np.ndarray | None:
@@ -80,10 +64,8 @@ def whisper_texts(av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | 
     for i in set(range(len(audio))) - set(short):
         out[i] = av.transcribe(audio[i], crops[i], beams)
     if short:
-        x = torch.zeros(len(short), max(len(audio[i]) for i in short))
-        for j, i in enumerate(short):
-            x[j, : len(audio[i])] = torch.from_numpy(np.asarray(audio[i], np.float32))
-        c, frames = pad_crops([{"crops": crops[i]} for i in short])
+        x, _ = pad([np.asarray(audio[i], np.float32) for i in short])
+        c, frames = pad([crops[i] for i in short], torch.uint8)
         for i, t in zip(short, av.generate(av.features(x), c, frames if c is not None else None, beams)):
             out[i] = t
     return [t or "" for t in out]
@@ -126,14 +108,14 @@ def _audio(r: dict[str, Any]) -> np.ndarray:
 
 def run_vsr(reader, records: Sequence[dict[str, Any]], to_text: Callable[[list[list[str]]], list[str]] | None, text_name: str,
             batch_size: int = 8, progress: bool = False) -> list[dict[str, Any]]:
-    """Lip reading: crops -> phonemes (:meth:`avsr.pipeline.LipReader.phonemes`, one padded batch
+    """Lip reading: crops -> phonemes (:meth:`avsr.recognizers.lip.LipReader.phonemes`, one padded batch
     of ``batch_size`` clips) -> text by ``to_text`` (a phoneme-to-text model, or dictionary
     lookup). Lines carry the phoneme edits too (``ref_phonemes``, ``hyp_phonemes``,
     ``phoneme_edits``, ``ref_phoneme_count``); without ``to_text`` the hypothesis text is empty
     and only PER is meaningful."""
     from tqdm import tqdm
 
-    from avsr.data.video import record_phonemes
+    from avsr.data.crops import record_phonemes
 
     refs = record_phonemes(list(records))
     out = []

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from avsr.evaluation.noisy import CLEAN
+from avsr.core.errors import InputError
+from avsr.evaluation.conditions import CLEAN
 from avsr.evaluation.tables import ResultRow, pct
 
 KEYS = ("system", "paper", "arxiv", "corpus", "task", "condition", "wer", "labelled_hours", "source", "notes")
@@ -24,7 +25,7 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "eval" / "published.yaml"  
 CATEGORY_ALIASES = {"natural": "noise", "side-speaker": "sidespeaker", "side speaker": "sidespeaker"}
 
 
-class PublishedError(ValueError):
+class PublishedError(InputError):
     pass
 
 

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from avsr.evaluation.noisy import CLEAN
-from avsr.evaluation.scoring import CORRECT, DELETION, INSERTION, SUBSTITUTION, align
+from avsr.evaluation.conditions import CLEAN
+from avsr.core.metrics import CORRECT, DELETION, INSERTION, SUBSTITUTION, align
 
 STRIP_FRAMES = 8  # crops shown per utterance, evenly spaced over the clip
 COLOURS = {SUBSTITUTION: "#f5c542", DELETION: "#f28b82", INSERTION: "#8ab4f8"}  # legend colours
@@ -109,7 +109,8 @@ def write_report(path: str | os.PathLike, title: str, info: dict[str, Any], utte
                  tables: Sequence[tuple[str, str]], plots: Sequence[str | os.PathLike]) -> Path:
     """Write the page. ``tables``: (heading, Markdown table); ``plots``: PNG files to embed;
     ``records``: manifest records by id (their ``roi`` crops give the strips; none without)."""
-    from avsr.io import atomic_path, centre_mouth, read_crops
+    from avsr.core.files import atomic_path
+    from avsr.core.video import centre_mouth, read_crops
 
     examples = pick_examples(utterances)
     strips: dict[str, tuple[str, int, int]] = {}  # id -> (data URI, width, height)

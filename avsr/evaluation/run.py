@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from avsr.evaluation.published import load_published, published_table
 from avsr.evaluation.report import write_report
-from avsr.evaluation.scoring import BOOTSTRAP_RESAMPLES
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.tables import ResultRow, plot_wer_vs_snr, results_markdown, snr_grid, summarize, write_csv
 
 UTTERANCES, RESULTS_CSV, RESULTS_MD, REPORT, RUN_JSON = "utterances.jsonl", "results.csv", "results.md", "report.html", "run.json"
@@ -34,8 +34,8 @@ def write_run(out: str | os.PathLike, utterances: Sequence[dict[str, Any]], reco
     ``published``: the published-numbers YAML (None: no such table); ``label`` names this run
     in it. A malformed published file raises
     :class:`~avsr.evaluation.published.PublishedError` before anything is written."""
-    from avsr.data.manifest import write_jsonl
-    from avsr.io import atomic_path
+    from avsr.core.jsonl import write_jsonl
+    from avsr.core.files import atomic_path
 
     entries = load_published(published) if published is not None else None
     out = Path(out)

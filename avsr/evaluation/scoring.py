@@ -1,66 +1,18 @@
-"""Scoring: one normalizer, per-utterance error counts, corpus WER with a bootstrap interval,
-and the word alignment the report highlights.
+"""Scoring of text: one normalizer, per-utterance error counts and corpus WER (the primitives,
+alignment and bootstrap intervals, are in :mod:`avsr.core.metrics`).
 
 Every reference and hypothesis goes through :func:`avsr.text.normalize` (lower case, digits
 spelled out, punctuation dropped) before it is scored, so ``IT'S 2 O'CLOCK`` and ``it's two
 o'clock`` are the same words. Corpus WER is total edits / total reference words
-(:func:`avsr.vsr.metrics.error_rate`), not a mean of per-utterance rates.
+(:func:`avsr.core.metrics.error_rate`), not a mean of per-utterance rates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
-
-import numpy as np
+from typing import Any, Iterable
 
 from avsr.text import normalize
-from avsr.vsr.metrics import edits, error_rate
+from avsr.core.metrics import DELETION, INSERTION, SUBSTITUTION, align, edits, error_rate
 
-CORRECT, SUBSTITUTION, DELETION, INSERTION = "correct", "substitution", "deletion", "insertion"
-BOOTSTRAP_RESAMPLES = 1000  # Bisani & Ney (2004) use 1000 or more
-CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class AlignedWord:
-    """One step of the alignment: ``op`` is correct / substitution / deletion (``hyp`` None) /
-    insertion (``ref`` None)."""
-
-    op: str
-    ref: str | None
-    hyp: str | None
-
-
-def align(ref: Sequence[str], hyp: Sequence[str]) -> list[AlignedWord]:
-    """Minimum-edit alignment of two word lists (Levenshtein, unit costs). Among the alignments
-    with the fewest edits it takes one with the most correct words (``the mat`` / ``mat today``
-    aligns ``mat`` with ``mat``: a deletion and an insertion, not two substitutions), then
-    prefers substitutions. The number of non-correct steps equals
-    :func:`avsr.vsr.metrics.edits`."""
-    n, m = len(ref), len(hyp)
-    k = n + m + 1  # one edit costs more than any number of matches gains
-    d = np.zeros((n + 1, m + 1), np.int64)
-    d[:, 0], d[0, :] = k * np.arange(n + 1), k * np.arange(m + 1)
-
-    def diag(i: int, j: int) -> int:
-        return d[i - 1, j - 1] + (-1 if ref[i - 1] == hyp[j - 1] else k)
-
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(diag(i, j), d[i - 1, j] + k, d[i, j - 1] + k)
-    out: list[AlignedWord] = []
-    i, j = n, m
-    while i or j:
-        if i and j and d[i, j] == diag(i, j):
-            out.append(AlignedWord(CORRECT if ref[i - 1] == hyp[j - 1] else SUBSTITUTION, ref[i - 1], hyp[j - 1]))
-            i, j = i - 1, j - 1
-        elif i and d[i, j] == d[i - 1, j] + k:
-            out.append(AlignedWord(DELETION, ref[i - 1], None))
-            i -= 1
-        else:
-            out.append(AlignedWord(INSERTION, None, hyp[j - 1]))
-            j -= 1
-    return out[::-1]
 
 
 def score(ref: str, hyp: str) -> dict[str, Any]:
@@ -77,49 +29,7 @@ def score(ref: str, hyp: str) -> dict[str, Any]:
 
 def corpus_wer(utterances: Iterable[dict[str, Any]]) -> float:
     """Corpus WER of scored utterances (normalized ``ref`` / ``hyp``): total edits / total
-    reference words, computed by :func:`avsr.vsr.metrics.error_rate`."""
+    reference words, computed by :func:`avsr.core.metrics.error_rate`."""
     us = list(utterances)
     return error_rate([u["ref"].split() for u in us], [u["hyp"].split() for u in us])
-
-
-def bootstrap_interval(edit_counts: Sequence[int], ref_words: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                       confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile bootstrap interval of corpus WER (Bisani & Ney, ICASSP 2004): utterances are
-    drawn with replacement ``resamples`` times (seeded, so the interval repeats) and corpus WER
-    recomputed on each draw. Returns (low, high) as fractions; (nan, nan) without utterances
-    or with ``resamples`` = 0."""
-    e, w = np.asarray(edit_counts, np.float64), np.asarray(ref_words, np.float64)
-    if len(e) == 0 or resamples <= 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    rates = np.empty(resamples)
-    for s in range(0, resamples, 100):  # 100 draws at a time: memory stays small on a 1k-utterance test set
-        idx = rng.integers(0, len(e), (min(100, resamples - s), len(e)))
-        rates[s : s + len(idx)] = e[idx].sum(1) / np.maximum(w[idx].sum(1), 1.0)
-    tail = 100 * (1 - confidence) / 2
-    lo, hi = np.percentile(rates, [tail, 100 - tail])
-    return float(lo), float(hi)
-
-
-def paired_bootstrap(edits_a: Sequence[int], edits_b: Sequence[int], ref_words: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES,
-                     seed: int = 0, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """Paired bootstrap of the corpus-WER difference of two systems on the same utterances
-    (Bisani & Ney, ICASSP 2004): both are scored on each draw. Returns ``diff`` (WER of a minus
-    WER of b, fractions), its interval ``low``/``high``, and ``p_a_better``, the share of draws in
-    which a has the lower WER."""
-    a, b, w = (np.asarray(x, np.float64) for x in (edits_a, edits_b, ref_words))
-    if not len(a) == len(b) == len(w):
-        raise ValueError(f"paired bootstrap needs the same utterances: {len(a)}, {len(b)}, {len(w)}")
-    nan = float("nan")
-    if len(w) == 0 or resamples <= 0:
-        return {"diff": nan, "low": nan, "high": nan, "p_a_better": nan}
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(resamples)
-    for s in range(0, resamples, 100):
-        idx = rng.integers(0, len(w), (min(100, resamples - s), len(w)))
-        words = np.maximum(w[idx].sum(1), 1.0)
-        diffs[s : s + len(idx)] = (a[idx].sum(1) - b[idx].sum(1)) / words
-    tail = 100 * (1 - confidence) / 2
-    lo, hi = np.percentile(diffs, [tail, 100 - tail])
-    return {"diff": float((a.sum() - b.sum()) / max(w.sum(), 1.0)), "low": float(lo), "high": float(hi), "p_a_better": float((diffs < 0).mean())}
 

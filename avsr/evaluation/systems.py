@@ -13,12 +13,13 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from avsr.core.errors import UsageError
 from avsr.av.router import NO_ADAPTER
 from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper
-from avsr.evaluation.noisy import DEFAULT_SNRS, available_categories, conditions, noise_bank, read_sources
+from avsr.evaluation.conditions import DEFAULT_SNRS, available_categories, conditions, noise_bank, read_sources
 from avsr.evaluation.published import DEFAULT_PATH
 from avsr.evaluation.run import write_run
-from avsr.evaluation.scoring import BOOTSTRAP_RESAMPLES
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.tables import ResultRow
 
 LEXICON = "lexicon"  # --p2t value for the dictionary-lookup baseline
@@ -55,7 +56,7 @@ def evaluate_whisper(manifest: str | os.PathLike, out: str | os.PathLike, *, sys
     ``clean`` is False) and, with ``noise_sources``, every category in ``categories`` (default:
     all the sources can make) at every SNR. Returns the rows and ``results.md``."""
     if system not in ("asr", "avsr"):
-        raise ValueError(f"system must be asr or avsr, got {system!r}")
+        raise UsageError(f"system must be asr or avsr, got {system!r}")
     records = read_manifest(manifest, ("text", "audio") + (("roi",) if system == "avsr" else ()), limit)
     bank, cats = None, []
     if noise_sources is not None:
@@ -86,7 +87,7 @@ def evaluate_lipreading(manifest: str | os.PathLike, out: str | os.PathLike, *, 
     frequencies from ``lexicon_counts``, a JSON word -> count file, when given). Writes the run
     folder; rows carry WER and PER."""
     import avsr
-    from avsr.pipeline import LipReader
+    from avsr.recognizers.lip import LipReader
 
     records = read_manifest(manifest, ("text", "roi"), limit)
     model = avsr.load_model(ckpt, device=device)

@@ -8,9 +8,10 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Sequence
 
-from avsr.evaluation.noisy import CLEAN
-from avsr.evaluation.scoring import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval, corpus_wer
-from avsr.vsr.metrics import error_rate
+from avsr.evaluation.conditions import CLEAN
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval
+from avsr.evaluation.scoring import corpus_wer
+from avsr.core.metrics import error_rate
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def snr_grid(rows: Sequence[ResultRow]) -> str:
 
 def write_csv(rows: Sequence[ResultRow], path: str | os.PathLike) -> None:
     """One line per row; rates as fractions (not %), ``snr`` empty for clean."""
-    from avsr.io import atomic_path
+    from avsr.core.files import atomic_path
 
     names = [f.name for f in fields(ResultRow)]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:

@@ -43,7 +43,7 @@ def lattice_search(model, tok, prompt_ids: Sequence[int], options: Sequence[Sequ
                    channel_weight: float = 2.0) -> list[tuple[str, float]]:
     """The ``beam`` best sentences through ``options`` (for each word position, its
     (spelling, phoneme distance) choices) and their scores, best first. ``prompt_ids``: the
-    prompt's tokens, as :func:`avsr.p2t.model.encode_example` makes them."""
+    prompt's tokens, as :func:`avsr.p2t.prompt.encode_example` makes them."""
     device = next(model.parameters()).device
     if not options:
         return []

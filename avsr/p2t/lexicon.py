@@ -49,7 +49,7 @@ class DictionaryDecoder:
         return cls(Counter(w for r in records for w in r["text"].split()))
 
     def save_counts(self, path: str | os.PathLike) -> None:
-        from avsr.io import atomic_path
+        from avsr.core.files import atomic_path
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(json.dumps(dict(self._counts.most_common())))

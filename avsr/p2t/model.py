@@ -1,25 +1,6 @@
-"""Phoneme-to-text (VALLR stage 2): a causal LM with LoRA turns a phoneme string into a sentence.
-
-Prompt format (plain text, so any causal LM works, instruct-tuned or not)::
-
-    Phonemes: DH AH | K AE T | S AE T
-    Text: the cat sat<eos>
-
-The phonemes are ARPAbet without stress, ``|`` between words. Training scores only the answer
-(`` the cat sat`` and the end-of-sequence token); the prompt's labels are -100. Generation is
-greedy (or a beam n-best, for the rescoring of :mod:`avsr.p2t.rescore`) and stops at
-end-of-sequence or a newline.
-
-With ``hint: lexicon`` the prompt also carries the dictionary-lookup reading of the same
-phonemes (:class:`avsr.p2t.lexicon.DictionaryDecoder`), and the LM learns to correct it from
-context (generative error correction in the manner of HyPoradise, Chen et al. 2023)::
-
-    Phonemes: DH AH | K AE T | S AE D | AH N | DH AH | M AE T S
-    Lexicon: the cat sad on the mats?
-    Text: the cat sat on the mat<eos>
-
-A ``?`` marks a word whose phonemes matched no dictionary pronunciation (the lookup took the
-nearest one): the places where the lookup guessed.
+"""Phoneme-to-text (VALLR stage 2): a causal LM with LoRA turns a phoneme string into a sentence
+(the prompt format is in :mod:`avsr.p2t.prompt`). Generation is greedy, or a beam n-best for
+the rescoring of :mod:`avsr.p2t.rescore`, and stops at end-of-sequence or a newline.
 
 The spelling counts behind the lookup travel in the adapter folder (``lexicon_counts.json``).
 """
@@ -33,13 +14,11 @@ from typing import Any
 
 import torch
 
-from avsr.configs import from_dict
+from avsr.core.errors import MissingModelError
+from avsr.core.configs import from_dict
+from avsr.p2t.prompt import HINTS, format_prompt, prepare_tokenizer
 from avsr.text import BOUNDARY
 
-PROMPT = "Phonemes: {phonemes}\nText:"
-PROMPT_HINT = "Phonemes: {phonemes}\nLexicon: {hint}\nText:"
-HINTS = ("none", "lexicon")
-IGNORE = -100  # label of tokens that are not scored
 ADAPTER_CONFIG = "p2t_config.json"
 LEXICON_COUNTS = "lexicon_counts.json"
 TOKENS_PER_WORD = 4  # generous: English words average ~1.3 tokens; lost word boundaries merge words
@@ -72,17 +51,11 @@ class P2TConfig:
 
 
 
-def format_prompt(phonemes: list[str], hint: str | None = None) -> str:
-    if hint is None:
-        return PROMPT.format(phonemes=" ".join(phonemes))
-    return PROMPT_HINT.format(phonemes=" ".join(phonemes), hint=hint)
-
-
 def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) of the base LM, from the registry, a local folder or the hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from avsr.registry import resolve_llm
+    from avsr.core.registry import resolve_llm
 
     path, gguf = resolve_llm(cfg.base, cfg.gguf_file)
     kw = {"gguf_file": gguf} if gguf else {}
@@ -91,58 +64,11 @@ def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
     return model, prepare_tokenizer(tok)
 
 
-def prepare_tokenizer(tok):
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
 def add_lora(model, cfg: P2TConfig):
     from peft import LoraConfig, get_peft_model
 
     lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
     return get_peft_model(model, lc)
-
-
-def encode_example(tok, phonemes: list[str], text: str, max_length: int, hint: str | None = None) -> dict[str, list[int]]:
-    """input_ids and labels for one training pair; only the answer and EOS are scored."""
-    prompt = tok(format_prompt(phonemes, hint), add_special_tokens=False)["input_ids"]
-    answer = tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    bos = [tok.bos_token_id] if getattr(tok, "add_bos_token", False) and tok.bos_token_id is not None else []
-    room = max_length - len(answer) - len(bos)
-    if room < 8:
-        raise ValueError(f"answer of {len(answer)} tokens does not fit max_length={max_length}")
-    prompt = prompt[-room:]
-    ids = bos + prompt + answer
-    return {"input_ids": ids, "labels": [IGNORE] * (len(bos) + len(prompt)) + answer}
-
-
-def collate_examples(batch: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a training batch; padding is masked out of attention and loss."""
-    n = max(len(b["input_ids"]) for b in batch)
-    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), n), dtype=torch.long)
-    for i, b in enumerate(batch):
-        k = len(b["input_ids"])
-        ids[i, :k] = torch.tensor(b["input_ids"])
-        labels[i, :k] = torch.tensor(b["labels"])
-        mask[i, :k] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-
-def answer_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over the answer tokens: the value of ``model(**batch).loss``, with the
-    vocabulary projection computed only at the positions that predict an answer token. Prompts
-    are most of each example (~85% of the tokens with ``hint: lexicon``), so this removes most
-    of the projection and its log-softmax: on CPU they were a fifth of a training step."""
-    import torch.nn.functional as F
-
-    labels = batch["labels"]
-    keep = torch.zeros_like(labels, dtype=torch.bool)
-    keep[:, :-1] = labels[:, 1:] != IGNORE  # position t predicts token t + 1
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
-    return F.cross_entropy(logits.float(), labels[:, 1:][keep[:, :-1]])
 
 
 def _stop_ids(tok) -> list[int]:
@@ -192,7 +118,7 @@ def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 6
 def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None) -> Path:
     """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config
     and, for ``hint: lexicon``, the lookup's spelling counts."""
-    from avsr.io import atomic_path
+    from avsr.core.files import atomic_path
 
     folder = Path(folder)
     if cfg.hint == "lexicon" and lexicon is None:
@@ -282,12 +208,12 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
 
     folder = Path(folder)
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
+        raise MissingModelError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
     cfg = from_dict(P2TConfig, json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
     lexicon = None
     if cfg.hint == "lexicon":
         if not (folder / LEXICON_COUNTS).is_file():
-            raise FileNotFoundError(f"{folder}: adapter trained with hint: lexicon but {LEXICON_COUNTS} is missing")
+            raise MissingModelError(f"{folder}: adapter trained with hint: lexicon but {LEXICON_COUNTS} is missing")
         lexicon = DictionaryDecoder.from_counts_file(folder / LEXICON_COUNTS)
     base, tok = load_base(cfg)
     model = PeftModel.from_pretrained(base, str(folder))

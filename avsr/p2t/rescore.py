@@ -65,7 +65,7 @@ class DecodingConfig:
         return bool(self.lattice) or self.prior_weight > 0
 
     def save(self, folder: str | os.PathLike) -> Path:
-        from avsr.io import atomic_path
+        from avsr.core.files import atomic_path
 
         path = Path(folder) / DECODING
         with atomic_path(path) as tmp:
@@ -75,7 +75,7 @@ class DecodingConfig:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "DecodingConfig":
         """The folder's ``decoding.json``, or the default (greedy, no rescoring) without one."""
-        from avsr.configs import from_dict
+        from avsr.core.configs import from_dict
 
         path = Path(folder) / DECODING
         return from_dict(cls, json.loads(path.read_text())) if path.is_file() else cls()
@@ -134,9 +134,9 @@ def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]]) ->
 
 
 def prior_example(tok, text: str, max_length: int) -> dict[str, list[int]]:
-    """Like :func:`avsr.p2t.model.encode_example`, with :data:`PRIOR_PROMPT` as the prompt: the
+    """Like :func:`avsr.p2t.prompt.encode_example`, with :data:`PRIOR_PROMPT` as the prompt: the
     answer scored by the LM as a plain language model."""
-    from avsr.p2t.model import IGNORE
+    from avsr.p2t.prompt import IGNORE
 
     prompt = tok(PRIOR_PROMPT, add_special_tokens=False)["input_ids"]
     answer = (tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[: max_length - len(prompt)]
@@ -147,10 +147,10 @@ def prior_example(tok, text: str, max_length: int) -> dict[str, list[int]]:
 def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] | None], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
     """log P(answer + EOS | prompt) under ``model`` for each (prompt, answer) pair; a prompt is
     (phonemes, hint), or None for :data:`PRIOR_PROMPT` (the LM prior). The same encoding as
-    training (:func:`avsr.p2t.model.encode_example`).
+    training (:func:`avsr.p2t.prompt.encode_example`).
     Candidates of one input share their prompt: it runs once (left padded), and its KV cache
     is copied to each candidate's answer."""
-    from avsr.p2t.model import IGNORE, encode_example
+    from avsr.p2t.prompt import IGNORE, encode_example
 
     device = next(model.parameters()).device
     out: list[float] = []
@@ -189,7 +189,7 @@ def tune_weights(cands: Sequence[Candidates], refs: Sequence[str]) -> tuple[dict
     direct in {1, 0} (0: a pure noisy channel, prior and phonemes), :data:`PRIOR_WEIGHTS` and
     :data:`CHANNEL_WEIGHTS`, and the WER of each. Ties go to the earlier in that order."""
     from avsr.text import normalize
-    from avsr.vsr.metrics import error_rate
+    from avsr.core.metrics import error_rate
 
     ref_words = [normalize(r).split() for r in refs]
     grid = [(d, p, w) for d in (1.0, 0.0) for p in PRIOR_WEIGHTS for w in CHANNEL_WEIGHTS if d or p]
@@ -202,7 +202,7 @@ def tune_channel_weight(cands: Sequence[Candidates], refs: Sequence[str], grid: 
     """The weight of the grid with the lowest corpus WER on (candidates, reference) pairs, and
     the WER of every weight. Ties go to the smaller weight (the LM's own choice)."""
     from avsr.text import normalize
-    from avsr.vsr.metrics import error_rate
+    from avsr.core.metrics import error_rate
 
     ref_words = [normalize(r).split() for r in refs]
     wers = {w: error_rate(ref_words, [normalize(c.best(w)).split() for c in cands]) for w in grid}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from avsr.io import FACE_ROI_SIZE, MOUTH_ROI_SIZE
+from avsr.core.media import FACE_ROI_SIZE, MOUTH_ROI_SIZE
 
 
 @dataclass(frozen=True)

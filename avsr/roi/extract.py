@@ -19,8 +19,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avsr.io import FPS, SAMPLE_RATE, MediaError, iter_frames, probe_video, read_audio, to_gray, to_rgb
-from avsr.roi import geometry
+from avsr.core.media import FPS, SAMPLE_RATE, probe_video
+from avsr.core.errors import MediaError
+from avsr.core.video import iter_frames, to_gray, to_rgb
+from avsr.core.audio import read_audio
+import avsr.roi.geometry as geometry
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
 from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool, prepare
@@ -245,3 +248,13 @@ def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool =
     if wav is not None and (start or end is not None):
         wav = wav[round(start * SAMPLE_RATE) : None if end is None else round(end * SAMPLE_RATE)]
     return RoiClip(**vars(a), crops=np.stack(crops), audio=wav, config=cfg)  # gray_cache is None by now
+
+
+def measure_template(path: str | os.PathLike) -> np.ndarray:  # pragma: no cover - maintenance helper
+    """The mean face anchors (geometry.ANCHORS, eye-aligned) measured on a video: how the
+    template in :mod:`avsr.roi.geometry` was made."""
+    a = analyse(path)
+    lm = a.landmarks[a.face]
+    eyes = np.stack([lm[:, list(geometry.RIGHT_EYE)].mean(1), lm[:, list(geometry.LEFT_EYE)].mean(1)], 1)
+    m = geometry.similarity(eyes, np.array([[-0.5, 0.0], [0.5, 0.0]]))
+    return np.median(geometry.apply(m, lm[:, geometry.ANCHORS]), axis=0)

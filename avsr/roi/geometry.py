@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from avsr.core.video import rgb_to_gray
+
 # FaceMesh indices (canonical 468-point mesh)
 RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (image left)
 LEFT_EYE = (362, 263)  # subject's left eye: inner, outer corner
@@ -125,25 +127,8 @@ def crop_jitter(crops: np.ndarray, band: float = 0.4) -> float:
 
     if len(crops) < 2:
         return 0.0
-    g = crops if crops.ndim == 3 else crops.mean(-1)
+    g = crops if crops.ndim == 3 else rgb_to_gray(crops)
     g = g[:, : max(8, int(round(g.shape[1] * band)))].astype(np.float32)
     win = cv2.createHanningWindow(g.shape[1:][::-1], cv2.CV_32F)
     shifts = [np.hypot(*cv2.phaseCorrelate(g[i], g[i + 1], win)[0]) for i in range(len(g) - 1)]
     return float(np.mean(shifts))
-
-
-def _measure_template(path: str) -> np.ndarray:  # pragma: no cover - maintenance helper
-    from avsr.roi.extract import analyse
-
-    a = analyse(path)
-    lm = a.landmarks[a.face]
-    eyes = np.stack([lm[:, list(RIGHT_EYE)].mean(1), lm[:, list(LEFT_EYE)].mean(1)], 1)
-    m = similarity(eyes, np.array([[-0.5, 0.0], [0.5, 0.0]]))
-    return np.median(apply(m, lm[:, ANCHORS]), axis=0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    np.set_printoptions(precision=4, suppress=True)
-    print(_measure_template(sys.argv[1]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avsr.io import FAST_CONVERT_MAX_SIDE, to_rgb
+from avsr.core.video import FAST_CONVERT_MAX_SIDE, to_rgb
 from avsr.roi.config import RoiConfig
 
 N_LANDMARKS = 468  # FaceMesh points without the iris refinement

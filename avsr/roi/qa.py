@@ -6,7 +6,8 @@ import os
 import cv2
 import numpy as np
 
-from avsr.io import FPS, atomic_path
+from avsr.core.media import FPS
+from avsr.core.files import atomic_path
 from avsr.roi import geometry
 
 TILE = 128  # tile side in the montage (pixels)

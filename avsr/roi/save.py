@@ -3,7 +3,7 @@
 For a clip id ``ID`` under ``OUT``:
 
 - ``OUT/ID.roi.mkv``: crops, lossless FFV1 at 25 fps, grey (or RGB with ``color``), uint8;
-  read with :func:`avsr.io.read_crops` -> (T, S, S) or (T, S, S, 3).
+  read with :func:`avsr.core.video.read_crops` -> (T, S, S) or (T, S, S, 3).
 - ``OUT/ID.landmarks.npz``: ``landmarks`` (T, 468, 2) float32 source pixels, NaN where no face
   was measured; ``face`` (T,) bool; ``measured`` (T,) bool; ``transforms`` (T, 2, 3) float32
   source pixels -> crop pixels; ``fps``; ``size`` (source width, height); ``config`` (JSON).
@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from avsr.io import FPS, CropWriter, atomic_path, read_audio, write_wav
+from avsr.core.media import FPS
+from avsr.core.video import CropWriter
+from avsr.core.files import atomic_path
+from avsr.core.audio import read_audio, write_wav
 from avsr.roi.config import RoiConfig
 from avsr.roi.extract import Analysis, analyse, render
 from avsr.roi.qa import montage, sample_frames, write_png

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 
+from avsr.core.errors import AvsrError
 from avsr.text.normalize import normalize
 from avsr.text.phonemes import BOUNDARY, PHONEMES
 
@@ -33,7 +34,7 @@ _IPA_KEYS = sorted(_IPA, key=len, reverse=True)
 _STRIP = re.compile("[ˈˌː\u200d\u0361\u035c-]")
 
 
-class G2PError(RuntimeError):
+class G2PError(AvsrError, RuntimeError):
     pass
 
 

@@ -19,10 +19,12 @@ from torch.utils.data import DataLoader
 from avsr.av.fusion import FusionConfig
 from avsr.av.model import AVWhisper, LoraSetConfig
 from avsr.av.whisper import is_multilingual, load_whisper
-from avsr.data.manifest import read_jsonl
-from avsr.data.noise import NoiseBank, NoiseConfig
-from avsr.data.noisy import NoisySpeech, pad_audio, pad_crops
-from avsr.train.vsr import OptimConfig, adamw_warmup_cosine, fit_resumable
+from avsr.core.manifest import read_manifest
+from avsr.data.mixing import NoiseBank, NoiseConfig
+from avsr.core.media import MOUTH_CROP_SIZE
+from avsr.core.padding import pad
+from avsr.data.speech import NoisySpeech
+from avsr.train.common import OptimConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class AVTask(L.LightningModule):
 
 def _loader(av: AVWhisper, ds: NoisySpeech, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
     def collate(items):
-        return {"ids": [it["id"] for it in items], "audio": pad_audio(items), "crops": pad_crops(items), "labels": labels_for(av, [it["text"] for it in items])}
+        return {"ids": [it["id"] for it in items], "audio": pad([it["audio"] for it in items]), "crops": pad([it["crops"] for it in items], torch.uint8, (MOUTH_CROP_SIZE, MOUTH_CROP_SIZE)), "labels": labels_for(av, [it["text"] for it in items])}
 
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers, generator=g)
@@ -117,15 +119,15 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     if is_multilingual(model):
         proc.tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     d = cfg.data
-    sources = list(read_jsonl(d.noise_sources))
+    sources = read_manifest(d.noise_sources)
     info = {"noise": {"categories": list(d.noise.categories), "snr": list(d.noise.snr), "snr_values": list(d.noise.snr_values)},
             "trained_with": cfg.to_dict()}
     av.add_set(cfg.name, cfg.lora, cfg.fusion if cfg.lora.fusion else None, info)
-    train = NoisySpeech(list(read_jsonl(d.train)), NoiseBank(sources, d.noise), True, d.repeats, d.max_seconds)
+    train = NoisySpeech(read_manifest(d.train), NoiseBank(sources, d.noise), True, d.repeats, d.max_seconds)
     train_dl = _loader(av, train, d.batch_size, True, d.num_workers, cfg.seed)
     val_dl = None
     if d.val:
-        val = NoisySpeech(list(read_jsonl(d.val)), NoiseBank(sources, d.val_noise), False, 1, d.max_seconds)
+        val = NoisySpeech(read_manifest(d.val), NoiseBank(sources, d.val_noise), False, 1, d.max_seconds)
         val_dl = _loader(av, val, d.batch_size, False, 0, cfg.seed)
     max_steps = int(cfg.trainer.get("max_steps", 500))
     task = AVTask(av, cfg.name, cfg.optim, max_steps)

@@ -15,21 +15,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from avsr.data.manifest import read_jsonl
+from avsr.core.jsonl import read_jsonl
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.data.video import FrameBudgetSampler, record_phonemes
+from avsr.data.crops import FrameBudgetSampler, record_phonemes
 from avsr.p2t.lexicon import DictionaryDecoder
-from avsr.p2t.model import (
-    P2TConfig,
-    add_lora,
-    answer_loss,
-    collate_examples,
-    encode_example,
-    load_base,
-    save_adapter,
-)
+from avsr.p2t.model import P2TConfig, add_lora, load_base, save_adapter
+from avsr.p2t.prompt import answer_loss, collate_examples, encode_example
 from avsr.text import normalize
-from avsr.train.vsr import OptimConfig, adamw_warmup_cosine, fit_resumable
+from avsr.train.common import OptimConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)

@@ -13,24 +13,25 @@ cut off on the next start). A re-run skips every id already in the output.
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from avsr.data.manifest import JsonlAppender, read_jsonl, write_jsonl
-from avsr.roi.batch import Job, UsageError
-from avsr.transcribe.prepare import Preparer, Segment
-from avsr.transcribe.record import assemble, error_record, write_captions
-from avsr.transcribe.workers import prepared, release_memory
+from avsr.core.jsonl import JsonlAppender, write_jsonl
+from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
+from avsr.core.errors import UsageError
+from avsr.recognizers.prepare import Preparer, Segment
+from avsr.recognizers.protocol import Recognizer
+from avsr.recognizers.record import assemble, write_captions
+from avsr.transcribe.workers import prepared
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +50,6 @@ class BatchOptions:
     vtt: str | None = None
     retry_failed: bool = False  # redo inputs whose line in the output is an error
     progress: bool | None = None  # None: when stderr is a terminal
-
-
-@dataclass
-class RunSummary:
-    done: int = 0
-    skipped: int = 0
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    rank: int = 0  # this process's rank (only rank 0 reports)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
 
 
 class SegmentStream(IterableDataset):
@@ -85,22 +72,19 @@ def _as_list(batch: list[Segment]) -> list[Segment]:
 
 
 class TranscribeTask:
-    """Routes each batch of segments to the recogniser of its mode; a mode without a model
-    fails its inputs with the message saying what is missing."""
+    """Routes each batch of segments to the recogniser that decodes its mode (any
+    :class:`~avsr.recognizers.protocol.Recognizer`); a mode without one fails its inputs with
+    the message in ``missing`` (kind -> why) saying what is missing."""
 
-    def __init__(self, av=None, vsr=None, adapter: str | None = None, batch_size: int = 8, missing: dict[str, str] | None = None):
-        self.av, self.vsr, self.adapter, self.batch_size = av, vsr, adapter, batch_size
+    def __init__(self, recognizers: list[Recognizer], missing: dict[str, str] | None = None):
+        self.recognizers = [r for r in recognizers if r is not None]
         self.missing = missing or {}
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        out = {}
-        if self.av is not None:
-            out["av"] = self.av.av
-            if self.av.classifier is not None:
-                out["noise"] = self.av.classifier
-        if self.vsr is not None:
-            out["vsr"] = self.vsr.vsr
-        return out
+        return {name: m for r in self.recognizers for name, m in r.modules().items()}
+
+    def _for(self, mode: str) -> Recognizer | None:
+        return next((r for r in self.recognizers if mode in r.modes), None)
 
     def __call__(self, batch: list[Segment]) -> list[tuple[Segment, dict[str, Any]]]:
         out: list[tuple[Segment, dict[str, Any]]] = []
@@ -111,13 +95,12 @@ class TranscribeTask:
             else:
                 groups.setdefault("vsr" if s.mode == "vsr" else "av", []).append(s)
         for kind, segs in groups.items():
-            rec = self.vsr if kind == "vsr" else self.av
+            rec = self._for(segs[0].mode)
             if rec is None:
                 why = self.missing.get(kind, f"no {kind} model loaded")
                 out += [(s, {"error": why}) for s in segs]
                 continue
-            res = rec.decode(segs) if kind == "vsr" else rec.decode(segs, self.adapter, self.batch_size)
-            out += list(zip(segs, res))
+            out += list(zip(segs, rec.decode(segs)))
         return out
 
 
@@ -168,7 +151,7 @@ class ResultWriter:
             why = failed.error or next(r["error"] for s, r in pairs if "error" in r)
             extra = {k: v for k, v in failed.extra.items() if k == "traceback"}
             return error_record(failed.id, failed.source, why, extra)
-        return assemble(segs, [r for _, r in pairs], self.models.get("vsr" if segs[0].mode == "vsr" else "av", {}))
+        return assemble(segs, [r for _, r in pairs], self.models.get("vsr" if segs[0].mode == "vsr" else "av", {})).to_dict()
 
     def _write(self, rec: dict[str, Any]) -> None:
         if "error" in rec:
@@ -200,10 +183,7 @@ def part_path(out: Path, rank: int, world: int) -> Path:
 def finished(out: Path, retry_failed: bool = False) -> dict[str, dict[str, Any]]:
     """id -> record already in the output (and in part files of an interrupted DDP run);
     with ``retry_failed``, error lines are dropped from the output so that they run again."""
-    recs: dict[str, dict[str, Any]] = {}
-    for f in [out, *sorted(out.parent.glob(out.name + ".part-*"))]:
-        for r in read_jsonl(f):
-            recs[r["id"]] = r
+    recs = finished_ids(out, *sorted(out.parent.glob(out.name + ".part-*")))
     if retry_failed and any("error" in r for r in recs.values()):
         recs = {k: r for k, r in recs.items() if "error" not in r}
         write_jsonl(out, recs.values())
@@ -238,7 +218,7 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
     trainer = pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy, num_nodes=opts.num_nodes,
                          precision=opts.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          use_distributed_sampler=False, inference_mode=True)
-    state: dict[str, Any] = {"lock": _lock(out)} if trainer.global_rank == 0 else {}
+    state: dict[str, Any] = {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if trainer.global_rank == 0 else {}
     try:
         done = finished(out, opts.retry_failed)
     except BaseException:
@@ -299,13 +279,3 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
         summary.done = len(recs) - len(summary.failed)
         summary.audio_seconds = sum(r.get("duration") or 0.0 for r in recs)
     return summary
-
-
-def _lock(out: Path):
-    f = open(out.with_name(f".{out.name}.lock"), "w")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise UsageError(f"{out} is being written by another `avsr transcribe` run") from None
-    return f

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avsr.io import MOUTH_CROP_SIZE
+from avsr.core.media import MOUTH_CROP_SIZE
 from avsr.text import VOCAB
 
 INFER_CHUNK_FRAMES = 64  # frames per front-end pass at inference (see FrameEncoder.forward)

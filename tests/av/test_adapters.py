@@ -8,7 +8,7 @@ from avtools import FIXTURES, perturb_set
 
 from avsr.av.fusion import AVFusion, FusionConfig
 from avsr.av.model import AdapterError, AVWhisper, LoraSetConfig, list_sets
-from avsr.io import read_audio
+from avsr.core.audio import read_audio
 
 SMALL_FUSION = FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16))
 
@@ -107,7 +107,7 @@ def test_save_load_identical_and_refusals(tiny_whisper, tmp_path):
 
 
 def test_long_audio_is_cut_at_pauses_like_the_batch_command(tiny_whisper):
-    from avsr.transcribe.prepare import split_audio
+    from avsr.core.segments import split_audio
 
     model, proc = tiny_whisper()
     av = AVWhisper(model, proc)

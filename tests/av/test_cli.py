@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from avtools import FIXTURES, save_tiny_whisper
 
 from avsr.av.model import AVWhisper, LoraSetConfig
@@ -75,8 +74,8 @@ def test_adapters_listing_and_refusals(local_whisper, tmp_path):
 
 def test_train_av_ddp_two_processes_on_cpu(local_whisper, tmp_path):
     """`avsr train av` with strategy=ddp, devices=2 (gloo): both ranks train one set, rank 0 saves it."""
-    from avsr.data.audio_corpus import prepare_audio
-    from avsr.data.manifest import read_jsonl, write_jsonl
+    from avsr.recipes.audio import prepare_audio
+    from avsr.core.jsonl import read_jsonl, write_jsonl
 
     n = FIXTURES / "noise"
     prepare_audio(FIXTURES / "speech", {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))}, tmp_path / "audio")

@@ -4,11 +4,11 @@ import pytest
 import torch
 from avtools import FIXTURES
 
-from avsr.av.noise import NoiseClassifier, NoiseClassifierConfig
+from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
 from avsr.av.router import Rule, RouterConfig, route
-from avsr.data.audio_corpus import noise_records, speech_records, split_by_group
-from avsr.data.noise import NoiseBank, NoiseConfig, mix, scale_to_snr, snr_db
-from avsr.io import read_audio
+from avsr.recipes.audio import noise_records, speech_records, split_by_group
+from avsr.data.mixing import NoiseBank, NoiseConfig, mix, scale_to_snr, snr_db
+from avsr.core.audio import read_audio
 
 
 def _sources():

@@ -8,7 +8,7 @@ from torch import nn
 
 from avsr.av.model import AVWhisper, LoraSetConfig
 from avsr.av.quantize import is_quantized, quantizable, quantize_int8
-from avsr.io import read_audio
+from avsr.core.audio import read_audio
 
 
 def _av(tiny_whisper):

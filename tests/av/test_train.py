@@ -6,9 +6,9 @@ import pytest
 import torch
 from avtools import FIXTURES
 
-from avsr.configs import build
-from avsr.data.audio_corpus import prepare_audio
-from avsr.data.manifest import read_jsonl, write_jsonl
+from avsr.core.configs import build
+from avsr.recipes.audio import prepare_audio
+from avsr.core.jsonl import read_jsonl, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_audio_visual_set_trains_the_fusion(tiny_whisper, audio_data, tmp_path, 
 
 def test_noise_classifier_trains_and_loads(audio_data, tmp_path):
     import avsr
-    from avsr.train.noise import NoiseTrainConfig, train_noise
+    from avsr.train.classifier import NoiseTrainConfig, train_noise
 
     over = [f"data.train={audio_data / 'speech_train.jsonl'}", f"data.val={audio_data / 'speech_test.jsonl'}",
             f"data.noise_sources={audio_data / 'noise_sources.jsonl'}", "data.repeats=2", "data.batch_size=8", "model.dim=32", "model.depth=1",
@@ -84,7 +84,7 @@ def test_noise_classifier_trains_and_loads(audio_data, tmp_path):
             "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", f"output={tmp_path / 'noise'}"]
     final = train_noise(build(NoiseTrainConfig, None, over))
     clf = avsr.load_model(final)
-    from avsr.io import read_audio
+    from avsr.core.audio import read_audio
 
     out = clf.predict(read_audio(FIXTURES / "goforward_16k.wav"))
     assert out["category"] in ("clean", "babble", "music", "noise", "sidespeaker") and isinstance(out["snr"], float)

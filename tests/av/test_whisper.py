@@ -10,7 +10,7 @@ from avtools import FIXTURES, tiny_en_folder
 from avsr.av.ct2 import CT2FormatError, read_ct2, whisper_state_dict
 from avsr.av.features import log_mel, whisper_input
 from avsr.av.whisper import WhisperLoadError, from_ct2, from_openai, load_whisper
-from avsr.io import read_audio
+from avsr.core.audio import read_audio
 
 
 def _logits(model, mel):
@@ -133,10 +133,10 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
     ct2 = pytest.importorskip("ctranslate2")
     fw = pytest.importorskip("faster_whisper")
     from avsr.av.model import AVWhisper
-    from avsr.data.audio_corpus import speech_records
-    from avsr.registry import registered_files
+    from avsr.recipes.audio import speech_records
+    from avsr.core.registry import registered_files
     from avsr.text import normalize
-    from avsr.vsr.metrics import error_rate
+    from avsr.core.metrics import error_rate
 
     monkeypatch.setenv("AVSR_CACHE", str(tmp_path / "cache"))  # convert from scratch
     model, proc = load_whisper(name)

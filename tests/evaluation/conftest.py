@@ -13,7 +13,7 @@ def lrs3_test(tmp_path_factory):
     """OUT/test/manifest.jsonl of `prepare_lrs3` (real mediapipe crops, real speech) over 3 clips."""
     from minilrs import build_mini_lrs3
 
-    from avsr.data.lrs import prepare_lrs3
+    from avsr.recipes.lrs import prepare_lrs3
 
     root = tmp_path_factory.mktemp("corpus") / "LRS3"
     build_mini_lrs3(root, N_CLIPS, "test")
@@ -27,7 +27,7 @@ def lrs3_test(tmp_path_factory):
 def noise_sources(tmp_path_factory):
     """noise_sources.jsonl as data_prep/audio.py writes it (real MUSAN noise, music, and the
     fixture speech for babble and side-speaker)."""
-    from avsr.data.audio_corpus import prepare_audio
+    from avsr.recipes.audio import prepare_audio
 
     out = tmp_path_factory.mktemp("audio")
     n = FIXTURES / "noise"
@@ -59,7 +59,7 @@ def whisper_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vsr_ckpt(tmp_path_factory):
-    from avsr.checkpoints import save_checkpoint
+    from avsr.core.store import save_checkpoint
     from avsr.vsr import VSRConfig, VSRModel
 
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from avsr.cli import main
-from avsr.data.manifest import read_jsonl, write_jsonl
+from avsr.core.jsonl import read_jsonl, write_jsonl
 
 CLI = [sys.executable, "-m", "avsr.cli"]
 

@@ -7,9 +7,9 @@ import json
 import matplotlib.image as mpimg
 import pytest
 
-from avsr.data.manifest import read_jsonl
+from avsr.core.jsonl import read_jsonl
 from avsr.evaluation.decoding import read_manifest, run_whisper
-from avsr.evaluation.noisy import Condition, available_categories, conditions, noise_bank, read_sources
+from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank, read_sources
 from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_av
 
 SNRS = (5.0, -5.0)
@@ -84,9 +84,9 @@ def test_batched_decoding_equals_one_by_one(lrs3_test, noise_sources, whisper_di
 
 
 def test_noise_conditions_are_exact_and_seeded(lrs3_test, noise_sources):
-    from avsr.data.noise import snr_db
-    from avsr.evaluation.noisy import condition_audio
-    from avsr.io import read_audio
+    from avsr.data.mixing import snr_db
+    from avsr.evaluation.conditions import condition_audio
+    from avsr.core.audio import read_audio
 
     sources = read_sources(noise_sources)
     assert available_categories(sources) == ("babble", "music", "noise", "sidespeaker")
@@ -113,7 +113,7 @@ def test_clips_longer_than_a_whisper_window_are_cut(whisper_dir):
     import numpy as np
 
     from avsr.evaluation.decoding import whisper_texts
-    from avsr.io import read_audio
+    from avsr.core.audio import read_audio
     from avtools import FIXTURES
 
     av, _ = load_av(str(whisper_dir / "tiny"), None, None)

@@ -7,9 +7,10 @@ import pytest
 
 from avsr.evaluation.published import PublishedError, canonical_condition, guess_corpus, load_published, published_table
 from avsr.evaluation.report import alignment_html, crop_strip, markdown_table_html, pick_examples
-from avsr.evaluation.scoring import (CORRECT, DELETION, INSERTION, SUBSTITUTION, align, bootstrap_interval, corpus_wer, paired_bootstrap, score)
+from avsr.core.metrics import CORRECT, DELETION, INSERTION, SUBSTITUTION, align, bootstrap_interval, paired_bootstrap
+from avsr.evaluation.scoring import corpus_wer, score
 from avsr.evaluation.tables import ResultRow, results_markdown, snr_grid, summarize, write_csv
-from avsr.vsr.metrics import edits
+from avsr.core.metrics import edits
 
 
 def test_one_normalizer_for_refs_and_hyps():

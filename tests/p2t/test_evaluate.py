@@ -1,4 +1,4 @@
-"""WER vs phoneme error rate (avsr.p2t.evaluate) and the script behind the README's table."""
+"""WER vs phoneme error rate (avsr.evaluation.p2t) and the script behind the README's table."""
 import json
 import runpy
 import sys
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from avsr.data.manifest import write_jsonl
-from avsr.p2t.evaluate import differences, differences_table, markdown_table, plot, wer_vs_per
+from avsr.core.jsonl import write_jsonl
+from avsr.evaluation.p2t import differences, differences_table, markdown_table, plot, wer_vs_per
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.text import g2p
 

@@ -2,18 +2,9 @@
 import pytest
 import torch
 
-from avsr.data.manifest import write_jsonl
-from avsr.p2t.model import (
-    IGNORE,
-    P2TConfig,
-    add_lora,
-    answer_loss,
-    collate_examples,
-    encode_example,
-    format_prompt,
-    generate,
-    save_adapter,
-)
+from avsr.core.jsonl import write_jsonl
+from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
+from avsr.p2t.model import P2TConfig, add_lora, generate, save_adapter
 from avsr.text import g2p
 
 CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
@@ -106,7 +97,7 @@ def test_lightning_training_and_resume(tiny_lm, tmp_path):
     """`train_p2t` on a small real-text corpus: loss falls; a second call resumes, not restarts."""
     import csv
 
-    from avsr.configs import build
+    from avsr.core.configs import build
     from avsr.train.p2t import P2TTrainConfig, train_p2t
 
     sents = ["go forward ten meters", "she had your dark suit", "the cat sat on the mat"]
@@ -135,7 +126,7 @@ def test_real_smollm2_weights(tmp_path, monkeypatch):
     from peft import PeftModel
 
     from avsr.p2t.model import load_base
-    from avsr.registry import registered_files
+    from avsr.core.registry import registered_files
 
     try:
         registered_files("smollm2-135m-instruct")

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from avsr.p2t.lexicon import DictionaryDecoder
-from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, collate_examples, encode_example, generate, generate_nbest, load_p2t, save_adapter
+from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, generate, generate_nbest, load_p2t, save_adapter
+from avsr.p2t.prompt import collate_examples, encode_example
 from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, hybrids, phoneme_distances, tune_channel_weight
 from avsr.text import g2p
 

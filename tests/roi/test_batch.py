@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from avsr.data.manifest import read_jsonl
-from avsr.io import read_crops
+from avsr.core.jsonl import read_jsonl
+from avsr.core.video import read_crops
 from avsr.roi.save import load_landmarks
 from conftest import CARPHONE, PYFEAT
 

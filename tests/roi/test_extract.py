@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from avsr.configs import from_dict
-from avsr.io import MediaError
+from avsr.core.configs import from_dict
+from avsr.core.errors import MediaError
 from avsr.roi import NoFaceError, RoiConfig, extract, geometry
 from conftest import CARPHONE, DISTORTED, PYFEAT
 

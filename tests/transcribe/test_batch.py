@@ -12,7 +12,8 @@ import pytest
 from avtools import save_tiny_whisper
 from minilrs import build_mini_lrs3, speech
 
-from avsr.io import SAMPLE_RATE, read_audio, write_wav
+from avsr.core.media import SAMPLE_RATE
+from avsr.core.audio import read_audio, write_wav
 
 CLI = [sys.executable, "-m", "avsr.cli", "transcribe"]
 VOLATILE = ("timings",)  # wall-clock seconds: the only fields that differ between two runs
@@ -41,7 +42,7 @@ def stable(recs):
 def test_split_audio_cuts_in_pauses():
     """70 s of real speech (14 utterances with 0.4 s pauses): segments of at most 30 s whose
     joins fall in the pauses, on video frame boundaries, and that add up to the input exactly."""
-    from avsr.transcribe.prepare import CUT_FRAME, SegmentConfig, split_audio
+    from avsr.core.segments import CUT_FRAME, SegmentConfig, split_audio
 
     gap = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
     utts = [read_audio(r["audio"]) for r in speech()]
@@ -57,7 +58,7 @@ def test_split_audio_cuts_in_pauses():
 
 
 def test_batch_equals_sequential_api_with_captions(corpus, whisper, tmp_path):
-    from avsr.pipeline import AVRecognizer
+    from avsr.recognizers.audiovisual import AVRecognizer
 
     folder, clips = corpus
     out = tmp_path / "out.jsonl"

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from avsr.roi.batch import Job
+from avsr.core.jobs import Job
 from avsr.transcribe.workers import prepared
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,7 +45,7 @@ def test_a_dead_worker_fails_its_input_and_a_new_one_takes_the_rest():
 
 
 def test_workers_die_with_their_parent():
-    code = ("import sys; from avsr.roi.batch import Job; from avsr.transcribe.workers import prepared; "
+    code = ("import sys; from avsr.core.jobs import Job; from avsr.transcribe.workers import prepared; "
             f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); from workerprobes import Sleeper; "
             "s = next(prepared([(0, Job('a', 'x'))], Sleeper(), 1, 1)); print(s.extra['pid'], flush=True); "
             "import time; time.sleep(120)")

@@ -1,6 +1,6 @@
 import pytest
 
-from avsr.data.manifest import write_jsonl
+from avsr.core.jsonl import write_jsonl
 from avsr.roi.save import extract_to
 from conftest import CARPHONE, PYFEAT
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import avsr
-from avsr.checkpoints import CheckpointError, save_checkpoint
+from avsr.core.errors import CheckpointError
+from avsr.core.store import save_checkpoint
 from avsr.text import VOCAB
 from avsr.vsr import MAX_TIME_STRIDE, PRESETS, VSRConfig, VSRModel, beam_search, greedy_decode
 

@@ -6,11 +6,11 @@ import sys
 import pytest
 
 import avsr
-from avsr.configs import build
-from avsr.data.manifest import read_jsonl
+from avsr.core.configs import build
+from avsr.core.jsonl import read_jsonl
 from avsr.text import g2p
-from avsr.train.recipe import VSRTrainConfig, train_vsr
-from avsr.vsr.evaluate import evaluate_vsr
+from avsr.train.vsr import VSRTrainConfig, train_vsr
+from avsr.evaluation.vsr import evaluate_vsr
 
 OVERFIT = [
     "model.preset=small", "model.dropout=0", "model.drop_path=0",
@@ -62,7 +62,7 @@ def test_training_config_errors_are_usage_errors(tmp_path):
 
 
 def test_eval_cli_writes_per_utterance_jsonl(roi_manifest, tmp_path):
-    from avsr.checkpoints import save_checkpoint
+    from avsr.core.store import save_checkpoint
     from avsr.vsr import VSRConfig, VSRModel
 
     m = VSRModel(VSRConfig(stem_channels=8, stage_channels=(8,), stage_blocks=(1,), dim=32, depth=1, heads=2))

@@ -1,0 +1,46 @@
+"""The ``avsr`` command: parse arguments, call the library, print. One module per command
+(:mod:`avsr.cli.roi`, ``train``, ``evaluate``, ``transcribe``, ``models``); this one builds the
+parser and turns every :class:`~avsr.core.errors.AvsrError` into ``avsr COMMAND: error: MESSAGE``
+and its exit code. Exit codes: 0 success, 1 some inputs failed (the others were processed),
+2 usage error (bad options, missing or unloadable models), 130 interrupted."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from avsr.cli import evaluate, models, roi, train, transcribe
+from avsr.core.errors import EXIT_INTERRUPTED, AvsrError
+from avsr.core.version import __version__
+
+
+def _quiet_native_logs() -> None:
+    # mediapipe / TFLite log through glog and absl to stderr; keep the terminal for our output
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avsr", description="Visual and audio-visual speech recognition.")
+    parser.add_argument("--version", action="version", version=f"avsr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (roi, train, evaluate, transcribe, models):
+        command.add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_native_logs()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except AvsrError as e:
+        print(f"avsr {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; finished clips are kept, re-run the same command to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,45 @@
+"""``avsr models`` and ``avsr adapters``: what is installed and where it comes from."""
+from __future__ import annotations
+
+def add(sub) -> None:
+    p = sub.add_parser("models", help="list the registered offline models and where each comes from")
+    p.set_defaults(func=run_models)
+    a = sub.add_parser("adapters", help="list the adapter sets in a folder")
+    a.add_argument("folder", nargs="?", default="adapters", help="folder of adapter-set folders (default: ./adapters)")
+    a.set_defaults(func=run_adapters)
+
+
+def run_models(args) -> int:
+    from avsr.core.registry import converted_dir, registered_files, registry
+
+    for name, e in registry().items():
+        try:
+            files = registered_files(name)
+            where = ", ".join(str(f) for f in files)
+            state = "converted: " + str(converted_dir(name)) if (converted_dir(name) / "config.json").is_file() else "not converted yet (first use converts it)"
+        except Exception as err:  # noqa: BLE001 - show why, keep listing
+            where, state = f"NOT INSTALLED ({err})", ""
+        print(f"{name} [{e['kind']}]: {e['description']}")
+        print(f"  from: {e['install']}  ({e.get('licence', '')})")
+        print(f"  files: {where}")
+        if state:
+            print(f"  {state}")
+    return 0
+
+
+def run_adapters(args) -> int:
+    from avsr.av.model import list_sets
+
+    sets = list_sets(args.folder)
+    if not sets:
+        print(f"{args.folder}: no adapter sets (train one: avsr train av configs/av/babble.yaml)")
+        return 0
+    print(f"{'set':<14}{'modality':<14}{'noise':<22}{'SNR dB':<12}{'whisper':<18}{'trainable':>12}{'share':>8}")
+    for name, m in sets:
+        n = m.get("noise", {})
+        snr = n.get("snr_values") or n.get("snr") or []
+        snr_s = ",".join(f"{v:g}" for v in snr) if n.get("snr_values") else ("..".join(f"{v:g}" for v in snr))
+        tr, full = m.get("trainable_parameters", 0), m.get("full_finetune_parameters", 0) or 1
+        print(f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
+              f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%")
+    return 0

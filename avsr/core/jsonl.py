@@ -1,0 +1,94 @@
+"""JSONL manifests: the hand-off between data prep, training, evaluation and batch inference.
+
+One JSON object per line. Lines carry text and phonemes, never tokenizer ids. ``.jsonl.gz``
+is read and written transparently. Appends are line-buffered and flushed, and a reader skips a
+final line cut short by an interrupted writer (:func:`repair` truncates it), so an interrupted
+run never leaves a manifest that a later run misreads.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from avsr.core.errors import InputError
+from avsr.core.files import atomic_path
+
+
+def _open(path: Path, mode: str):
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Records of a manifest; a malformed line raises, except a cut-short last line (skipped)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with _open(path, "rt") as f:
+        lines = f.read().split("\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == last:  # interrupted write: no newline after it
+                return
+            raise InputError(f"{path}:{i + 1}: not a JSON line ({e})") from e
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}:{i + 1}: expected a JSON object")
+        yield rec
+
+
+def repair(path: str | os.PathLike) -> None:
+    """Cut a trailing partial line (left by a killed writer) off a plain-text manifest."""
+    path = Path(path)
+    if not path.exists() or path.suffix == ".gz":
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """Write a whole manifest atomically; returns the number of lines."""
+    n = 0
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with _open(tmp, "wt") as f:  # the temporary name keeps the .gz suffix
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                n += 1
+    return n
+
+
+class JsonlAppender:
+    """Append records one line at a time, flushed and fsynced, so a kill loses at most the line
+    being written (which :func:`repair` removes)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair(self.path)
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "JsonlAppender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,71 @@
+"""Media facts every floor relies on, named once: rates, crop sizes, extensions, and opening a
+media file with a clear :class:`~avsr.core.errors.MediaError` when it is not one.
+
+Video is decoded with PyAV (FFmpeg bundled in its wheel); see :mod:`avsr.core.video` and
+:mod:`avsr.core.audio`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from avsr.core.errors import MediaError
+
+FPS = 25  # video frame rate of every crop the package writes or reads
+SAMPLE_RATE = 16000  # audio sample rate (Hz), mono
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 audio samples per video frame
+MOUTH_ROI_SIZE = 96  # side of the stored mouth crop (pixels)
+MOUTH_CROP_SIZE = 88  # side of the random/centre crop fed to lip-reading models
+FACE_ROI_SIZE = 224  # side of the VALLR-style full-face crop
+VSR_SEGMENT_SECONDS = 16  # longer videos are lip-read in segments of at most this length
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".flv")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float  # average source frame rate
+    duration: float  # seconds, from the container (0.0 when unknown)
+    has_audio: bool
+    codec: str
+
+
+def open_media(path: str | os.PathLike):
+    import av
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise MediaError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise MediaError(f"{path}: is a folder, not a media file")
+    if os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:  # type: ignore[attr-defined]
+        raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
+
+
+def streams(path: str | os.PathLike) -> tuple[bool, bool]:
+    """(has a video stream, has an audio stream); MediaError when the file is not readable media.
+    A still image counts as no video."""
+    with open_media(path) as c:
+        video = bool(c.streams.video) and (c.streams.video[0].frames or 0) != 1
+        return video, bool(c.streams.audio)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Container facts of a video file; raises MediaError when it has no decodable video stream."""
+    with open_media(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        s = c.streams.video[0]
+        cc = s.codec_context
+        if not cc.width or not cc.height:
+            raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
+        rate = float(s.average_rate or s.guessed_rate or 0) or float(FPS)
+        dur = float(c.duration / 1e6) if c.duration else 0.0
+        return VideoInfo(str(path), cc.width, cc.height, rate, dur, bool(c.streams.audio), cc.name)

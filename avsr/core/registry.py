@@ -1,0 +1,105 @@
+"""Named models (checkpoints/registry.yaml): where each comes from, its sha256, and a local
+converted cache so that a slow conversion (e.g. GGUF de-quantisation) happens once."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from avsr.core.errors import CheckpointError
+from avsr.core.files import sha256
+
+log = logging.getLogger(__name__)
+REGISTRY = Path(__file__).resolve().parents[2] / "checkpoints" / "registry.yaml"
+
+
+def cache_dir() -> Path:
+    """``$AVSR_CACHE`` or ``~/.cache/avsr``."""
+    return Path(os.environ.get("AVSR_CACHE", Path.home() / ".cache" / "avsr"))
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, dict[str, Any]]:
+    import yaml
+
+    with open(REGISTRY, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def registered_files(name: str) -> list[Path]:
+    """The files of a registry entry, located in the installed packages that ship them (not
+    yet verified: see :func:`verified_files`)."""
+    if name not in registry():
+        raise CheckpointError(f"{name!r} is not a registered model; `avsr models` lists them")
+    e = registry()[name]
+    out = []
+    for f in e["files"]:
+        spec = importlib.util.find_spec(f["package"])  # locates the package without importing it
+        if spec is None or not spec.origin:
+            raise CheckpointError(f"model {name!r} needs the package {f['package']!r}: {e['install']}")
+        path = Path(spec.origin).parent / f["path"]
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing from package {f['package']!r}; reinstall it: {e['install']}")
+        out.append(path)
+    return out
+
+
+def verified_files(name: str) -> list[Path]:
+    """:func:`registered_files` after checking each one's sha256 against the registry."""
+    paths = registered_files(name)
+    for path, f in zip(paths, registry()[name]["files"]):
+        got = sha256(path)
+        if got != f["sha256"]:
+            raise CheckpointError(f"{path}: sha256 {got[:16]}... does not match the registry's {f['sha256'][:16]}... for {name!r}")
+    return paths
+
+
+def converted_dir(name: str) -> Path:
+    """Where the one-off conversion of a registry entry lives in the cache."""
+    return cache_dir() / "models" / f"{name}-{registry()[name]['files'][0]['sha256'][:12]}"
+
+
+def convert_once(name: str, convert: Callable[[list[Path], Path], None]) -> Path:
+    """The cached conversion of a registry entry: on first use its files are verified and
+    ``convert(files, tmp_folder)`` writes the folder, which is renamed into place only when
+    complete (an interrupted conversion leaves nothing that a later run would trust)."""
+    target = converted_dir(name)
+    if (target / "config.json").is_file():
+        return target
+    src = verified_files(name)
+    log.warning("converting %s (%s) once into %s", name, ", ".join(p.name for p in src), target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        convert(src, tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(src: list[Path], out: Path) -> None:
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = src[0]
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # transformers will not save_pretrained a GGUF-loaded model: write its parts directly
+    model.config.save_pretrained(str(out))
+    model.generation_config.save_pretrained(str(out))
+    save_model(model, str(out / "model.safetensors"))
+    tok.save_pretrained(str(out))
+
+
+def resolve_llm(base: str, gguf_file: str | None = None) -> tuple[str, str | None]:
+    """(path or hub id, gguf file name or None) to give to ``from_pretrained``. A registry
+    name is verified and converted once into the cache (safetensors), then read from there."""
+    if os.path.isdir(base) or base not in registry():
+        return base, gguf_file  # a folder, or a hub id (needs network access unless in the HF cache)
+    return str(convert_once(base, _convert_gguf)), None

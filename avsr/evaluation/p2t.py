@@ -1,0 +1,99 @@
+"""WER of phoneme-to-text decoders against the phoneme error rate of their input.
+
+Held-out sentences -> phonemes (G2P) -> simulated errors at each rate (seeded per sentence, the
+same for every decoder) -> each decoder -> WER against the sentence (one normalizer for both)."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Callable
+
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.text import normalize
+from avsr.core.metrics import edits, error_rate
+
+Decoder = Callable[[list[list[str]]], list[str]]
+SEED = 1234  # of the simulated errors: every system, and every run, sees the same noisy phonemes
+LOOKUP = "dictionary lookup"  # the baseline system's name in rows and tables
+
+
+def noisy_inputs(records: list[dict[str, Any]], rate: float, errors: ErrorConfig | None = None, seed: int = SEED) -> list[list[str]]:
+    """Each record's ``phonemes`` with simulated recognition errors at ``rate``, seeded per
+    sentence id (the same input for every system and every run)."""
+    base = errors or ErrorConfig()
+    return [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
+
+
+def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = SEED) -> list[dict[str, Any]]:
+    """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
+    every sentence's reference, noisy input and hypothesis under ``utterances``."""
+    rows = []
+    refs = [normalize(r["text"]).split() for r in records]
+    for rate in rates:
+        noisy = noisy_inputs(records, rate, errors, seed)
+        per = error_rate([r["phonemes"] for r in records], noisy)
+        for name, dec in decoders.items():
+            hyps = [normalize(h).split() for h in dec(noisy)]
+            rows.append({"system": name, "error_rate": rate, "measured_per": per, "wer": error_rate(refs, hyps), "sentences": len(records),
+                         "utterances": [{"id": r["id"], "ref": " ".join(a), "hyp": " ".join(b), "phonemes": " ".join(n), "edits": edits(a, b), "ref_words": len(a)}
+                                        for r, a, b, n in zip(records, refs, hyps, noisy)]})
+    return rows
+
+
+def differences(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Each other system's corpus-WER difference to ``baseline`` at each error rate, with its
+    paired-bootstrap 95% interval and the share of draws in which the system is better (rows
+    must still hold their ``utterances``)."""
+    from avsr.core.metrics import paired_bootstrap
+
+    base = {r["error_rate"]: r for r in rows if r["system"] == baseline}
+    out = []
+    for r in rows:
+        if r["system"] == baseline:
+            continue
+        b = base[r["error_rate"]]
+        assert [u["id"] for u in r["utterances"]] == [u["id"] for u in b["utterances"]]
+        pb = paired_bootstrap([u["edits"] for u in r["utterances"]], [u["edits"] for u in b["utterances"]], [u["ref_words"] for u in b["utterances"]])
+        out.append({"system": r["system"], "baseline": baseline, "error_rate": r["error_rate"], **pb})
+    return out
+
+
+def differences_table(diffs: list[dict[str, Any]]) -> str:
+    lines = ["| system | phoneme errors | WER difference to " + (diffs[0]["baseline"] if diffs else "baseline") + " [95% CI] | bootstrap draws where the system is better |",
+             "| --- | --- | --- | --- |"]
+    for d in diffs:
+        lines.append(f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |")
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    rates = list(dict.fromkeys(r["error_rate"] for r in rows))
+    per = {r["error_rate"]: r["measured_per"] for r in rows}
+    head = "| phoneme errors (simulated; measured PER) | " + " | ".join(f"{s} WER" for s in systems) + " |"
+    lines = [head, "|" + " --- |" * (len(systems) + 1)]
+    for rate in rates:
+        cells = [f"{100 * next(r['wer'] for r in rows if r['system'] == s and r['error_rate'] == rate):.1f}%" for s in systems]
+        lines.append(f"| {100 * rate:.0f}% ({100 * per[rate]:.1f}%) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phoneme-to-text: WER vs phoneme error rate") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    for k, s in enumerate(dict.fromkeys(r["system"] for r in rows)):
+        pts = sorted((r["measured_per"], r["wer"]) for r in rows if r["system"] == s)
+        style = {"color": "black", "linestyle": "--"} if k == 0 else {}  # the first system is the baseline
+        ax.plot([100 * x for x, _ in pts], [100 * y for _, y in pts], marker="o", label=s, **style)
+    ax.set_xlabel("phoneme error rate of the input (%)")
+    ax.set_ylabel("word error rate (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,132 @@
+"""``AVRecognizer``: audio (+ mouth crops) -> noise classifier + router -> frozen Whisper with the
+chosen adapter set -> text."""
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from avsr.core.errors import MissingModelError, UsageError
+from avsr.core.padding import pad
+from avsr.recognizers.protocol import transcribe_file
+from avsr.recognizers.record import Result
+from avsr.roi.config import RoiConfig
+
+if TYPE_CHECKING:
+    from avsr.recognizers.prepare import Segment
+
+
+class AVRecognizer:
+    """Audio or audio-visual speech -> text with the frozen Whisper and the adapter set that the
+    noise classifier and router pick (or the one asked for). Video without a face, or audio
+    without video, goes through the audio-only path."""
+
+    kind, modes = "av", ("avsr", "asr")
+
+    def __init__(self, av, classifier=None, router=None, roi: RoiConfig | None = None, beams: int = 1, names: dict[str, str] | None = None,
+                 adapter: str | None = None, batch_size: int = 8):
+        """``adapter``: use this set for every segment instead of the router's choice (``none``:
+        the plain frozen Whisper); ``batch_size``: segments per Whisper batch."""
+        from avsr.av.router import RouterConfig
+
+        self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
+        self.roi, self.beams = roi or RoiConfig(), beams
+        self.names = names or {}
+        self.adapter, self.batch_size = adapter, batch_size
+
+    @classmethod
+    def from_pretrained(cls, whisper: str = "whisper-base", adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
+                        router: str | os.PathLike | None = None, device: str = "cpu", quantize: str | None = None, **kw) -> "AVRecognizer":
+        """``adapters``: a folder of adapter-set folders (every set in it is loaded).
+        ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`)."""
+        from avsr.av.model import AVWhisper, list_sets
+        from avsr.av.router import RouterConfig
+        from avsr.av.whisper import load_whisper
+        from avsr.core.configs import load_yaml
+        from avsr.recognizers.checkpoints import load_checkpoint
+
+        model, proc = load_whisper(whisper, device=device)
+        av = AVWhisper(model, proc, whisper)
+        if adapters:
+            from avsr.av.model import ADAPTER_META
+
+            found = [adapters] if os.path.isfile(os.path.join(adapters, ADAPTER_META)) else [os.path.join(adapters, n) for n, _ in list_sets(adapters)]
+            if not found:
+                raise MissingModelError(f"{adapters}: no adapter sets here (a set is a folder with {ADAPTER_META}; `avsr train av` writes them)")
+            for folder in found:
+                av.load_set(folder)
+            av.activate(None)
+        if quantize is not None:
+            from avsr.av.quantize import QUANTIZE, quantize_int8
+
+            if quantize not in QUANTIZE:
+                raise UsageError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
+            quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
+        clf = load_checkpoint(classifier, device=device) if classifier else None
+        rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
+        names = {"whisper": os.fspath(whisper)} | {k: os.fspath(v) for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize)) if v}
+        return cls(av, clf, rc, names=names, **kw)
+
+    def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
+        from avsr.av.router import NO_ADAPTER, route
+
+        noise = self.classifier.predict(audio) if self.classifier is not None else None
+        if adapter is not None:
+            name, why = adapter, "--adapter"
+        elif noise is None:
+            name, why = self.router.default, "no noise classifier: router default"
+        else:
+            d = route(self.router, noise["category"], noise["snr"], self.av.sets)
+            name = d.adapter
+            why = f"router rule {d.rule}" if d.rule is not None else "router default"
+            if d.skipped:
+                why += f" (not installed: {', '.join(d.skipped)})"
+        if name != NO_ADAPTER and not visual and self.av.meta.get(name, {}).get("modality") == "audio-visual":
+            scenario = self.av.meta[name].get("scenario", name)
+            alt = [n for n, m in self.av.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"]
+            why += f"; no video: {'audio-only set ' + alt[0] if alt else 'the audio-visual set without its fusion'}"
+            name = alt[0] if alt else name
+        return name, noise, why
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"av": self.av} | ({"noise": self.classifier} if self.classifier is not None else {})
+
+    def decode(self, segments: list[Segment], adapter: str | None = None, batch_size: int | None = None) -> list[dict[str, Any]]:
+        """Prepared segments -> per segment ``text``, the noise estimate, the adapter set used and
+        why, whether crops entered the model, timings. The classifier and router choose a set
+        per segment; segments that share a set go through Whisper together, ``batch_size`` at a
+        time (the same text as one by one: the batch is padded to the 30 s window anyway)."""
+        adapter = self.adapter if adapter is None else adapter
+        batch_size = batch_size or self.batch_size
+        out: list[dict[str, Any]] = [{} for _ in segments]
+        groups: dict[str, list[int]] = {}
+        for i, seg in enumerate(segments):
+            t = time.perf_counter()
+            name, noise, why = self._choose(seg.audio, adapter, seg.crops is not None)
+            out[i] = {"noise": noise, "adapter": name, "route": why, "timings": {"noise": time.perf_counter() - t}}
+            groups.setdefault(name, []).append(i)
+        for name, idx in groups.items():
+            self.av.activate(name)
+            visual = name in self.av.fusions
+            for s in range(0, len(idx), batch_size):
+                chunk = idx[s : s + batch_size]
+                t = time.perf_counter()
+                audio, _ = pad([segments[i].audio for i in chunk])
+                crops, frames = pad([segments[i].crops if visual else None for i in chunk])
+                texts = self.av.generate(self.av.features(audio), crops, frames if crops is not None else None, self.beams)
+                share = (time.perf_counter() - t) / len(chunk)
+                for j, i in enumerate(chunk):
+                    out[i].update(text=texts[j], visual=bool(visual and frames[j] > 0))
+                    out[i]["timings"]["decode"] = share
+        return out
+
+    def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> Result:
+        """One file -> its result record (a dict like whisper's: ``text``, ``segments``, plus
+        ``mode``, ``noise``, ``adapter``, ``route``, ``visual``, ``timings``). ``mode``: avsr
+        (crops when there is a face) or asr; files longer than 30 s are cut at quiet moments."""
+        if mode not in self.modes:
+            raise UsageError(f"mode must be 'avsr' or 'asr', got {mode!r}")
+        return transcribe_file(self, path, mode, adapter=adapter)

@@ -1,0 +1,89 @@
+"""``LipReader``: silent video -> mouth crops -> VSR phonemes (CTC) -> phoneme-to-text LLM -> text."""
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from avsr.core.errors import MissingModelError
+from avsr.core.padding import pad
+from avsr.core.video import centre_mouth
+from avsr.recognizers.protocol import transcribe_file
+from avsr.recognizers.record import Result
+from avsr.roi.config import RoiConfig
+from avsr.text import VOCAB
+from avsr.vsr.decode import decode
+
+if TYPE_CHECKING:
+    from avsr.p2t.model import PhonemeToText
+    from avsr.recognizers.prepare import Segment
+
+VSR_MISSING = (
+    "lip reading needs a trained VSR checkpoint (--vsr FOLDER). No pretrained LRS2/LRS3 lip-reading weights can be "
+    "installed from the package registries, so train one: `avsr roi ... -o roi/` (or data_prep/lrs3.py), then "
+    "`avsr train vsr configs/vsr/small.yaml data.train=roi/train/manifest.jsonl data.val=roi/test/manifest.jsonl`, "
+    "and pass --vsr runs/vsr-small/final"
+)
+P2T_MISSING = (
+    "turning phonemes into words needs a phoneme-to-text adapter (--p2t FOLDER): `python data_prep/corpus.py -o data/corpus` "
+    "then `avsr train p2t configs/p2t/smollm2-135m.yaml`, and pass --p2t runs/p2t-smollm2/adapter; "
+    "or use --phonemes-only"
+)
+
+
+class LipReader:
+    """Silent-video transcription with the two VALLR stages. ``transcribe(path)`` returns the
+    result record (:class:`~avsr.recognizers.record.Result`: ``text``, ``phonemes``, ``segments``, ...)."""
+
+    kind, modes = "vsr", ("vsr",)
+
+    def __init__(self, vsr: torch.nn.Module, p2t: PhonemeToText | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8,
+                 names: dict[str, str] | None = None):
+        self.vsr, self.p2t, self.roi = vsr.eval(), p2t, roi or RoiConfig()
+        self.method, self.beam = method, beam
+        self.names = names or {}
+
+    @classmethod
+    def from_pretrained(cls, vsr: str | os.PathLike | None, p2t: str | os.PathLike | None = None, device: str = "cpu", phonemes_only: bool = False, **kw) -> "LipReader":
+        from avsr.p2t.model import load_p2t
+        from avsr.recognizers.checkpoints import load_checkpoint
+
+        if not vsr:
+            raise MissingModelError(VSR_MISSING)
+        if not p2t and not phonemes_only:
+            raise MissingModelError(P2T_MISSING)
+        model = load_checkpoint(vsr, device=device)
+        names = {"vsr": os.fspath(vsr)} | ({"p2t": os.fspath(p2t)} if p2t else {})
+        return cls(model, load_p2t(p2t, device=device) if p2t else None, names=names, **kw)
+
+    @torch.inference_mode()
+    def phonemes(self, crops: np.ndarray | list[np.ndarray]) -> list[str] | list[list[str]]:
+        """(T, 88|96, 88|96) uint8 crops -> phonemes; a list of clips -> one list each (one padded batch)."""
+        one = isinstance(crops, np.ndarray)
+        clips = [centre_mouth(c) for c in ([crops] if one else crops)]
+        device = next(self.vsr.parameters()).device
+        video, lengths = pad(clips)
+        logits, n = self.vsr(video.to(device), lengths.to(device))
+        out = [VOCAB.decode(h) for h in decode(logits.log_softmax(-1), n, self.method, self.beam)]
+        return out[0] if one else out
+
+    def decode(self, segments: list[Segment]) -> list[dict[str, Any]]:
+        """Prepared segments (see :mod:`avsr.recognizers.prepare`) -> per segment ``text``
+        (None with ``phonemes_only``), ``phonemes`` and timings; one batch through each stage."""
+        t0 = time.perf_counter()
+        ph = self.phonemes([s.crops for s in segments])
+        t1 = time.perf_counter()
+        texts = self.p2t(ph) if self.p2t is not None else [None] * len(ph)
+        t2 = time.perf_counter()
+        share = {"vsr": (t1 - t0) / len(segments), "p2t": (t2 - t1) / len(segments)}
+        return [{"text": t, "phonemes": " ".join(p), "timings": share} for t, p in zip(texts, ph)]
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"vsr": self.vsr}
+
+    def transcribe(self, video: str | os.PathLike) -> Result:
+        """One silent (or any) video -> its :class:`~avsr.recognizers.record.Result`."""
+        return transcribe_file(self, video, "vsr")

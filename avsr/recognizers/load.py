@@ -1,0 +1,126 @@
+"""``avsr.load_recognizer(...)``, and choosing and loading the recognisers a batch of inputs
+needs (what ``avsr transcribe`` does before it runs; the CLI only parses and prints).
+
+>>> import avsr
+>>> model = avsr.load_recognizer("whisper-base")
+>>> result = model.transcribe("talk.mp4")
+>>> result.text, result.adapter, result.segments
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from avsr.core.errors import AvsrError, MediaError, MissingModelError, UsageError
+from avsr.core.jobs import Job
+from avsr.recognizers.prepare import decide_mode
+from avsr.recognizers.protocol import Recognizer
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models a run loads and how they decode (the CLI's model options)."""
+
+    whisper: str = "whisper-base"
+    adapters: str | None = None  # folder of adapter-set folders
+    adapter: str | None = None  # force this set ("none": the frozen Whisper) instead of the router's choice
+    classifier: str | None = None
+    router: str | None = None
+    beam: int = 1  # Whisper beam size
+    quantize: str | None = None  # "int8": Whisper's linear layers in int8 on CPU
+    vsr: str | None = None  # VSR checkpoint folder
+    p2t: str | None = None  # phoneme-to-text adapter folder
+    phonemes_only: bool = False
+    decode: str = "beam"  # VSR CTC decoding: greedy | beam
+    device: str = "cpu"
+    batch_size: int = 8  # segments per Whisper batch
+
+    def check(self, precision: str = "32-true", accelerator: str = "cpu") -> None:
+        """UsageError on options that cannot go together."""
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        if self.quantize and (precision != "32-true" or accelerator != "cpu" or self.device != "cpu"):
+            raise UsageError("--quantize int8 runs on CPU in float32 around the int8 layers: use it with --precision 32-true and --accelerator cpu")
+
+
+def load_recognizer(whisper: str = "whisper-base", *, adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
+                    router: str | os.PathLike | None = None, vsr: str | os.PathLike | None = None, p2t: str | os.PathLike | None = None,
+                    phonemes_only: bool = False, device: str = "cpu", quantize: str | None = None, beam: int = 1,
+                    adapter: str | None = None, decode: str = "beam") -> Recognizer:
+    """A recogniser with ``.transcribe(path)``, whisper-style.
+
+    - audio / audio-visual (default): the frozen Whisper ``whisper`` (registry name, CTranslate2
+      folder, openai ``.pt`` or hub id), with the adapter sets in ``adapters``, the noise
+      ``classifier`` and the ``router`` table when given (:class:`~avsr.recognizers.audiovisual.AVRecognizer`);
+    - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
+      adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`).
+
+    Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
+    opts = ModelOptions(whisper=str(whisper), adapters=_str(adapters), adapter=adapter, classifier=_str(classifier), router=_str(router), beam=beam,
+                        quantize=quantize, vsr=_str(vsr), p2t=_str(p2t), phonemes_only=phonemes_only, decode=decode, device=device)
+    return load_lipreader(opts) if vsr or p2t else load_av(opts)
+
+
+def _str(p: str | os.PathLike | None) -> str | None:
+    return None if p is None else os.fspath(p)
+
+
+def load_av(opts: ModelOptions) -> Recognizer:
+    """The audio / audio-visual recogniser of ``opts``; AvsrError (usage) when it cannot be loaded."""
+    from avsr.recognizers.audiovisual import AVRecognizer
+
+    try:
+        rec = AVRecognizer.from_pretrained(opts.whisper, opts.adapters, opts.classifier, opts.router, device=opts.device, beams=opts.beam,
+                                           quantize=opts.quantize, adapter=opts.adapter, batch_size=opts.batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        if isinstance(e, AvsrError):
+            raise
+        raise UsageError(str(e)) from e
+    if opts.adapter and opts.adapter != "none" and opts.adapter not in rec.av.sets:
+        raise UsageError(f"--adapter {opts.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)")
+    return rec
+
+
+def load_lipreader(opts: ModelOptions) -> Recognizer:
+    """The lip reader of ``opts``; MissingModelError when a model it needs is not given."""
+    from avsr.recognizers.lip import LipReader
+
+    try:
+        return LipReader.from_pretrained(opts.vsr, opts.p2t, device=opts.device, phonemes_only=opts.phonemes_only, method=opts.decode)
+    except FileNotFoundError as e:
+        raise MissingModelError(str(e)) from e
+
+
+def needed_kinds(jobs: list[Job], mode: str) -> set[str]:
+    """{"av", "vsr"}: the recognisers ``jobs`` need (auto mode reads each file's stream list;
+    unreadable files need none and fail later with their reason)."""
+    if mode != "auto":
+        return {"vsr" if mode == "vsr" else "av"}
+    kinds = set()
+    for j in jobs:
+        try:
+            kinds.add("vsr" if decide_mode(j.source, mode) == "vsr" else "av")
+        except MediaError:
+            pass
+        if len(kinds) == 2:
+            break
+    return kinds or {"av"}
+
+
+def load_for_inputs(jobs: list[Job], mode: str, opts: ModelOptions) -> tuple[list[Recognizer], dict[str, str]]:
+    """The recognisers the inputs need (only those are loaded), and kind -> why for a kind that
+    cannot be loaded while the other can (its inputs then fail with that message). When nothing
+    could be transcribed the error is raised."""
+    kinds = needed_kinds(jobs, mode)
+    recs: list[Recognizer] = [load_av(opts)] if "av" in kinds else []
+    missing: dict[str, str] = {}
+    if "vsr" in kinds:
+        try:
+            recs.append(load_lipreader(opts))
+        except MissingModelError as e:
+            if kinds == {"vsr"}:
+                raise
+            missing["vsr"] = ("silent video: " if mode == "auto" else "") + str(e)
+    return recs, missing
