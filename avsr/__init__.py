@@ -10,6 +10,7 @@ Public API: :func:`load_recognizer`, :func:`load_model`, :func:`load_whisper`,
 :func:`available_models`, ``__version__``. The floors of the package are listed in the README's
 "Layout" section.
 """
+
 from avsr.core.version import __version__
 
 __all__ = ["__version__", "load_recognizer", "load_model", "load_whisper", "available_models"]

@@ -15,6 +15,7 @@
    0.1 s; shared pages counted once), and RSS sums and per process beside it, of
    `avsr transcribe` on a 1-minute and a 10-minute talking-face file. Target: within 1.2x.
 """
+
 import argparse
 import json
 import os
@@ -26,10 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-# bench/av.py shares its name with PyAV's package `av`: keep this folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 FIX = ROOT / "tests" / "fixtures"
 FACE = FIX / "pyfeat_single_face_640x360.mp4"
 
@@ -37,28 +35,30 @@ FACE = FIX / "pyfeat_single_face_640x360.mp4"
 def clips(folder: Path, n: int) -> tuple[list[Path], list[str]]:
     """One talking-face clip per fixture utterance (320x180 face, real speech), and each one's
     reference transcript."""
+    from avsr.core.audio import read_audio
     from avsr.recipes.audio import speech_records
     from avsr.recipes.mux import face_loop, mux_face_speech
-    from avsr.core.audio import read_audio
 
     loop = face_loop(FACE, (320, 180))
     recs = speech_records(FIX / "speech")
     recs = (recs * (n // len(recs) + 1))[:n]
-    return [mux_face_speech(loop, read_audio(r["audio"]), folder / f"clip{i:03d}.mp4") for i, r in enumerate(recs)], [r["text"] for r in recs]
+    return [mux_face_speech(loop, read_audio(r["audio"]), folder / f"clip{i:03d}.mp4") for i, r in enumerate(recs)], [
+        r["text"] for r in recs
+    ]
 
 
 def wer(refs: list[str], hyps: list[str]) -> float:
-    from avsr.text import normalize
     from avsr.core.metrics import error_rate
+    from avsr.text import normalize
 
     return 100 * error_rate([normalize(r).split() for r in refs], [normalize(h).split() for h in hyps])
 
 
 def long_input(path: Path, minutes: float) -> Path:
     """A talking-face file of ``minutes``: the fixture speech with 0.4 s pauses, repeated."""
+    from avsr.core.audio import read_audio
     from avsr.recipes.audio import speech_records
     from avsr.recipes.mux import face_loop, mux_face_speech
-    from avsr.core.audio import read_audio
 
     gap = np.zeros(6400, np.float32)
     one = np.concatenate([x for r in speech_records(FIX / "speech") for x in (read_audio(r["audio"]), gap)])
@@ -88,7 +88,9 @@ def _bound(busy: float) -> str:
     return f"The loop keeps {busy:.2f} of {cores} cores busy: running its stages side by side can make it at most {cores / busy:.2f}x faster here."
 
 
-def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_ref: list, t_seq: float, refs: list[str] | None) -> None:
+def _batch_rows(
+    tmp: Path, base: list[str], key: str, configs: list[str], seq_ref: list, t_seq: float, refs: list[str] | None
+) -> None:
     """Time ``avsr transcribe LIST -o out.jsonl BASE OPTS`` per option string; compare ``key``
     of each line with the loop's."""
     import re
@@ -97,7 +99,18 @@ def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_re
     for opts in configs:
         out = tmp / "batch.jsonl"
         out.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "avsr.cli", "transcribe", str(tmp / "list.txt"), *base, "-o", str(out), "-q", *opts.split()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "avsr.cli",
+            "transcribe",
+            str(tmp / "list.txt"),
+            *base,
+            "-o",
+            str(out),
+            "-q",
+            *opts.split(),
+        ]
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t
@@ -108,8 +121,10 @@ def _batch_rows(tmp: Path, base: list[str], key: str, configs: list[str], seq_re
         got = [json.loads(x)[key] for x in out.read_text().splitlines()]
         same = sum(a == b for a, b in zip(seq_ref, got))
         w = f" | {wer(refs, got):.1f}%" if refs else ""
-        print(f"| `avsr transcribe LIST -o out.jsonl {' '.join(base)} {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
-              f"(end to end {t_seq / wall:.2f}x); same {key} {same}/{n}{w} |")
+        print(
+            f"| `avsr transcribe LIST -o out.jsonl {' '.join(base)} {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
+            f"(end to end {t_seq / wall:.2f}x); same {key} {same}/{n}{w} |"
+        )
 
 
 def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
@@ -124,11 +139,17 @@ def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
     del rec
     n = len(paths)
     (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
-    print(f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), {args.whisper}")
+    print(
+        f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), {args.whisper}"
+    )
     print(_bound(busy), "More needs less work per clip.")
-    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
-          f"| {wer(refs, seq):.1f}% |")
+    print(
+        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    )
+    print(
+        f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
+        f"| {wer(refs, seq):.1f}% |"
+    )
     _batch_rows(tmp, ["--mode", "avsr", "--whisper", args.whisper], "text", args.configs, seq, t_seq, refs)
     if args.vsr_configs:
         vsr_throughput(args, paths, tmp)
@@ -152,9 +173,13 @@ def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
     n = len(paths)
     print(f"\n1b. throughput, vsr mode (phonemes, `small` VSR model with random weights, beam 8): the same {n} clips")
     print(_bound(busy))
-    print("| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |"
+    )
     print(f"| sequential loop over `LipReader.transcribe` | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
-    _batch_rows(tmp, ["--mode", "vsr", "--vsr", str(ck), "--phonemes-only"], "phonemes", args.vsr_configs, seq, t_seq, None)
+    _batch_rows(
+        tmp, ["--mode", "vsr", "--vsr", str(ck), "--phonemes-only"], "phonemes", args.vsr_configs, seq, t_seq, None
+    )
 
 
 def _durations(paths: list[Path]) -> list[float]:
@@ -180,7 +205,12 @@ def peak_memory(cmd: list[str]) -> tuple[dict[str, float], float]:
         try:
             procs = [proc] + [c for c in proc.children(recursive=True) if c.is_running()]
             full = [q.memory_full_info() for q in procs]
-            now = {"pss": sum(f.pss for f in full), "rss": sum(f.rss for f in full), "main": full[0].rss, "worker": max([0] + [f.rss for f in full[1:]])}
+            now = {
+                "pss": sum(f.pss for f in full),
+                "rss": sum(f.rss for f in full),
+                "main": full[0].rss,
+                "worker": max([0] + [f.rss for f in full[1:]]),
+            }
             peak = {k: max(v, now[k]) for k, v in peak.items()}
         except psutil.Error:
             pass
@@ -196,13 +226,33 @@ def memory(args, tmp: Path) -> None:
     for m in args.long_minutes:
         f = long_input(tmp / f"long{m:g}min.mp4", m)
         out = tmp / f"long{m:g}.jsonl"
-        mb, sec = peak_memory([sys.executable, "-m", "avsr.cli", "transcribe", str(f), "--whisper", args.whisper, "-o", str(out),
-                               "-q", "-j", str(args.workers), "--batch-size", str(args.batch_size)])
+        mb, sec = peak_memory(
+            [
+                sys.executable,
+                "-m",
+                "avsr.cli",
+                "transcribe",
+                str(f),
+                "--whisper",
+                args.whisper,
+                "-o",
+                str(out),
+                "-q",
+                "-j",
+                str(args.workers),
+                "--batch-size",
+                str(args.batch_size),
+            ]
+        )
         rec = json.loads(out.read_text().splitlines()[0])
         rows.append((m, mb, sec, len(rec["segments"]), len(rec["text"].split())))
-    print(f"\n2. peak memory of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode; MB (ratio to the first row)")
-    print("| input | segments | words | wall s | x realtime | peak PSS, all processes | peak RSS sum, all processes | main RSS | worker RSS |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"\n2. peak memory of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode; MB (ratio to the first row)"
+    )
+    print(
+        "| input | segments | words | wall s | x realtime | peak PSS, all processes | peak RSS sum, all processes | main RSS | worker RSS |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     r0 = rows[0][1]
     for m, mb, sec, segs, words in rows:
         cells = " | ".join(f"{mb[k]:.0f} ({mb[k] / max(r0[k], 1):.2f}x)" for k in ("pss", "rss", "main", "worker"))
@@ -213,11 +263,24 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--whisper", default="whisper-base")
     p.add_argument("--clips", type=int, default=28)
-    p.add_argument("--configs", nargs="*", default=["-j 0 --batch-size 1", "-j 1 --batch-size 4", "-j 1 --batch-size 4 --precision bf16-mixed",
-                                                    "-j 1 --batch-size 4 --quantize int8", "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed"],
-                   help="option strings of the avsr batch runs to time")
-    p.add_argument("--vsr-configs", nargs="*", default=["-j 0 --batch-size 8", "-j 1 --batch-size 8", "-j 2 --batch-size 8"],
-                   help="option strings of the vsr batch runs (none: skip the vsr section)")
+    p.add_argument(
+        "--configs",
+        nargs="*",
+        default=[
+            "-j 0 --batch-size 1",
+            "-j 1 --batch-size 4",
+            "-j 1 --batch-size 4 --precision bf16-mixed",
+            "-j 1 --batch-size 4 --quantize int8",
+            "-j 0 --devices 2 --strategy ddp --batch-size 4 --precision bf16-mixed",
+        ],
+        help="option strings of the avsr batch runs to time",
+    )
+    p.add_argument(
+        "--vsr-configs",
+        nargs="*",
+        default=["-j 0 --batch-size 8", "-j 1 --batch-size 8", "-j 2 --batch-size 8"],
+        help="option strings of the vsr batch runs (none: skip the vsr section)",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--threads", type=int, default=2, help="FaceMesh threads per worker")

@@ -5,11 +5,12 @@
 Takes random alphabetic dictionary words, asks espeak-ng for them as if they were unknown,
 and prints the phoneme error rate against the dictionary's pronunciations.
 """
+
 import argparse
 import random
 
-from avsr.text.g2p import _espeak, cmu_dict
 from avsr.core.metrics import error_rate
+from avsr.text.g2p import _espeak, cmu_dict
 
 
 def main() -> None:
@@ -21,7 +22,9 @@ def main() -> None:
     random.seed(args.seed)
     words = random.sample([w for w in d if w.isalpha()], args.words)
     per = error_rate([d[w] for w in words], _espeak(words))
-    print(f"espeak-ng vs CMU dictionary on {args.words} random dictionary words (seed {args.seed}): PER {100 * per:.1f}%")
+    print(
+        f"espeak-ng vs CMU dictionary on {args.words} random dictionary words (seed {args.seed}): PER {100 * per:.1f}%"
+    )
 
 
 if __name__ == "__main__":

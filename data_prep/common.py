@@ -1,4 +1,5 @@
 """Shared command line of the corpus scripts (thin: all work is in avsr.recipes.lrs)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ import sys
 def main(name: str, splits: tuple[str, ...], prepare) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     from avsr.core.configs import build
+    from avsr.core.errors import AvsrError
     from avsr.recipes.lrs import merge_shards, parse_shard
     from avsr.roi.config import RoiConfig
 
@@ -30,7 +32,7 @@ def main(name: str, splits: tuple[str, ...], prepare) -> int:
         shard = parse_shard(args.shard)
         cfg = build(RoiConfig, args.config, args.set)
         results = prepare(args.root, args.out, splits=args.splits, cfg=cfg, shard=shard, workers=args.jobs)
-    except (ValueError, FileNotFoundError) as e:
+    except (AvsrError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     failed = 0

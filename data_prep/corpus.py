@@ -3,12 +3,13 @@
 
     python data_prep/corpus.py -o data/corpus [--heldout 0.05]
 """
+
 import argparse
 import sys
 
-from avsr.recipes.text import FORTUNES_DIR, CorpusError, build_corpus
 from avsr.core.jsonl import write_jsonl
-from avsr.train.p2t import with_phonemes
+from avsr.data.crops import with_phonemes
+from avsr.recipes.text import FORTUNES_DIR, CorpusError, build_corpus
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ back and forth; the speech: a LibriVox reading of "Sense and Sensibility" from p
 test data (tests/fixtures/speech/pocketsphinx_librivox/...-0890.wav). Lips and words are not
 synchronised. Thin wrapper over avsr.recipes.mux.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ SPEECH = ROOT / "tests/fixtures/speech/pocketsphinx_librivox/sense_and_sensibili
 
 
 def main() -> int:
-    from avsr.recipes.mux import mux_face_speech
     from avsr.core.audio import read_audio
+    from avsr.recipes.mux import mux_face_speech
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--out", default=str(ROOT / "examples/talking_face_speech.mp4"))

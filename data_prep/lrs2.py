@@ -1,9 +1,8 @@
 """LRS2 -> mouth crops + manifests.  python data_prep/lrs2.py LRS2_ROOT -o OUT [--shard i/n] [-j N]"""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import main  # noqa: E402
+import sys
+
+from common import main  # data_prep/ is on the path of a script run from it
 
 from avsr.recipes.lrs import LRS2_SPLITS, prepare_lrs2
 

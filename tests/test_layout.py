@@ -1,6 +1,7 @@
 """The floor plan holds: no import cycle among avsr's modules (imports inside functions
 included), the layered import-linter contract, files of at most 350 lines, and every bench
 script importable from a clean checkout."""
+
 from __future__ import annotations
 
 import ast
@@ -56,7 +57,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == 1:
-                return stack[stack.index(n):] + [n]
+                return stack[stack.index(n) :] + [n]
             if n not in state and (c := visit(n)):
                 return c
         stack.pop()
@@ -88,7 +89,9 @@ def test_layers_contract():
 
 
 def test_files_stay_small():
-    long = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 

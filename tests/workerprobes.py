@@ -1,5 +1,6 @@
 """Preparers for the worker-pool tests (tests/transcribe/test_workers.py). They live here, on the
 test path, because spawned workers import them by name; this module must not import torch."""
+
 from __future__ import annotations
 
 import os

@@ -12,6 +12,7 @@ fusion, one LoRA adapter set per noise scenario, the noise classifier and the ro
 Importing the package is cheap (no torch); it registers the ``noise`` checkpoint builder with
 :mod:`avsr.core.store`.
 """
+
 from avsr.core.store import register_builder
 
 

@@ -6,6 +6,7 @@ Here a stride-2 convolution replaces the first linear layer (50 frames/s instead
 the attention cost, no loss in a clip-level decision), and the SNR head predicts dB scaled by
 ``snr_scale`` (so both losses are of similar size). ``clean`` is a category of its own.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,16 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.features import HOP, log_mel
-from avsr.data.mixing import CATEGORIES
+from avsr.av.features import HOP, N_MELS, log_mel
 from avsr.core.media import SAMPLE_RATE
+from avsr.data.mixing import CATEGORIES
 
 NOISE_CLASSES = ("clean",) + CATEGORIES
 
 
 @dataclass(frozen=True)
 class NoiseClassifierConfig:
-    n_mels: int = 80
+    n_mels: int = N_MELS
     dim: int = 256
     depth: int = 4
     heads: int = 4
@@ -56,7 +57,9 @@ class NoiseClassifier(nn.Module):
         self.front = nn.Sequential(nn.Conv1d(cfg.n_mels, cfg.dim, 3, stride=2, padding=1), nn.GELU())
         max_frames = int(cfg.max_seconds * SAMPLE_RATE / HOP) // 2 + 1
         self.register_buffer("pos", _sinusoids(max_frames, cfg.dim), persistent=False)
-        layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, cfg.ffn, cfg.dropout, activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            cfg.dim, cfg.heads, cfg.ffn, cfg.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.dim)
         self.category = nn.Linear(cfg.dim, len(cfg.classes))
@@ -90,5 +93,8 @@ class NoiseClassifier(nn.Module):
         mel = self.features(audio)[None].to(device)
         logits, snr = self.eval()(mel)
         p = logits.softmax(-1)[0].cpu()
-        return {"category": self.cfg.classes[int(p.argmax())], "probs": {c: round(float(v), 4) for c, v in zip(self.cfg.classes, p)},
-                "snr": round(float(snr[0]), 2)}
+        return {
+            "category": self.cfg.classes[int(p.argmax())],
+            "probs": {c: round(float(v), 4) for c, v in zip(self.cfg.classes, p)},
+            "snr": round(float(snr[0]), 2),
+        }

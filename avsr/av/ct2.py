@@ -12,12 +12,14 @@ the file is executed. Whisper's q/k/v projections are stored fused (the absent k
 zeros); cross-attention stores q alone and k/v fused. The mapping below is the inverse of
 CTranslate2's own transformers converter, so a round trip gives back the same tensors.
 """
+
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -110,13 +112,19 @@ def whisper_dims(v: dict[str, np.ndarray]) -> dict[str, int]:
     n_enc = sum(1 for k in v if k.startswith("encoder/layer_") and k.endswith("self_attention/linear_1/bias"))
     n_dec = sum(1 for k in v if k.startswith("decoder/layer_") and k.endswith("self_attention/linear_1/bias"))
     vocab, d = v["decoder/embeddings/weight"].shape
-    return {"vocab_size": int(vocab), "d_model": int(d), "encoder_layers": n_enc, "decoder_layers": n_dec,
-            "encoder_attention_heads": int(v["encoder/num_heads"]), "decoder_attention_heads": int(v["decoder/num_heads"]),
-            "encoder_ffn_dim": int(v["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
-            "decoder_ffn_dim": int(v["decoder/layer_0/ffn/linear_0/weight"].shape[0]),
-            "num_mel_bins": int(v["encoder/conv1/weight"].shape[1]),
-            "max_source_positions": int(v["encoder/position_encodings/encodings"].shape[0]),
-            "max_target_positions": int(v["decoder/position_encodings/encodings"].shape[0])}
+    return {
+        "vocab_size": int(vocab),
+        "d_model": int(d),
+        "encoder_layers": n_enc,
+        "decoder_layers": n_dec,
+        "encoder_attention_heads": int(v["encoder/num_heads"]),
+        "decoder_attention_heads": int(v["decoder/num_heads"]),
+        "encoder_ffn_dim": int(v["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
+        "decoder_ffn_dim": int(v["decoder/layer_0/ffn/linear_0/weight"].shape[0]),
+        "num_mel_bins": int(v["encoder/conv1/weight"].shape[1]),
+        "max_source_positions": int(v["encoder/position_encodings/encodings"].shape[0]),
+        "max_target_positions": int(v["decoder/position_encodings/encodings"].shape[0]),
+    }
 
 
 def _linear(out: dict, name: str, v: dict, src: str) -> None:

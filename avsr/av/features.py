@@ -8,6 +8,7 @@ uses the same features on unpadded clips.
 
 (* in log10 units: 8 = 80 dB)
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,6 +20,7 @@ from avsr.core.media import SAMPLE_RATE
 
 N_FFT = 400
 HOP = 160  # 10 ms -> 100 mel frames per second
+N_MELS = 80  # log-mel bins (Whisper v1-v2, the fusion, the noise classifier)
 WHISPER_SECONDS = 30  # Whisper's fixed input window
 WHISPER_SAMPLES = WHISPER_SECONDS * SAMPLE_RATE
 WHISPER_FRAMES = WHISPER_SAMPLES // HOP  # 3000
@@ -29,12 +31,19 @@ def mel_filters(n_mels: int) -> torch.Tensor:
     """(n_mels, N_FFT // 2 + 1) Slaney-normalised mel filter bank, as Whisper's."""
     from transformers.audio_utils import mel_filter_bank
 
-    fb = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0, max_frequency=8000.0,
-                         sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")
+    fb = mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=0.0,
+        max_frequency=8000.0,
+        sampling_rate=SAMPLE_RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     return torch.from_numpy(np.ascontiguousarray(fb.T, dtype=np.float32))
 
 
-def log_mel(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
+def log_mel(audio: torch.Tensor | np.ndarray, n_mels: int = N_MELS) -> torch.Tensor:
     """(B, samples) or (samples,) float audio at 16 kHz -> (B, n_mels, samples // HOP) features
     (the leading dimension kept as given). The floor (max - 8) is taken per clip."""
     x = torch.as_tensor(audio, dtype=torch.float32)
@@ -49,10 +58,12 @@ def log_mel(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
     return out[0] if squeeze else out
 
 
-def whisper_input(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
+def whisper_input(audio: torch.Tensor | np.ndarray, n_mels: int = N_MELS) -> torch.Tensor:
     """Features of audio zero-padded (or cut) to 30 s: (…, n_mels, 3000), Whisper's input."""
     x = torch.as_tensor(audio, dtype=torch.float32)
     if x.shape[-1] > WHISPER_SAMPLES:
-        raise ValueError(f"{x.shape[-1] / SAMPLE_RATE:.1f} s of audio: a Whisper window holds 30 s; cut it into segments first")
+        raise ValueError(
+            f"{x.shape[-1] / SAMPLE_RATE:.1f} s of audio: a Whisper window holds 30 s; cut it into segments first"
+        )
     x = torch.nn.functional.pad(x, (0, WHISPER_SAMPLES - x.shape[-1]))
     return log_mel(x, n_mels)

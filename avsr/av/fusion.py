@@ -13,6 +13,7 @@ Identity at initialisation: the output layer is zero, so before training the cor
 the input mel bit for bit, and the whole model's output is exactly the frozen Whisper's.
 Mel frames with no video (past the end of the crops, or a clip with no face) get no correction.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avsr.av.features import HOP
+from avsr.av.features import HOP, N_MELS
 from avsr.core.media import MOUTH_CROP_SIZE, SAMPLES_PER_FRAME
 from avsr.vsr.model import PIXEL_MEAN, PIXEL_STD, FrameEncoder, VSRConfig
 
@@ -30,7 +31,7 @@ MEL_PER_VIDEO_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 
 @dataclass(frozen=True)
 class FusionConfig:
-    n_mels: int = 80
+    n_mels: int = N_MELS
     dim: int = 128
     heads: int = 4
     stem_channels: int = 16
@@ -51,10 +52,18 @@ class AVFusion(nn.Module):
     def __init__(self, cfg: FusionConfig = FusionConfig()):
         super().__init__()
         self.cfg = cfg
-        vcfg = VSRConfig(stem_channels=cfg.stem_channels, stage_channels=cfg.stage_channels, stage_blocks=(1,) * len(cfg.stage_channels),
-                         dim=cfg.dim, heads=cfg.heads, input_size=MOUTH_CROP_SIZE)
+        vcfg = VSRConfig(
+            stem_channels=cfg.stem_channels,
+            stage_channels=cfg.stage_channels,
+            stage_blocks=(1,) * len(cfg.stage_channels),
+            dim=cfg.dim,
+            heads=cfg.heads,
+            input_size=MOUTH_CROP_SIZE,
+        )
         self.video = FrameEncoder(vcfg)
-        self.audio = nn.Sequential(nn.Conv1d(cfg.n_mels, cfg.dim, 3, padding=1), nn.GELU(), nn.Conv1d(cfg.dim, cfg.dim, 3, padding=1))
+        self.audio = nn.Sequential(
+            nn.Conv1d(cfg.n_mels, cfg.dim, 3, padding=1), nn.GELU(), nn.Conv1d(cfg.dim, cfg.dim, 3, padding=1)
+        )
         self.attn = nn.MultiheadAttention(cfg.dim, cfg.heads, dropout=cfg.dropout, batch_first=True)
         self.norm_a, self.norm_v = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
         self.out = nn.Linear(2 * cfg.dim, cfg.n_mels)

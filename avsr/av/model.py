@@ -11,6 +11,7 @@ plain frozen Whisper. A set lives in a folder named after its scenario::
 
 Loading refuses a folder that is not a set, and a set made for another Whisper.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.core.errors import AvsrError, ConfigError
 from avsr.av.features import WHISPER_FRAMES, whisper_input
 from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
 from avsr.av.router import NO_ADAPTER
 from avsr.av.whisper import is_multilingual
 from avsr.core.configs import from_dict
+from avsr.core.errors import AvsrError, ConfigError
 
 ADAPTER_META = "avsr_adapter.json"
 FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
@@ -65,7 +66,9 @@ class LoraSetConfig:
 
 def whisper_signature(whisper) -> dict[str, int]:
     c = whisper.config
-    return {k: int(getattr(c, k)) for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")}
+    return {
+        k: int(getattr(c, k)) for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")
+    }
 
 
 class AVWhisper(nn.Module):
@@ -85,7 +88,13 @@ class AVWhisper(nn.Module):
     def sets(self) -> list[str]:
         return sorted(self.meta)
 
-    def add_set(self, name: str, cfg: LoraSetConfig = LoraSetConfig(), fusion: FusionConfig | None = None, info: dict[str, Any] | None = None) -> None:
+    def add_set(
+        self,
+        name: str,
+        cfg: LoraSetConfig = LoraSetConfig(),
+        fusion: FusionConfig | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
         """A new, untrained set (LoRA B = 0, fusion output = 0: the model's output is unchanged)."""
         from peft import LoraConfig, get_peft_model
 
@@ -140,7 +149,9 @@ class AVWhisper(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.peft.peft_config[name].save_pretrained(str(folder))
-        state = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.peft, adapter_name=name).items()}
+        state = {
+            k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.peft, adapter_name=name).items()
+        }
         with atomic_path(folder / "adapter_model.safetensors") as tmp:
             save_file(state, str(tmp))
         if name in self.fusions:
@@ -148,9 +159,13 @@ class AVWhisper(nn.Module):
             with atomic_path(folder / FUSION_WEIGHTS) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in f.state_dict().items()}, str(tmp))
             (folder / FUSION_CONFIG).write_text(json.dumps(f.cfg.to_dict(), indent=1))
-        meta = {**self.meta[name], "modality": "audio-visual" if name in self.fusions else "audio",
-                "whisper": {"name": self.whisper_name, **whisper_signature(self.whisper)},
-                "trainable_parameters": self.trainable_parameters(name), "full_finetune_parameters": self.full_parameters()}
+        meta = {
+            **self.meta[name],
+            "modality": "audio-visual" if name in self.fusions else "audio",
+            "whisper": {"name": self.whisper_name, **whisper_signature(self.whisper)},
+            "trainable_parameters": self.trainable_parameters(name),
+            "full_finetune_parameters": self.full_parameters(),
+        }
         with atomic_path(folder / ADAPTER_META) as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
         return folder
@@ -163,8 +178,10 @@ class AVWhisper(nn.Module):
         meta = read_set_meta(folder)
         sig = whisper_signature(self.whisper)
         if meta["whisper"] and {k: meta["whisper"].get(k) for k in sig} != sig:
-            raise AdapterError(f"{folder}: adapter set made for Whisper {meta['whisper'].get('name') or meta['whisper']} "
-                               f"({_fmt(meta['whisper'])}), but the loaded Whisper is {self.whisper_name or '?'} ({_fmt(sig)})")
+            raise AdapterError(
+                f"{folder}: adapter set made for Whisper {meta['whisper'].get('name') or meta['whisper']} "
+                f"({_fmt(meta['whisper'])}), but the loaded Whisper is {self.whisper_name or '?'} ({_fmt(sig)})"
+            )
         name = name or folder.name
         if name in self.meta or name == NO_ADAPTER:
             raise AdapterError(f"adapter set {name!r} is already loaded or reserved")
@@ -194,7 +211,9 @@ class AVWhisper(nn.Module):
     def _device(self) -> torch.device:
         return next(self.whisper.parameters()).device
 
-    def encoder_input(self, mel: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None) -> torch.Tensor:
+    def encoder_input(
+        self, mel: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The active set's fusion applied to ``mel`` when there are crops; else ``mel``."""
         if crops is None or self.active not in self.fusions:
             return mel
@@ -205,7 +224,13 @@ class AVWhisper(nn.Module):
     def _model(self):
         return self.peft if self.peft is not None else self.whisper
 
-    def forward(self, mel: torch.Tensor, labels: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        mel: torch.Tensor,
+        labels: torch.Tensor,
+        crops: torch.Tensor | None = None,
+        video_frames: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Teacher-forced loss with the active set; labels (B, L) with -100 on padding."""
         x = self.encoder_input(mel, crops, video_frames)
         if self.active == NO_ADAPTER and self.peft is not None:
@@ -214,8 +239,15 @@ class AVWhisper(nn.Module):
         return self._model()(input_features=x, labels=labels).loss
 
     @torch.inference_mode()
-    def generate(self, mel: torch.Tensor, crops: torch.Tensor | None = None, video_frames: torch.Tensor | None = None, beams: int = 1,
-                 language: str | None = "en", max_new_tokens: int | None = None) -> list[str]:
+    def generate(
+        self,
+        mel: torch.Tensor,
+        crops: torch.Tensor | None = None,
+        video_frames: torch.Tensor | None = None,
+        beams: int = 1,
+        language: str | None = "en",
+        max_new_tokens: int | None = None,
+    ) -> list[str]:
         x = self.encoder_input(mel, crops, video_frames)
         kw: dict[str, Any] = {"num_beams": beams, "do_sample": False}
         if max_new_tokens:
@@ -260,9 +292,13 @@ def read_set_meta(folder: str | os.PathLike) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise AdapterError(f"{folder}: no such adapter set folder")
-    missing = [f for f in (ADAPTER_META, "adapter_config.json", "adapter_model.safetensors") if not (folder / f).is_file()]
+    missing = [
+        f for f in (ADAPTER_META, "adapter_config.json", "adapter_model.safetensors") if not (folder / f).is_file()
+    ]
     if missing:
-        raise AdapterError(f"{folder}: not an avsr adapter set (missing {', '.join(missing)}); sets are written by `avsr train av`")
+        raise AdapterError(
+            f"{folder}: not an avsr adapter set (missing {', '.join(missing)}); sets are written by `avsr train av`"
+        )
     try:
         meta = json.loads((folder / ADAPTER_META).read_text())
     except json.JSONDecodeError as e:
@@ -274,7 +310,11 @@ def read_set_meta(folder: str | os.PathLike) -> dict[str, Any]:
 def list_sets(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:
     """(name, metadata) of every adapter set folder directly under ``root``."""
     root = Path(root)
-    return [(p.name, read_set_meta(p)) for p in sorted(root.iterdir()) if p.is_dir() and (p / ADAPTER_META).is_file()] if root.is_dir() else []
+    return (
+        [(p.name, read_set_meta(p)) for p in sorted(root.iterdir()) if p.is_dir() and (p / ADAPTER_META).is_file()]
+        if root.is_dir()
+        else []
+    )
 
 
 def _fmt(sig: dict[str, Any]) -> str:

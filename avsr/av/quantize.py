@@ -11,6 +11,7 @@ adapter set still switches and applies exactly as before, on top of the quantize
 Load every adapter set first: peft cannot wrap a layer that is already quantized. It is for
 inference only (no gradients flow through quantized layers) and runs on CPU only.
 """
+
 from __future__ import annotations
 
 import warnings

@@ -12,10 +12,12 @@ Rules are tried in order; the first whose conditions all hold wins::
 ``none`` means the plain frozen Whisper. A rule that names a set which is not installed is
 skipped (the next rule, then ``default``, is used), and the decision says why.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from avsr.core.errors import ConfigError
 
@@ -30,18 +32,26 @@ class Rule:
     snr_max: float | None = None  # exclusive
 
     def matches(self, category: str, snr: float) -> bool:
-        return ((self.category is None or self.category == category) and (self.snr_min is None or snr >= self.snr_min)
-                and (self.snr_max is None or snr < self.snr_max))
+        return (
+            (self.category is None or self.category == category)
+            and (self.snr_min is None or snr >= self.snr_min)
+            and (self.snr_max is None or snr < self.snr_max)
+        )
 
 
 @dataclass(frozen=True)
 class RouterConfig:
-    rules: tuple[Rule, ...] = (Rule(NO_ADAPTER, category="clean"), Rule("babble", category="babble"), Rule("music", category="music"),
-                               Rule("noise", category="noise"), Rule("sidespeaker", category="sidespeaker"))
+    rules: tuple[Rule, ...] = (
+        Rule(NO_ADAPTER, category="clean"),
+        Rule("babble", category="babble"),
+        Rule("music", category="music"),
+        Rule("noise", category="noise"),
+        Rule("sidespeaker", category="sidespeaker"),
+    )
     default: str = NO_ADAPTER
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RouterConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RouterConfig:
         allowed = set(Rule.__dataclass_fields__)
         rules = []
         for i, r in enumerate(d.get("rules", [])):

@@ -13,6 +13,7 @@ Sources, by what ``load_whisper(source)`` is given:
 The feature extractor (80- or 128-bin log-mel, 30 s windows) is computed locally; nothing is
 downloaded for the first three sources.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,9 @@ from typing import Any
 
 import torch
 
-from avsr.core.errors import CheckpointError
 from avsr.av.ct2 import model_parts, read_ct2, whisper_dims, whisper_state_dict
 from avsr.av.features import WHISPER_SECONDS
+from avsr.core.errors import CheckpointError
 from avsr.core.media import SAMPLE_RATE
 
 _SPECIAL = "<|endoftext|>"
@@ -42,19 +43,28 @@ def build_tokenizer(tokenizer_json: str | os.PathLike):
     p = Path(tokenizer_json)
     if not p.is_file():
         raise WhisperLoadError(f"{p}: tokenizer.json not found (CTranslate2 Whisper folders ship one)")
-    return WhisperTokenizerFast(tokenizer_file=str(p), unk_token=_SPECIAL, bos_token=_SPECIAL, eos_token=_SPECIAL, pad_token=_SPECIAL)
+    return WhisperTokenizerFast(
+        tokenizer_file=str(p), unk_token=_SPECIAL, bos_token=_SPECIAL, eos_token=_SPECIAL, pad_token=_SPECIAL
+    )
 
 
 def _special_ids(tok) -> dict[str, Any]:
-    ids = {n: tok.convert_tokens_to_ids(f"<|{n}|>") for n in ("startoftranscript", "endoftext", "notimestamps", "transcribe", "translate", "startofprev")}
+    ids = {
+        n: tok.convert_tokens_to_ids(f"<|{n}|>")
+        for n in ("startoftranscript", "endoftext", "notimestamps", "transcribe", "translate", "startofprev")
+    }
     sot, translate = ids["startoftranscript"], ids["translate"]
     vocab = tok.get_vocab()
-    langs = {t: i for t, i in vocab.items() if sot < i < translate and re.fullmatch(r"<\|[a-z]{2,3}(_[a-zA-Z]+)?\|>", t)}
+    langs = {
+        t: i for t, i in vocab.items() if sot < i < translate and re.fullmatch(r"<\|[a-z]{2,3}(_[a-zA-Z]+)?\|>", t)
+    }
     ids["languages"] = dict(sorted(langs.items(), key=lambda kv: kv[1]))
     return ids
 
 
-def whisper_config(dims: dict[str, int], tok, suppress: list[int] | None = None, suppress_begin: list[int] | None = None):
+def whisper_config(
+    dims: dict[str, int], tok, suppress: list[int] | None = None, suppress_begin: list[int] | None = None
+):
     """WhisperConfig + GenerationConfig for these sizes and this tokenizer. English-only models
     (tiny.en ... medium.en) have 51864 token embeddings, multilingual ones 51865 or more; their
     tokenizers both list language tokens, so the size decides."""
@@ -64,12 +74,29 @@ def whisper_config(dims: dict[str, int], tok, suppress: list[int] | None = None,
     eot, sot = ids["endoftext"], ids["startoftranscript"]
     multilingual = dims["vocab_size"] >= MULTILINGUAL_VOCAB
     begin = suppress_begin if suppress_begin is not None else [tok.convert_tokens_to_ids("Ġ"), eot]
-    cfg = WhisperConfig(**dims, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
-                        suppress_tokens=None, begin_suppress_tokens=None, tie_word_embeddings=True)  # both live in the GenerationConfig
-    gen = GenerationConfig(decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
-                           no_timestamps_token_id=ids["notimestamps"], prev_sot_token_id=ids["startofprev"],
-                           suppress_tokens=list(suppress or []), begin_suppress_tokens=begin, is_multilingual=multilingual,
-                           max_initial_timestamp_index=50, max_length=dims["max_target_positions"])
+    cfg = WhisperConfig(
+        **dims,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        decoder_start_token_id=sot,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        tie_word_embeddings=True,
+    )  # both live in the GenerationConfig
+    gen = GenerationConfig(
+        decoder_start_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        no_timestamps_token_id=ids["notimestamps"],
+        prev_sot_token_id=ids["startofprev"],
+        suppress_tokens=list(suppress or []),
+        begin_suppress_tokens=begin,
+        is_multilingual=multilingual,
+        max_initial_timestamp_index=50,
+        max_length=dims["max_target_positions"],
+    )
     if multilingual:
         gen.lang_to_id = ids["languages"]
         gen.task_to_id = {"transcribe": ids["transcribe"], "translate": ids["translate"]}
@@ -119,12 +146,19 @@ _OPENAI_RENAMES = [  # openai-whisper parameter names -> transformers names
     (r"^encoder\.ln_post\.", "model.encoder.layer_norm."),
     (r"^decoder\.ln\.", "model.decoder.layer_norm."),
     (r"^(encoder|decoder)\.blocks\.(\d+)\.", r"model.\1.layers.\2."),
-    (r"\.attn\.query\.", ".self_attn.q_proj."), (r"\.attn\.key\.", ".self_attn.k_proj."),
-    (r"\.attn\.value\.", ".self_attn.v_proj."), (r"\.attn\.out\.", ".self_attn.out_proj."),
-    (r"\.cross_attn\.query\.", ".encoder_attn.q_proj."), (r"\.cross_attn\.key\.", ".encoder_attn.k_proj."),
-    (r"\.cross_attn\.value\.", ".encoder_attn.v_proj."), (r"\.cross_attn\.out\.", ".encoder_attn.out_proj."),
-    (r"\.attn_ln\.", ".self_attn_layer_norm."), (r"\.cross_attn_ln\.", ".encoder_attn_layer_norm."),
-    (r"\.mlp_ln\.", ".final_layer_norm."), (r"\.mlp\.0\.", ".fc1."), (r"\.mlp\.2\.", ".fc2."),
+    (r"\.attn\.query\.", ".self_attn.q_proj."),
+    (r"\.attn\.key\.", ".self_attn.k_proj."),
+    (r"\.attn\.value\.", ".self_attn.v_proj."),
+    (r"\.attn\.out\.", ".self_attn.out_proj."),
+    (r"\.cross_attn\.query\.", ".encoder_attn.q_proj."),
+    (r"\.cross_attn\.key\.", ".encoder_attn.k_proj."),
+    (r"\.cross_attn\.value\.", ".encoder_attn.v_proj."),
+    (r"\.cross_attn\.out\.", ".encoder_attn.out_proj."),
+    (r"\.attn_ln\.", ".self_attn_layer_norm."),
+    (r"\.cross_attn_ln\.", ".encoder_attn_layer_norm."),
+    (r"\.mlp_ln\.", ".final_layer_norm."),
+    (r"\.mlp\.0\.", ".fc1."),
+    (r"\.mlp\.2\.", ".fc2."),
 ]
 
 
@@ -139,10 +173,19 @@ def from_openai(pt: str | os.PathLike, tokenizer: str | os.PathLike | None = Non
     if not isinstance(ck, dict) or "dims" not in ck or "model_state_dict" not in ck:
         raise WhisperLoadError(f"{pt}: not an openai-whisper checkpoint (expected keys 'dims' and 'model_state_dict')")
     d = ck["dims"]
-    dims = {"vocab_size": d["n_vocab"], "d_model": d["n_audio_state"], "encoder_layers": d["n_audio_layer"], "decoder_layers": d["n_text_layer"],
-            "encoder_attention_heads": d["n_audio_head"], "decoder_attention_heads": d["n_text_head"],
-            "encoder_ffn_dim": 4 * d["n_audio_state"], "decoder_ffn_dim": 4 * d["n_text_state"], "num_mel_bins": d["n_mels"],
-            "max_source_positions": d["n_audio_ctx"], "max_target_positions": d["n_text_ctx"]}
+    dims = {
+        "vocab_size": d["n_vocab"],
+        "d_model": d["n_audio_state"],
+        "encoder_layers": d["n_audio_layer"],
+        "decoder_layers": d["n_text_layer"],
+        "encoder_attention_heads": d["n_audio_head"],
+        "decoder_attention_heads": d["n_text_head"],
+        "encoder_ffn_dim": 4 * d["n_audio_state"],
+        "decoder_ffn_dim": 4 * d["n_text_state"],
+        "num_mel_bins": d["n_mels"],
+        "max_source_positions": d["n_audio_ctx"],
+        "max_target_positions": d["n_text_ctx"],
+    }
     state = {}
     for k, t in ck["model_state_dict"].items():
         for pat, rep in _OPENAI_RENAMES:
@@ -167,7 +210,11 @@ def _convert_registered(files: list[Path], out: Path) -> None:
     proc.save_pretrained(str(out))
 
 
-def load_whisper(source: str | os.PathLike = "whisper-tiny.en", device: str | torch.device = "cpu", tokenizer: str | os.PathLike | None = None):
+def load_whisper(
+    source: str | os.PathLike = "whisper-tiny.en",
+    device: str | torch.device = "cpu",
+    tokenizer: str | os.PathLike | None = None,
+):
     """(WhisperForConditionalGeneration in eval mode, WhisperProcessor) from any source listed in
     the module docstring."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -180,7 +227,10 @@ def load_whisper(source: str | os.PathLike = "whisper-tiny.en", device: str | to
         if registry()[s].get("kind") != "whisper":
             raise WhisperLoadError(f"{s!r} is a registered {registry()[s].get('kind')} model, not Whisper")
         folder = convert_once(s, _convert_registered)
-        model, proc = WhisperForConditionalGeneration.from_pretrained(str(folder)), WhisperProcessor.from_pretrained(str(folder))
+        model, proc = (
+            WhisperForConditionalGeneration.from_pretrained(str(folder)),
+            WhisperProcessor.from_pretrained(str(folder)),
+        )
     elif p.suffix == ".pt" and p.is_file():
         model, proc = from_openai(p, tokenizer)
     elif p.is_dir() and (list(p.glob("model.bin*"))):
@@ -188,14 +238,17 @@ def load_whisper(source: str | os.PathLike = "whisper-tiny.en", device: str | to
     elif p.is_dir() and (p / "config.json").is_file():
         model, proc = WhisperForConditionalGeneration.from_pretrained(s), WhisperProcessor.from_pretrained(s)
     elif p.exists():
-        raise WhisperLoadError(f"{s}: not a Whisper model (expected a registry name, a CTranslate2 folder with model.bin, "
-                               "an openai-whisper .pt file or a transformers folder with config.json)")
+        raise WhisperLoadError(
+            f"{s}: not a Whisper model (expected a registry name, a CTranslate2 folder with model.bin, "
+            "an openai-whisper .pt file or a transformers folder with config.json)"
+        )
     else:
         try:
             model, proc = WhisperForConditionalGeneration.from_pretrained(s), WhisperProcessor.from_pretrained(s)
         except OSError as e:
-            raise WhisperLoadError(f"{s!r}: not a registry name, a local path or a reachable hub id ({e}); "
-                                   "offline models: `avsr models`") from e
+            raise WhisperLoadError(
+                f"{s!r}: not a registry name, a local path or a reachable hub id ({e}); offline models: `avsr models`"
+            ) from e
     return model.to(device).eval(), proc
 
 

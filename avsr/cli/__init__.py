@@ -3,6 +3,7 @@
 parser and turns every :class:`~avsr.core.errors.AvsrError` into ``avsr COMMAND: error: MESSAGE``
 and its exit code. Exit codes: 0 success, 1 some inputs failed (the others were processed),
 2 usage error (bad options, missing or unloadable models), 130 interrupted."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except AvsrError as e:

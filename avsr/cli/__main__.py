@@ -1,4 +1,5 @@
 """``python -m avsr.cli``: the same as the ``avsr`` command."""
+
 import sys
 
 from avsr.cli import main

@@ -1,4 +1,5 @@
 """``avsr eval asr|avsr|vsr``: evaluation on an LRS2/LRS3 test manifest (:mod:`avsr.evaluation`)."""
+
 from __future__ import annotations
 
 import os
@@ -7,30 +8,62 @@ from avsr.cli.common import progress_arg, show_progress
 
 
 def add(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate on an LRS2/LRS3 test manifest (WER with bootstrap CI, noise, tables, plots, report)",
-                       description="Evaluate a system on a test manifest (data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
-                       "Writes OUT/utterances.jsonl, results.md, results.csv, wer_vs_snr.png, report.html, run.json.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate on an LRS2/LRS3 test manifest (WER with bootstrap CI, noise, tables, plots, report)",
+        description="Evaluate a system on a test manifest (data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
+        "Writes OUT/utterances.jsonl, results.md, results.csv, wer_vs_snr.png, report.html, run.json.",
+    )
     esub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    for what, help_ in (("asr", "frozen Whisper (+ adapter sets), audio only, clean and under noise"),
-                        ("avsr", "frozen Whisper + adapter sets with their fusion: audio + mouth crops, clean and under noise")):
-        a = esub.add_parser(what, help=help_, description=help_ + ". Noise: --noise-sources (data_prep/audio.py) mixes every "
-                            "category at every SNR, seeded per utterance: two runs give identical numbers.")
+    for what, help_ in (
+        ("asr", "frozen Whisper (+ adapter sets), audio only, clean and under noise"),
+        ("avsr", "frozen Whisper + adapter sets with their fusion: audio + mouth crops, clean and under noise"),
+    ):
+        a = esub.add_parser(
+            what,
+            help=help_,
+            description=help_ + ". Noise: --noise-sources (data_prep/audio.py) mixes every "
+            "category at every SNR, seeded per utterance: two runs give identical numbers.",
+        )
         _eval_common(a)
-        a.add_argument("--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
+        a.add_argument(
+            "--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id"
+        )
         a.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
-        a.add_argument("--sets", nargs="+", metavar="SET", help="sets to evaluate, 'none' = frozen Whisper (default: none + every set in --adapters)")
-        a.add_argument("--noise-sources", help="noise-sources JSONL (data_prep/audio.py writes OUT/noise_sources.jsonl); test split is used")
-        a.add_argument("--categories", nargs="+", metavar="CATEGORY", help="noise categories (default: all the sources can make)")
-        a.add_argument("--snrs", nargs="+", metavar="SNR", help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)")
+        a.add_argument(
+            "--sets",
+            nargs="+",
+            metavar="SET",
+            help="sets to evaluate, 'none' = frozen Whisper (default: none + every set in --adapters)",
+        )
+        a.add_argument(
+            "--noise-sources",
+            help="noise-sources JSONL (data_prep/audio.py writes OUT/noise_sources.jsonl); test split is used",
+        )
+        a.add_argument(
+            "--categories", nargs="+", metavar="CATEGORY", help="noise categories (default: all the sources can make)"
+        )
+        a.add_argument(
+            "--snrs",
+            nargs="+",
+            metavar="SNR",
+            help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)",
+        )
         a.add_argument("--beam", type=int, default=1, help="Whisper beam size (default 1: greedy)")
         a.set_defaults(func=_cmd_eval_whisper)
-    v = esub.add_parser("vsr", help="lip reading: PER of a checkpoint; with --p2t also WER and the run folder",
-                        description="Lip-read the manifest's crops. Without --p2t: phoneme error rate (-o: per-utterance JSONL). With "
-                        "--p2t ADAPTER|lexicon: phonemes -> words, WER and PER, and -o is the run folder.")
+    v = esub.add_parser(
+        "vsr",
+        help="lip reading: PER of a checkpoint; with --p2t also WER and the run folder",
+        description="Lip-read the manifest's crops. Without --p2t: phoneme error rate (-o: per-utterance JSONL). With "
+        "--p2t ADAPTER|lexicon: phonemes -> words, WER and PER, and -o is the run folder.",
+    )
     v.add_argument("--ckpt", required=True, help="checkpoint folder (model.safetensors + config.json)")
     _eval_common(v, out_required=False)
     v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t), or 'lexicon' for dictionary lookup")
-    v.add_argument("--lexicon-counts", help="with --p2t lexicon: JSON word -> count file for the spelling choice (e.g. an adapter's lexicon_counts.json)")
+    v.add_argument(
+        "--lexicon-counts",
+        help="with --p2t lexicon: JSON word -> count file for the spelling choice (e.g. an adapter's lexicon_counts.json)",
+    )
     v.add_argument("--decode", choices=["greedy", "beam"], default="greedy")
     v.add_argument("--beam", type=int, default=8)
     v.set_defaults(func=_cmd_eval_vsr)
@@ -38,10 +71,25 @@ def add(sub) -> None:
 
 def _eval_common(p, out_required: bool = True) -> None:
     p.add_argument("--manifest", required=True, help="test manifest JSONL (id, text, audio / roi crops)")
-    p.add_argument("-o", "--out", required=out_required, help="output folder" + ("" if out_required else " (without --p2t: per-utterance JSONL file)"))
-    p.add_argument("--corpus", choices=["LRS2", "LRS3"], help="for the published-numbers table (default: guessed from the manifest path)")
+    p.add_argument(
+        "-o",
+        "--out",
+        required=out_required,
+        help="output folder" + ("" if out_required else " (without --p2t: per-utterance JSONL file)"),
+    )
+    p.add_argument(
+        "--corpus",
+        choices=["LRS2", "LRS3"],
+        help="for the published-numbers table (default: guessed from the manifest path)",
+    )
     p.add_argument("--published", help="published-numbers YAML (default: eval/published.yaml of the source checkout)")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the 95%% interval (default 1000; 0: none)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for the 95%% interval (default 1000; 0: none)",
+    )
     p.add_argument("--seed", type=int, default=0, help="noise and bootstrap seed (default 0)")
     p.add_argument("--limit", type=int, help="first N utterances only")
     p.add_argument("--batch-size", type=int, default=8)
@@ -51,11 +99,13 @@ def _eval_common(p, out_required: bool = True) -> None:
 
 def _eval_setup(args) -> dict:
     """Arguments shared by every `avsr eval` run, checked; UsageError on bad ones."""
-    from avsr.evaluation.published import DEFAULT_PATH, guess_corpus
     from avsr.core.errors import UsageError
+    from avsr.evaluation.published import DEFAULT_PATH, guess_corpus
 
     if not os.path.isfile(args.manifest):
-        raise UsageError(f"--manifest {args.manifest}: no such file (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)")
+        raise UsageError(
+            f"--manifest {args.manifest}: no such file (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)"
+        )
     if args.out and os.path.isfile(args.out):
         raise UsageError(f"-o {args.out}: is a file; give a folder for the run's results")
     for name in ("bootstrap", "batch_size", "limit"):
@@ -67,23 +117,45 @@ def _eval_setup(args) -> dict:
         raise UsageError(f"cannot tell from {args.manifest} whether it is LRS2 or LRS3: give --corpus LRS2|LRS3")
     if args.published and not os.path.isfile(args.published):
         raise UsageError(f"--published {args.published}: no such file")
-    return {"corpus": corpus, "published": args.published or DEFAULT_PATH, "seed": args.seed, "resamples": args.bootstrap, "limit": args.limit,
-            "batch_size": args.batch_size, "device": args.device, "progress": show_progress(args.progress)}
+    return {
+        "corpus": corpus,
+        "published": args.published or DEFAULT_PATH,
+        "seed": args.seed,
+        "resamples": args.bootstrap,
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "progress": show_progress(args.progress),
+    }
 
 
 def _cmd_eval_whisper(args) -> int:
+    from avsr.core.errors import UsageError
     from avsr.evaluation.conditions import DEFAULT_SNRS, parse_snrs
     from avsr.evaluation.systems import describe, evaluate_whisper
-    from avsr.core.errors import UsageError
 
     common = _eval_setup(args)
     clean, snrs = parse_snrs(args.snrs) if args.snrs else (True, DEFAULT_SNRS)
     if args.snrs and snrs and not args.noise_sources:
-        raise UsageError(f"--snrs {' '.join(args.snrs)}: noisy conditions need --noise-sources JSONL (data_prep/audio.py writes one)")
+        raise UsageError(
+            f"--snrs {' '.join(args.snrs)}: noisy conditions need --noise-sources JSONL (data_prep/audio.py writes one)"
+        )
     if args.sets and any(s != "none" for s in args.sets) and not args.adapters:
         raise UsageError("--sets names adapter sets: give --adapters FOLDER")
-    rows, _ = evaluate_whisper(args.manifest, args.out, system=args.what, whisper=args.whisper, adapters=args.adapters, sets=args.sets,
-                               noise_sources=args.noise_sources, categories=args.categories, snrs=snrs, clean=clean, beams=args.beam, **common)
+    rows, _ = evaluate_whisper(
+        args.manifest,
+        args.out,
+        system=args.what,
+        whisper=args.whisper,
+        adapters=args.adapters,
+        sets=args.sets,
+        noise_sources=args.noise_sources,
+        categories=args.categories,
+        snrs=snrs,
+        clean=clean,
+        beams=args.beam,
+        **common,
+    )
     print("\n".join(describe(rows)))
     print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
     return 0
@@ -99,14 +171,27 @@ def _cmd_eval_vsr(args) -> int:
         if not args.out:
             raise UsageError("--p2t writes a run folder: give -o OUT")
         common = _eval_setup(args)
-        rows, _ = evaluate_lipreading(args.manifest, args.out, ckpt=args.ckpt, p2t=args.p2t, lexicon_counts=args.lexicon_counts,
-                                      method=args.decode, beam=args.beam, **common)
+        rows, _ = evaluate_lipreading(
+            args.manifest,
+            args.out,
+            ckpt=args.ckpt,
+            p2t=args.p2t,
+            lexicon_counts=args.lexicon_counts,
+            method=args.decode,
+            beam=args.beam,
+            **common,
+        )
         print("\n".join(describe(rows)))
         print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
         return 0
     from avsr.evaluation.vsr import evaluate_vsr
 
     model = load_checkpoint(args.ckpt, device=args.device)
-    res = evaluate_vsr(model, args.manifest, args.decode, args.beam, out=args.out, progress=show_progress(args.progress))
-    print(f"PER {100 * res.per:.2f}% on {res.utterances} utterances ({args.decode})" + (f" -> {args.out}" if args.out else ""))
+    res = evaluate_vsr(
+        model, args.manifest, args.decode, args.beam, out=args.out, progress=show_progress(args.progress)
+    )
+    print(
+        f"PER {100 * res.per:.2f}% on {res.utterances} utterances ({args.decode})"
+        + (f" -> {args.out}" if args.out else "")
+    )
     return 0

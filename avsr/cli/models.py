@@ -1,5 +1,7 @@
 """``avsr models`` and ``avsr adapters``: what is installed and where it comes from."""
+
 from __future__ import annotations
+
 
 def add(sub) -> None:
     p = sub.add_parser("models", help="list the registered offline models and where each comes from")
@@ -16,7 +18,11 @@ def run_models(args) -> int:
         try:
             files = registered_files(name)
             where = ", ".join(str(f) for f in files)
-            state = "converted: " + str(converted_dir(name)) if (converted_dir(name) / "config.json").is_file() else "not converted yet (first use converts it)"
+            state = (
+                "converted: " + str(converted_dir(name))
+                if (converted_dir(name) / "config.json").is_file()
+                else "not converted yet (first use converts it)"
+            )
         except Exception as err:  # noqa: BLE001 - show why, keep listing
             where, state = f"NOT INSTALLED ({err})", ""
         print(f"{name} [{e['kind']}]: {e['description']}")
@@ -40,6 +46,8 @@ def run_adapters(args) -> int:
         snr = n.get("snr_values") or n.get("snr") or []
         snr_s = ",".join(f"{v:g}" for v in snr) if n.get("snr_values") else ("..".join(f"{v:g}" for v in snr))
         tr, full = m.get("trainable_parameters", 0), m.get("full_finetune_parameters", 0) or 1
-        print(f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
-              f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%")
+        print(
+            f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
+            f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%"
+        )
     return 0

@@ -1,4 +1,5 @@
 """``avsr roi``: extract mouth (or face) crops from many videos (:func:`avsr.roi.batch.run_batch`)."""
+
 from __future__ import annotations
 
 import sys
@@ -14,11 +15,22 @@ def add(sub) -> None:
         "ID.roi.mkv (lossless crops), ID.landmarks.npz, ID.wav (when the video has audio) and ID.qa.png. "
         "Re-running skips finished clips.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, list files (.txt: one path a line) or glob patterns")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files, folders, list files (.txt: one path a line) or glob patterns",
+    )
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("-c", "--config", help="YAML file of RoiConfig fields (e.g. configs/roi/face.yaml)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override RoiConfig fields, e.g. --set landmark_stride=2")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override RoiConfig fields, e.g. --set landmark_stride=2",
+    )
     p.add_argument("--mode", choices=["mouth", "face"], help="mouth crop (default) or VALLR-style full face")
     p.add_argument("--size", type=int, help="crop side in pixels (default 96 mouth, 224 face)")
     p.add_argument("--color", action="store_true", default=None, help="RGB crops instead of grey")
@@ -38,7 +50,9 @@ def run(args) -> int:
     cfg = build(RoiConfig, args.config, args.set, mode=args.mode, size=args.size, color=args.color)
     jobs, errors = collect_inputs(args.inputs)
     res = run_batch(jobs, args.out, cfg, workers=args.jobs, progress=args.progress, errors=errors)
-    print(f"{res.done} clips extracted, {res.skipped} already done, {len(res.failed)} failed -> {args.out}/manifest.jsonl")
+    print(
+        f"{res.done} clips extracted, {res.skipped} already done, {len(res.failed)} failed -> {args.out}/manifest.jsonl"
+    )
     for e in res.failed[:20]:
         print(f"  failed: {e['id']}: {e['error']}", file=sys.stderr)
     if len(res.failed) > 20:

@@ -1,17 +1,33 @@
 """``avsr train vsr|p2t|av|noise CONFIG [KEY=VALUE ...]``: the four training recipes (:mod:`avsr.train`)."""
+
 from __future__ import annotations
 
 import os
 
 _TRAIN = {  # what: (help, description, config folder)
-    "vsr": ("lip reading, stage 1: video -> CTC phonemes", "Train a VSR model. Overrides use dotted keys, e.g. "
-            "trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp", "vsr"),
-    "p2t": ("lip reading, stage 2: LoRA phoneme-to-text LM, trained on text", "Train the phoneme-to-text LoRA adapter on a "
-            "sentence corpus (data_prep/corpus.py). Resumable: run again to continue.", "p2t"),
-    "av": ("AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario", "Train one adapter set on speech "
-           "mixed with noise (data_prep/audio.py writes the manifests), e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200", "av"),
-    "noise": ("AVSR: the noise classifier (category + SNR)", "Train the noise classifier on speech mixed with train-split noise "
-              "(data_prep/audio.py).", "noise"),
+    "vsr": (
+        "lip reading, stage 1: video -> CTC phonemes",
+        "Train a VSR model. Overrides use dotted keys, e.g. "
+        "trainer.max_steps=2000 data.max_frames=1200 trainer.devices=2 trainer.strategy=ddp",
+        "vsr",
+    ),
+    "p2t": (
+        "lip reading, stage 2: LoRA phoneme-to-text LM, trained on text",
+        "Train the phoneme-to-text LoRA adapter on a "
+        "sentence corpus (data_prep/corpus.py). Resumable: run again to continue.",
+        "p2t",
+    ),
+    "av": (
+        "AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario",
+        "Train one adapter set on speech "
+        "mixed with noise (data_prep/audio.py writes the manifests), e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200",
+        "av",
+    ),
+    "noise": (
+        "AVSR: the noise classifier (category + SNR)",
+        "Train the noise classifier on speech mixed with train-split noise (data_prep/audio.py).",
+        "noise",
+    ),
 }
 
 
@@ -30,22 +46,30 @@ def run(args) -> int:
     from avsr.core.errors import UsageError
 
     if args.what == "vsr":
-        from avsr.train.vsr import VSRTrainConfig as Config, train_vsr as fit
+        from avsr.train.vsr import VSRTrainConfig as Config
+        from avsr.train.vsr import train_vsr as fit
     elif args.what == "p2t":
-        from avsr.train.p2t import P2TTrainConfig as Config, train_p2t as fit
+        from avsr.train.p2t import P2TTrainConfig as Config
+        from avsr.train.p2t import train_p2t as fit
     elif args.what == "av":
-        from avsr.train.av import AVTrainConfig as Config, train_av as fit
+        from avsr.train.av import AVTrainConfig as Config
+        from avsr.train.av import train_av as fit
     else:
-        from avsr.train.classifier import NoiseTrainConfig as Config, train_noise as fit
+        from avsr.train.classifier import NoiseTrainConfig as Config
+        from avsr.train.classifier import train_noise as fit
     cfg = build(Config, args.config, args.overrides)
     for name in ("train", "val"):
         path = getattr(cfg.data, name)
         if (path or name == "train") and not os.path.isfile(path):
-            raise UsageError(f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH)")
+            raise UsageError(
+                f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH)"
+            )
     sources = getattr(cfg.data, "noise_sources", None)
     if sources is not None and not os.path.isfile(sources):
         raise UsageError(f"data.noise_sources={sources!r}: no such file (python data_prep/audio.py ... -o data/audio)")
     final = fit(cfg)
-    what = {"vsr": "(averaged) checkpoint", "p2t": "adapter", "av": "adapter set", "noise": "noise classifier"}[args.what]
+    what = {"vsr": "(averaged) checkpoint", "p2t": "adapter", "av": "adapter set", "noise": "noise classifier"}[
+        args.what
+    ]
     print(f"final {what}: {final}")
     return 0

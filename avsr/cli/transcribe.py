@@ -1,4 +1,5 @@
 """``avsr transcribe``: one file or thousands, resumable (:mod:`avsr.transcribe`, over the recognisers of :mod:`avsr.recognizers`)."""
+
 from __future__ import annotations
 
 import os
@@ -10,34 +11,69 @@ from avsr.cli.common import progress_arg
 def add(sub) -> None:
     from avsr.av.quantize import QUANTIZE  # no torch import: the parser stays quick
 
-    p = sub.add_parser("transcribe", help="transcribe video or audio files (one, or thousands: resumable batch)", description="Transcribe. "
-                       "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio "
-                       "only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
-                       "(phoneme-to-text adapter). With -o, one JSON line per input; re-running the same command skips inputs already "
-                       "in the output. Files are read in segments (<= 30 s, cut at pauses), so long recordings use flat memory.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video/audio files, folders (recursive), globs, list files (.txt) or JSONL manifests")
-    p.add_argument("--mode", choices=["auto", "avsr", "asr", "vsr"], default="auto",
-                   help="auto (default): avsr for video with sound, vsr for silent video, asr for audio files")
-    p.add_argument("-o", "--out", help="JSONL output (id, text, mode, model, segments, noise, adapter, timings; errors as lines with 'error')")
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe video or audio files (one, or thousands: resumable batch)",
+        description="Transcribe. "
+        "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio "
+        "only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
+        "(phoneme-to-text adapter). With -o, one JSON line per input; re-running the same command skips inputs already "
+        "in the output. Files are read in segments (<= 30 s, cut at pauses), so long recordings use flat memory.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video/audio files, folders (recursive), globs, list files (.txt) or JSONL manifests",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["auto", "avsr", "asr", "vsr"],
+        default="auto",
+        help="auto (default): avsr for video with sound, vsr for silent video, asr for audio files",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        help="JSONL output (id, text, mode, model, segments, noise, adapter, timings; errors as lines with 'error')",
+    )
     p.add_argument("--srt", metavar="DIR", help="also write ID.srt captions here")
     p.add_argument("--vtt", metavar="DIR", help="also write ID.vtt captions here")
     p.add_argument("--crops", metavar="DIR", help="write a montage of each video's mouth crops here (ID.crops.png)")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes decoding media and extracting crops while the models run (default 1; 0: none)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes decoding media and extracting crops while the models run (default 1; 0: none)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="segments per model batch (default 8)")
-    p.add_argument("--devices", default="1", help="Lightning devices (e.g. 2, or 'auto'); >1 runs DDP, one process per device")
+    p.add_argument(
+        "--devices", default="1", help="Lightning devices (e.g. 2, or 'auto'); >1 runs DDP, one process per device"
+    )
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu (default), gpu, auto")
     p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp for several devices or nodes)")
     p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
-                   help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs with "
-                   "bf16 units and on GPUs; recorded in each output line's model)")
+    p.add_argument(
+        "--precision",
+        default="32-true",
+        choices=["32-true", "bf16-mixed", "16-mixed"],
+        help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs with "
+        "bf16 units and on GPUs; recorded in each output line's model)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="redo inputs whose line in the output is an error")
     progress_arg(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print each transcript")
     g = p.add_argument_group("avsr / asr")
-    g.add_argument("--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id")
-    g.add_argument("--quantize", choices=QUANTIZE, help="int8: Whisper's linear layers in int8 on CPU (dynamic quantization, as faster-whisper's "
-                   "compute_type=int8; faster, text may differ slightly from float32; with --precision 32-true only)")
+    g.add_argument(
+        "--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id"
+    )
+    g.add_argument(
+        "--quantize",
+        choices=QUANTIZE,
+        help="int8: Whisper's linear layers in int8 on CPU (dynamic quantization, as faster-whisper's "
+        "compute_type=int8; faster, text may differ slightly from float32; with --precision 32-true only)",
+    )
     g.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
     g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
     g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
@@ -61,8 +97,10 @@ def describe(rec: dict) -> str:
     else:
         n = rec.get("noise")
         noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else "noise: no classifier"
-        info = (f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']}){', visual' if rec.get('visual') else ''}"
-                f"{'; ' + rec['note'] if rec.get('note') else ''}]")
+        info = (
+            f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']}){', visual' if rec.get('visual') else ''}"
+            f"{'; ' + rec['note'] if rec.get('note') else ''}]"
+        )
     crops = f"\n  mouth crops: {rec['montage']}" if rec.get("montage") else ""
     return f"{rec['source']}: {text}\n  {info}{crops}"
 
@@ -75,13 +113,26 @@ def run(args) -> int:
     from avsr.core.media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
     from avsr.recognizers.load import ModelOptions, load_for_inputs
     from avsr.recognizers.prepare import Preparer
-    from avsr.transcribe.engine import BatchOptions, TranscribeTask, run as run_batch
+    from avsr.transcribe.engine import BatchOptions, TranscribeTask
+    from avsr.transcribe.engine import run as run_batch
 
     if args.jobs < 0:
         raise UsageError("-j/--jobs must be >= 0")
-    opts = ModelOptions(whisper=args.whisper, adapters=args.adapters, adapter=args.adapter, classifier=args.classifier, router=args.router,
-                        beam=args.beam, quantize=args.quantize, vsr=args.vsr, p2t=args.p2t, phonemes_only=args.phonemes_only, decode=args.decode,
-                        device=args.device, batch_size=args.batch_size)
+    opts = ModelOptions(
+        whisper=args.whisper,
+        adapters=args.adapters,
+        adapter=args.adapter,
+        classifier=args.classifier,
+        router=args.router,
+        beam=args.beam,
+        quantize=args.quantize,
+        vsr=args.vsr,
+        p2t=args.p2t,
+        phonemes_only=args.phonemes_only,
+        decode=args.decode,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
     opts.check(args.precision, args.accelerator)
     jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     for e in errors:
@@ -90,9 +141,19 @@ def run(args) -> int:
         raise UsageError("no input to transcribe")
     recognizers, missing = load_for_inputs(jobs, args.mode, opts)  # only the models the inputs need
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    batch = BatchOptions(workers=args.jobs, batch_size=args.batch_size, accelerator=args.accelerator, devices=devices, strategy=args.strategy,
-                         num_nodes=args.num_nodes, precision=args.precision, srt=args.srt, vtt=args.vtt, retry_failed=args.retry_failed,
-                         progress=args.progress)
+    batch = BatchOptions(
+        workers=args.jobs,
+        batch_size=args.batch_size,
+        accelerator=args.accelerator,
+        devices=devices,
+        strategy=args.strategy,
+        num_nodes=args.num_nodes,
+        precision=args.precision,
+        srt=args.srt,
+        vtt=args.vtt,
+        retry_failed=args.retry_failed,
+        progress=args.progress,
+    )
     prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2, unavailable=missing)
     models = {kind: {} for kind in ("av", "vsr")} | {r.kind: dict(r.names) for r in recognizers}
     if args.precision != "32-true":
@@ -107,10 +168,19 @@ def run(args) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or os.path.join(tmp, "out.jsonl")
-        summary = run_batch(jobs, out, prep, TranscribeTask(recognizers, missing), models, batch, on_record=show, errors=errors)
+        summary = run_batch(
+            jobs, out, prep, TranscribeTask(recognizers, missing), models, batch, on_record=show, errors=errors
+        )
     if summary.rank != 0:
         return summary.exit_code
-    rate = f" in {summary.wall_seconds:.1f} s ({summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime)" if summary.done else ""
+    rate = (
+        f" in {summary.wall_seconds:.1f} s ({summary.audio_seconds / max(summary.wall_seconds, 1e-9):.1f}x realtime)"
+        if summary.done
+        else ""
+    )
     where = f" -> {args.out}" if args.out else ""
-    print(f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed)} failed{rate}{where}", file=sys.stderr)
+    print(
+        f"{summary.done} transcribed, {summary.skipped} already done, {len(summary.failed)} failed{rate}{where}",
+        file=sys.stderr,
+    )
     return summary.exit_code

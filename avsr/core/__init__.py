@@ -17,5 +17,20 @@
 - :mod:`~avsr.core.version`: ``__version__``.
 """
 
-__all__ = ["media", "video", "audio", "files", "jsonl", "manifest", "errors", "metrics", "segments", "padding", "configs", "store",
-           "registry", "jobs", "version"]
+__all__ = [
+    "media",
+    "video",
+    "audio",
+    "files",
+    "jsonl",
+    "manifest",
+    "errors",
+    "metrics",
+    "segments",
+    "padding",
+    "configs",
+    "store",
+    "registry",
+    "jobs",
+    "version",
+]

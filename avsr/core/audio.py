@@ -1,10 +1,11 @@
 """Reading and writing audio: 16 kHz (``SAMPLE_RATE``) mono float32 in [-1, 1], decoded with PyAV
 block by block so that memory stays flat however long the file."""
+
 from __future__ import annotations
 
 import os
 import wave
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -13,7 +14,9 @@ from avsr.core.files import atomic_path
 from avsr.core.media import SAMPLE_RATE, open_media
 
 
-def iter_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, block: int = 4 * SAMPLE_RATE) -> Iterator[np.ndarray]:
+def iter_audio(
+    path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, block: int = 4 * SAMPLE_RATE
+) -> Iterator[np.ndarray]:
     """Mono float32 samples at ``sample_rate`` in blocks of ``block`` samples (the last one
     shorter), decoded as they are needed: memory stays flat however long the file. Yields
     nothing when the file has no audio stream; a stream that cannot be decoded at all raises

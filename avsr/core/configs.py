@@ -1,6 +1,7 @@
 """YAML configs for frozen dataclasses: a file lists only the fields it changes, and
 ``key=value`` overrides on the command line change single fields. YAML is read with
 ``yaml.safe_load``: a config never executes anything."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,5 +91,12 @@ def build(cls: type[T], path: str | os.PathLike | None = None, overrides: list[s
         data = deep_merge(load_yaml(path), parse_overrides(overrides))
         data.update({k: v for k, v in fields.items() if v is not None})
         return from_dict(cls, data)
-    except (TypeError, OSError, yaml.YAMLError) as e:
+    except ConfigError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        yaml.YAMLError,
+    ) as e:  # a field a config class's own checks refuse, a bad file
         raise ConfigError(f"{path or cls.__name__}: {e}") from e

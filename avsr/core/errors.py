@@ -8,6 +8,7 @@ The classes that every floor shares live here; a stage's own errors (``AdapterEr
 ``WhisperLoadError``, ``NoFaceError``, ...) live beside the code that raises them and derive
 from one of these.
 """
+
 from __future__ import annotations
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

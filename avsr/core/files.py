@@ -1,13 +1,15 @@
 """Files written so that an interrupted run never leaves one that a later run would trust, and
 their checksums."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO
 
 _UMASK = os.umask(0)
 
@@ -30,6 +32,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+class OpenFile:
+    """An object around one open file (``self._f``): ``close()`` closes it, and ``with`` closes it
+    at the end of the block."""
+
+    _f: IO
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -13,6 +13,7 @@
 Writers append one fsynced JSON line per finished job (:class:`avsr.core.jsonl.JsonlAppender`),
 so a killed run loses at most the jobs in flight.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -22,11 +23,13 @@ import os
 import queue
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from avsr.core.errors import EXIT_FAILED_INPUTS, EXIT_OK, UsageError
+from avsr.core.files import OpenFile
 from avsr.core.jsonl import read_jsonl
 from avsr.core.manifest import MEDIA_KEYS, resolve_path
 from avsr.core.media import VIDEO_EXTENSIONS
@@ -69,7 +72,9 @@ class RunSummary:
         return EXIT_FAILED_INPUTS if self.failed else EXIT_OK
 
 
-def collect_inputs(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> tuple[list[Job], list[dict[str, Any]]]:
+def collect_inputs(
+    inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS
+) -> tuple[list[Job], list[dict[str, Any]]]:
     """Files, folders (searched recursively for files with ``extensions``), list files (one
     path a line, relative to the list's folder; ``#`` comments), JSONL manifests (``id`` and a
     path under one of MEDIA_KEYS, relative to the manifest's folder; the line's other fields,
@@ -85,9 +90,13 @@ def collect_inputs(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENS
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions and not f.name.startswith("."))
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions and not f.name.startswith(".")
+            )
             if not found:
-                errors.append(error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})"))
+                errors.append(
+                    error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})")
+                )
             for f in found:
                 add(f, f.relative_to(p).with_suffix("").as_posix())
         elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS:
@@ -103,7 +112,13 @@ def collect_inputs(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENS
             for n, rec in enumerate(read_jsonl(p), 1):
                 key = next((k for k in MEDIA_KEYS if isinstance(rec.get(k), str)), None)
                 if key is None:
-                    errors.append(error_record(str(rec.get("id", f"{p.name}:{n}")), str(p), f"{p}:{n}: no media path ({'/'.join(MEDIA_KEYS)})"))
+                    errors.append(
+                        error_record(
+                            str(rec.get("id", f"{p.name}:{n}")),
+                            str(p),
+                            f"{p}:{n}: no media path ({'/'.join(MEDIA_KEYS)})",
+                        )
+                    )
                     continue
                 f = Path(resolve_path(p.parent, rec[key]))
                 cid = str(rec.get("id") or f.stem)
@@ -128,14 +143,18 @@ def collect_inputs(inputs: list[str], extensions: tuple[str, ...] = VIDEO_EXTENS
     unique = []
     for j in jobs:
         if j.id in seen:
-            errors.append(error_record(j.id, j.source, f"duplicate clip id {j.id!r}: also {seen[j.id]}; give their folder instead"))
+            errors.append(
+                error_record(
+                    j.id, j.source, f"duplicate clip id {j.id!r}: also {seen[j.id]}; give their folder instead"
+                )
+            )
         else:
             seen[j.id] = j.source
             unique.append(j)
     return unique, errors
 
 
-class RunLock:
+class RunLock(OpenFile):
     """An exclusive lock on ``path`` (a hidden lock file): a second run on the same output stops
     at once with a UsageError instead of interleaving lines. Released on close or process exit."""
 
@@ -147,17 +166,10 @@ class RunLock:
             self._f.close()
             raise UsageError(f"{what} is in use by another avsr run") from None
 
-    def close(self) -> None:
-        self._f.close()
 
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def finished_ids(*paths: str | os.PathLike, keep: Callable[[dict[str, Any]], bool] = lambda r: True) -> dict[str, dict[str, Any]]:
+def finished_ids(
+    *paths: str | os.PathLike, keep: Callable[[dict[str, Any]], bool] = lambda r: True
+) -> dict[str, dict[str, Any]]:
     """id -> record of every line in ``paths`` that ``keep`` accepts (later files win)."""
     out: dict[str, dict[str, Any]] = {}
     for p in paths:
@@ -248,7 +260,9 @@ class _Worker:
         self.results = 0  # results of the current job so far
         self.finished = False
         recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_serve, args=(jobs, work, send, os.getpid()), daemon=True, name=f"avsr-worker-{wid}")
+        self.proc = ctx.Process(
+            target=_serve, args=(jobs, work, send, os.getpid()), daemon=True, name=f"avsr-worker-{wid}"
+        )
         self.proc.start()
         send.close()  # only the worker holds the write end: its exit closes the pipe
         self.conn = recv
@@ -272,8 +286,13 @@ class _Worker:
         self.conn.close()
 
 
-def in_workers(jobs: list[tuple[int, Job]], work: Callable[[int, Job], Iterator[T]], workers: int, prefetch: int,
-               died: Callable[[int, Job, int, str], T]) -> Iterator[T]:
+def in_workers(
+    jobs: list[tuple[int, Job]],
+    work: Callable[[int, Job], Iterator[T]],
+    workers: int,
+    prefetch: int,
+    died: Callable[[int, Job, int, str], T],
+) -> Iterator[T]:
     """The results of ``work(i, job)`` for ``jobs`` (``(i, Job)`` pairs), computed in ``workers``
     spawned processes (every ``workers``-th job each), in the order they are ready; one job's
     results in order. ``work`` must be picklable (a module-level function or a dataclass instance).
@@ -308,7 +327,7 @@ def in_workers(jobs: list[tuple[int, Job]], work: Callable[[int, Job], Iterator[
                 if w.current is not None:
                     i, job = w.current
                     yield died(i, job, w.results, _signal_name(w.proc.exitcode))
-                rest = w.jobs[w.started:]
+                rest = w.jobs[w.started :]
                 if rest:  # a fresh worker takes the jobs the dead one had not begun
                     pool[wid] = _Worker(wid, rest, work, out)
                     live.add(wid)

@@ -5,17 +5,19 @@ is read and written transparently. Appends are line-buffered and flushed, and a 
 final line cut short by an interrupted writer (:func:`repair` truncates it), so an interrupted
 run never leaves a manifest that a later run misreads.
 """
+
 from __future__ import annotations
 
 import gzip
 import io
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from avsr.core.errors import InputError
-from avsr.core.files import atomic_path
+from avsr.core.files import OpenFile, atomic_path
 
 
 def _open(path: Path, mode: str):
@@ -69,7 +71,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
     return n
 
 
-class JsonlAppender:
+class JsonlAppender(OpenFile):
     """Append records one line at a time, flushed and fsynced, so a kill loses at most the line
     being written (which :func:`repair` removes)."""
 
@@ -83,12 +85,3 @@ class JsonlAppender:
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> "JsonlAppender":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -9,12 +9,14 @@ to the manifest's folder (as ``avsr roi`` and the recipes write them), or, when 
 exists there but one exists relative to the working directory, relative to that (as
 ``data_prep/audio.py`` writes its corpora).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from avsr.core.errors import InputError
 from avsr.core.jsonl import read_jsonl
@@ -40,7 +42,7 @@ class ManifestRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, rec: dict[str, Any], base: str | os.PathLike | None = None) -> "ManifestRecord":
+    def from_dict(cls, rec: dict[str, Any], base: str | os.PathLike | None = None) -> ManifestRecord:
         """A record from a JSON line; with ``base`` (the manifest's folder) its paths are resolved.
         InputError when a known field has the wrong type."""
         if not isinstance(rec.get("id"), (str, int)):
@@ -60,7 +62,11 @@ class ManifestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON line: set fields only, then the extra ones."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra" and getattr(self, f.name) is not None}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extra" and getattr(self, f.name) is not None
+        }
         return {**out, **self.extra}
 
 

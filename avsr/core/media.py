@@ -4,6 +4,7 @@ media file with a clear :class:`~avsr.core.errors.MediaError` when it is not one
 Video is decoded with PyAV (FFmpeg bundled in its wheel); see :mod:`avsr.core.video` and
 :mod:`avsr.core.audio`.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,10 +1,11 @@
 """Scoring primitives over token sequences (phonemes or words): edit counts, corpus error rates,
 the word alignment, and bootstrap intervals. Text normalisation and per-utterance scoring sit
 above (:mod:`avsr.evaluation.scoring`); these functions take tokens as they are."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -78,8 +79,13 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> list[AlignedWord]:
     return out[::-1]
 
 
-def bootstrap_interval(edit_counts: Sequence[int], ref_words: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+def bootstrap_interval(
+    edit_counts: Sequence[int],
+    ref_words: Sequence[int],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of corpus WER (Bisani & Ney, ICASSP 2004): utterances are
     drawn with replacement ``resamples`` times (seeded, so the interval repeats) and corpus WER
     recomputed on each draw. Returns (low, high) as fractions; (nan, nan) without utterances
@@ -97,8 +103,14 @@ def bootstrap_interval(edit_counts: Sequence[int], ref_words: Sequence[int], res
     return float(lo), float(hi)
 
 
-def paired_bootstrap(edits_a: Sequence[int], edits_b: Sequence[int], ref_words: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES,
-                     seed: int = 0, confidence: float = CONFIDENCE) -> dict[str, float]:
+def paired_bootstrap(
+    edits_a: Sequence[int],
+    edits_b: Sequence[int],
+    ref_words: Sequence[int],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, float]:
     """Paired bootstrap of the corpus-WER difference of two systems on the same utterances
     (Bisani & Ney, ICASSP 2004): both are scored on each draw. Returns ``diff`` (WER of a minus
     WER of b, fractions), its interval ``low``/``high``, and ``p_a_better``, the share of draws in
@@ -117,4 +129,9 @@ def paired_bootstrap(edits_a: Sequence[int], edits_b: Sequence[int], ref_words: 
         diffs[s : s + len(idx)] = (a[idx].sum(1) - b[idx].sum(1)) / words
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(diffs, [tail, 100 - tail])
-    return {"diff": float((a.sum() - b.sum()) / max(w.sum(), 1.0)), "low": float(lo), "high": float(hi), "p_a_better": float((diffs < 0).mean())}
+    return {
+        "diff": float((a.sum() - b.sum()) / max(w.sum(), 1.0)),
+        "low": float(lo),
+        "high": float(hi),
+        "p_a_better": float((diffs < 0).mean()),
+    }

@@ -1,14 +1,18 @@
 """The one padding helper: variable-length arrays -> one zero-padded batch tensor and lengths."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 
-def pad(arrays: Sequence[np.ndarray | torch.Tensor | None], dtype: torch.dtype | None = None,
-        shape: tuple[int, ...] | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+def pad(
+    arrays: Sequence[np.ndarray | torch.Tensor | None],
+    dtype: torch.dtype | None = None,
+    shape: tuple[int, ...] | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
     """``B`` arrays of shape (T_i, *rest) -> ((B, max T_i, *rest) tensor padded with zeros after
     each array's end, (B,) lengths). ``None`` items have length 0 (e.g. a clip without video); when
     every item is None the tensor is None. ``shape`` gives ``rest`` (and ``dtype`` the dtype) when

@@ -1,5 +1,6 @@
 """Named models (checkpoints/registry.yaml): where each comes from, its sha256, and a local
 converted cache so that a slow conversion (e.g. GGUF de-quantisation) happens once."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -7,9 +8,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from avsr.core.errors import CheckpointError
 from avsr.core.files import sha256
@@ -55,7 +57,9 @@ def verified_files(name: str) -> list[Path]:
     for path, f in zip(paths, registry()[name]["files"]):
         got = sha256(path)
         if got != f["sha256"]:
-            raise CheckpointError(f"{path}: sha256 {got[:16]}... does not match the registry's {f['sha256'][:16]}... for {name!r}")
+            raise CheckpointError(
+                f"{path}: sha256 {got[:16]}... does not match the registry's {f['sha256'][:16]}... for {name!r}"
+            )
     return paths
 
 

@@ -3,10 +3,11 @@ each cut at the quietest 40 ms of the window's last ``search_seconds`` so that w
 split, and on video-frame boundaries so that crops and audio stay aligned. Silent video is cut
 into fixed pieces of ``vsr_seconds``. Used by the batch engine and by ``AVWhisper.transcribe``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import numpy as np
 

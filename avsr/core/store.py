@@ -6,14 +6,14 @@ The store does not know the model classes: each model kind registers a builder (
 ``nn.Module``) with :func:`register_builder`, in its stage's ``__init__.py`` (``vsr`` in
 :mod:`avsr.vsr`, ``noise`` in :mod:`avsr.av`). :func:`avsr.load_model` imports the stages first.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any
 
 from avsr.core.errors import CheckpointError
 from avsr.core.files import atomic_path, sha256
@@ -39,7 +39,13 @@ def builders() -> dict[str, Builder]:
     return dict(_BUILDERS)
 
 
-def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, kind: str, config: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    folder: str | os.PathLike,
+    model: torch.nn.Module,
+    kind: str,
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model``'s weights and a config that rebuilds it (``kind`` names the builder)."""
     from safetensors.torch import save_file
 
@@ -76,13 +82,17 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", veri
     folder = Path(path)
     meta = read_config(folder)
     if meta["kind"] not in _BUILDERS:
-        raise CheckpointError(f"{folder}: unknown model kind {meta['kind']!r} (known: {', '.join(_BUILDERS) or 'none registered'}; "
-                              "avsr.load_model imports every stage that registers one)")
+        raise CheckpointError(
+            f"{folder}: unknown model kind {meta['kind']!r} (known: {', '.join(_BUILDERS) or 'none registered'}; "
+            "avsr.load_model imports every stage that registers one)"
+        )
     if verify and meta.get("sha256") and sha256(folder / WEIGHTS) != meta["sha256"]:
         raise CheckpointError(f"{folder / WEIGHTS}: sha256 does not match config.json (corrupt or replaced file)")
     model = _BUILDERS[meta["kind"]](meta["config"])
     state = load_file(str(folder / WEIGHTS), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{folder}: weights do not fit the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise CheckpointError(
+            f"{folder}: weights do not fit the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return model.to(device).eval()

@@ -6,21 +6,21 @@ Grey images: :func:`to_gray` reads a decoded frame's luma; :func:`rgb_to_gray` i
 conversion of an RGB array (ITU-R BT.601 weights, rounded), used for colour crops in training
 and at inference alike.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from avsr.core.errors import MediaError
 from avsr.core.files import atomic_path
 from avsr.core.media import FPS, MOUTH_CROP_SIZE, SAMPLE_RATE, open_media
-
 
 BT601 = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights of R, G, B
 
@@ -48,10 +48,12 @@ class Frame:
 
     index: int
     time: float  # seconds from the first frame
-    image: "object"
+    image: object
 
 
-def iter_frames(path: str | os.PathLike, fps: float = FPS, start: float = 0.0, end: float | None = None) -> Iterator[Frame]:
+def iter_frames(
+    path: str | os.PathLike, fps: float = FPS, start: float = 0.0, end: float | None = None
+) -> Iterator[Frame]:
     """Yield frames resampled to ``fps`` by timestamp (nearest source frame for each output
     time ``k / fps``). Frame count is ``floor((t_last - t_first) * fps) + 1``. Truncated or
     partly corrupt streams yield what can be decoded; a stream with no decodable frame raises.
@@ -201,7 +203,7 @@ class CropWriter:
             if self._tmp.exists():
                 self._tmp.unlink()
 
-    def __enter__(self) -> "CropWriter":
+    def __enter__(self) -> CropWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -269,7 +271,9 @@ def write_video(
             if aus is not None:
                 pcm = np.clip(np.asarray(audio, np.float32), -1, 1).reshape(1, -1)
                 for s in range(0, pcm.shape[1], 16384):
-                    fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, s : s + 16384]), format="flt", layout="mono")
+                    fr = av.AudioFrame.from_ndarray(
+                        np.ascontiguousarray(pcm[:, s : s + 16384]), format="flt", layout="mono"
+                    )
                     fr.sample_rate = SAMPLE_RATE
                     for p in aus.encode(fr):
                         c.mux(p)

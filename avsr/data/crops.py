@@ -23,7 +23,7 @@ from avsr.core.manifest import resolve_path
 from avsr.core.media import MOUTH_CROP_SIZE
 from avsr.core.padding import pad
 from avsr.core.video import read_crops, rgb_to_gray
-from avsr.text import VOCAB, g2p_many
+from avsr.text import VOCAB, g2p_many, normalize
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ def record_phonemes(records: list[dict[str, Any]]) -> list[list[str]]:
             raise ValueError(f"{records[i].get('id')}: manifest line has neither 'phonemes' nor 'text'")
         given[i] = ph
     return given
+
+
+def with_phonemes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with ``phonemes`` as a list and ``text`` normalised."""
+    return [{**r, "phonemes": ph, "text": normalize(r["text"])} for r, ph in zip(records, record_phonemes(records))]
 
 
 def phoneme_targets(records: list[dict[str, Any]]) -> list[list[int]]:

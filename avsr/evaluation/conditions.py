@@ -5,12 +5,14 @@ A mixture is drawn by a :class:`~avsr.data.mixing.NoiseBank` (test-split sources
 fixed, the SNR is exact, and a mixture does not depend on which other utterances or conditions
 are evaluated. Two runs give identical numbers.
 """
+
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +83,9 @@ def condition_audio(bank: NoiseBank | None, utterance_id: str, audio: np.ndarray
     return mixed
 
 
-def mixtures(records: Sequence[dict[str, Any]], bank: NoiseBank | None, conds: Sequence[Condition]) -> Iterator[tuple[Condition, dict[str, Any], np.ndarray]]:
+def mixtures(
+    records: Sequence[dict[str, Any]], bank: NoiseBank | None, conds: Sequence[Condition]
+) -> Iterator[tuple[Condition, dict[str, Any], np.ndarray]]:
     """(condition, record, audio) for every record (``audio``: a file path) under every condition."""
     from avsr.core.audio import read_audio
 
@@ -93,7 +97,9 @@ def mixtures(records: Sequence[dict[str, Any]], bank: NoiseBank | None, conds: S
             yield c, r, condition_audio(bank, r["id"], a, c)
 
 
-def classifier_report(clf, records: Sequence[dict[str, Any]], bank: NoiseBank, categories: Sequence[str], snrs: Sequence[float]) -> dict[str, Any]:
+def classifier_report(
+    clf, records: Sequence[dict[str, Any]], bank: NoiseBank, categories: Sequence[str], snrs: Sequence[float]
+) -> dict[str, Any]:
     """Accuracy, per-class accuracy, confusion counts and SNR mean absolute error (noisy items)
     of the noise classifier on every record x (clean + category x SNR) mixture."""
     confusion: Counter = Counter()
@@ -108,10 +114,19 @@ def classifier_report(clf, records: Sequence[dict[str, Any]], bank: NoiseBank, c
     classes = [CLEAN, *categories]
     total = sum(confusion.values())
     correct = sum(v for (t, p), v in confusion.items() if t == p)
-    per_class = {c: sum(v for (t, p), v in confusion.items() if t == c and p == c) / max(1, sum(v for (t, _), v in confusion.items() if t == c)) for c in classes}
-    return {"accuracy": correct / total, "items": total, "per_class": per_class, "snr_mae_db": float(np.mean(errs)) if errs else None,
-            "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},
-            "confusion": {f"{t}->{p}": v for (t, p), v in sorted(confusion.items())}}
+    per_class = {
+        c: sum(v for (t, p), v in confusion.items() if t == c and p == c)
+        / max(1, sum(v for (t, _), v in confusion.items() if t == c))
+        for c in classes
+    }
+    return {
+        "accuracy": correct / total,
+        "items": total,
+        "per_class": per_class,
+        "snr_mae_db": float(np.mean(errs)) if errs else None,
+        "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},
+        "confusion": {f"{t}->{p}": v for (t, p), v in sorted(confusion.items())},
+    }
 
 
 def read_sources(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -119,7 +134,9 @@ def read_sources(path: str | os.PathLike) -> list[dict[str, Any]]:
     from avsr.core.jsonl import read_jsonl
 
     if not os.path.isfile(path):
-        raise InputError(f"{path}: no such noise-sources file (python data_prep/audio.py ... -o data/audio writes noise_sources.jsonl)")
+        raise InputError(
+            f"{path}: no such noise-sources file (python data_prep/audio.py ... -o data/audio writes noise_sources.jsonl)"
+        )
     recs = list(read_jsonl(path))
     bad = [r for r in recs if not {"id", "audio", "category"} <= set(r)]
     if not recs or bad:

@@ -5,39 +5,44 @@ Whisper runs in batches (:meth:`AVWhisper.features` + :meth:`AVWhisper.generate`
 padded to Whisper's 30 s window anyway, so batching gives the same text as one clip at a time
 (tested). Each clip's audio and crops are read once and reused for every condition and set.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from avsr.core.errors import InputError
 from avsr.av.features import WHISPER_SAMPLES
 from avsr.av.router import NO_ADAPTER
 from avsr.core import manifest
+from avsr.core.audio import read_audio
+from avsr.core.errors import InputError
+from avsr.core.metrics import edits
 from avsr.core.padding import pad
+from avsr.core.video import centre_mouth, read_crops
 from avsr.evaluation.conditions import CLEAN, Condition, condition_audio
 from avsr.evaluation.scoring import score
-from avsr.core.video import centre_mouth, read_crops
-from avsr.core.audio import read_audio
-from avsr.core.metrics import edits
-
 
 
 class EvalInputError(InputError):
     """A manifest or model input the evaluation cannot use; the message says what is wrong."""
 
 
-def read_manifest(path: str | os.PathLike, need: Sequence[str] = ("text",), limit: int | None = None) -> list[dict[str, Any]]:
+def read_manifest(
+    path: str | os.PathLike, need: Sequence[str] = ("text",), limit: int | None = None
+) -> list[dict[str, Any]]:
     """Records of a test manifest (JSONL: ``id``, ``text`` and ``need``-ed fields such as ``audio`` or
     ``roi``), paths resolved by the manifest path rule (:mod:`avsr.core.manifest`), first ``limit``
     lines. EvalInputError on a missing file or field."""
     path = Path(path)
     if not path.is_file():
-        raise EvalInputError(f"{path}: no such manifest (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)")
+        raise EvalInputError(
+            f"{path}: no such manifest (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)"
+        )
     try:
         return manifest.read_manifest(path, ("id", *need), limit)
     except InputError as e:
@@ -51,10 +56,20 @@ def _crops(r: dict[str, Any]) -> np.ndarray | None:
 
 def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hyp: str) -> dict[str, Any]:
     """The per-utterance line of ``utterances.jsonl``: who, under what, and the scored text."""
-    return {"id": r["id"], "system": system, "set": set_name, "condition": cond.name, "category": cond.category, "snr": cond.snr, **score(r["text"], hyp)}
+    return {
+        "id": r["id"],
+        "system": system,
+        "set": set_name,
+        "condition": cond.name,
+        "category": cond.category,
+        "snr": cond.snr,
+        **score(r["text"], hyp),
+    }
 
 
-def whisper_texts(av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None = None, beams: int = 1) -> list[str]:
+def whisper_texts(
+    av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None = None, beams: int = 1
+) -> list[str]:
     """Texts of clips under the active set, in one batch; the crops enter through the set's fusion
     (ignored by sets without one). Clips longer than one 30 s window go through
     :meth:`AVWhisper.transcribe` (cut in their pauses, as ``avsr transcribe`` cuts) one at a time."""
@@ -71,8 +86,18 @@ def whisper_texts(av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | 
     return [t or "" for t in out]
 
 
-def run_whisper(av, records: Sequence[dict[str, Any]], conds: Sequence[Condition], sets: Sequence[str] = (NO_ADAPTER,), bank=None,
-                visual: bool = False, system: str = "asr", batch_size: int = 8, beams: int = 1, progress: bool = False) -> list[dict[str, Any]]:
+def run_whisper(
+    av,
+    records: Sequence[dict[str, Any]],
+    conds: Sequence[Condition],
+    sets: Sequence[str] = (NO_ADAPTER,),
+    bank=None,
+    visual: bool = False,
+    system: str = "asr",
+    batch_size: int = 8,
+    beams: int = 1,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Scored utterance lines for every record x set x condition (noise added to the audio only;
     with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id."""
     from tqdm import tqdm
@@ -106,8 +131,14 @@ def _audio(r: dict[str, Any]) -> np.ndarray:
     return a
 
 
-def run_vsr(reader, records: Sequence[dict[str, Any]], to_text: Callable[[list[list[str]]], list[str]] | None, text_name: str,
-            batch_size: int = 8, progress: bool = False) -> list[dict[str, Any]]:
+def run_vsr(
+    reader,
+    records: Sequence[dict[str, Any]],
+    to_text: Callable[[list[list[str]]], list[str]] | None,
+    text_name: str,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Lip reading: crops -> phonemes (:meth:`avsr.recognizers.lip.LipReader.phonemes`, one padded batch
     of ``batch_size`` clips) -> text by ``to_text`` (a phoneme-to-text model, or dictionary
     lookup). Lines carry the phoneme edits too (``ref_phonemes``, ``hyp_phonemes``,
@@ -127,7 +158,12 @@ def run_vsr(reader, records: Sequence[dict[str, Any]], to_text: Callable[[list[l
             texts = to_text(hyps) if to_text is not None else [""] * len(chunk)
             for r, ref, hyp, text in zip(chunk, refs[s : s + batch_size], hyps, texts):
                 line = utterance(r, "vsr", text_name, cond, text)
-                line.update(ref_phonemes=" ".join(ref), hyp_phonemes=" ".join(hyp), phoneme_edits=edits(ref, hyp), ref_phoneme_count=len(ref))
+                line.update(
+                    ref_phonemes=" ".join(ref),
+                    hyp_phonemes=" ".join(hyp),
+                    phoneme_edits=edits(ref, hyp),
+                    ref_phoneme_count=len(ref),
+                )
                 out.append(line)
             bar.update(len(chunk))
     return sorted(out, key=lambda u: u["id"])

@@ -2,29 +2,43 @@
 
 Held-out sentences -> phonemes (G2P) -> simulated errors at each rate (seeded per sentence, the
 same for every decoder) -> each decoder -> WER against the sentence (one normalizer for both)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.text import normalize
 from avsr.core.metrics import edits, error_rate
+from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.p2t.rescore import CHANNEL_WEIGHTS, PRIOR_WEIGHTS
+from avsr.text import normalize
+
+if TYPE_CHECKING:
+    from avsr.p2t.rescore import Candidates
 
 Decoder = Callable[[list[list[str]]], list[str]]
 SEED = 1234  # of the simulated errors: every system, and every run, sees the same noisy phonemes
 LOOKUP = "dictionary lookup"  # the baseline system's name in rows and tables
 
 
-def noisy_inputs(records: list[dict[str, Any]], rate: float, errors: ErrorConfig | None = None, seed: int = SEED) -> list[list[str]]:
+def noisy_inputs(
+    records: list[dict[str, Any]], rate: float, errors: ErrorConfig | None = None, seed: int = SEED
+) -> list[list[str]]:
     """Each record's ``phonemes`` with simulated recognition errors at ``rate``, seeded per
     sentence id (the same input for every system and every run)."""
     base = errors or ErrorConfig()
     return [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
 
 
-def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rates=(0.0, 0.1, 0.2, 0.3), errors: ErrorConfig | None = None, seed: int = SEED) -> list[dict[str, Any]]:
+def wer_vs_per(
+    records: list[dict[str, Any]],
+    decoders: dict[str, Decoder],
+    rates=(0.0, 0.1, 0.2, 0.3),
+    errors: ErrorConfig | None = None,
+    seed: int = SEED,
+) -> list[dict[str, Any]]:
     """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
     every sentence's reference, noisy input and hypothesis under ``utterances``."""
     rows = []
@@ -34,9 +48,26 @@ def wer_vs_per(records: list[dict[str, Any]], decoders: dict[str, Decoder], rate
         per = error_rate([r["phonemes"] for r in records], noisy)
         for name, dec in decoders.items():
             hyps = [normalize(h).split() for h in dec(noisy)]
-            rows.append({"system": name, "error_rate": rate, "measured_per": per, "wer": error_rate(refs, hyps), "sentences": len(records),
-                         "utterances": [{"id": r["id"], "ref": " ".join(a), "hyp": " ".join(b), "phonemes": " ".join(n), "edits": edits(a, b), "ref_words": len(a)}
-                                        for r, a, b, n in zip(records, refs, hyps, noisy)]})
+            rows.append(
+                {
+                    "system": name,
+                    "error_rate": rate,
+                    "measured_per": per,
+                    "wer": error_rate(refs, hyps),
+                    "sentences": len(records),
+                    "utterances": [
+                        {
+                            "id": r["id"],
+                            "ref": " ".join(a),
+                            "hyp": " ".join(b),
+                            "phonemes": " ".join(n),
+                            "edits": edits(a, b),
+                            "ref_words": len(a),
+                        }
+                        for r, a, b, n in zip(records, refs, hyps, noisy)
+                    ],
+                }
+            )
     return rows
 
 
@@ -53,16 +84,26 @@ def differences(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any
             continue
         b = base[r["error_rate"]]
         assert [u["id"] for u in r["utterances"]] == [u["id"] for u in b["utterances"]]
-        pb = paired_bootstrap([u["edits"] for u in r["utterances"]], [u["edits"] for u in b["utterances"]], [u["ref_words"] for u in b["utterances"]])
+        pb = paired_bootstrap(
+            [u["edits"] for u in r["utterances"]],
+            [u["edits"] for u in b["utterances"]],
+            [u["ref_words"] for u in b["utterances"]],
+        )
         out.append({"system": r["system"], "baseline": baseline, "error_rate": r["error_rate"], **pb})
     return out
 
 
 def differences_table(diffs: list[dict[str, Any]]) -> str:
-    lines = ["| system | phoneme errors | WER difference to " + (diffs[0]["baseline"] if diffs else "baseline") + " [95% CI] | bootstrap draws where the system is better |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        "| system | phoneme errors | WER difference to "
+        + (diffs[0]["baseline"] if diffs else "baseline")
+        + " [95% CI] | bootstrap draws where the system is better |",
+        "| --- | --- | --- | --- |",
+    ]
     for d in diffs:
-        lines.append(f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |")
+        lines.append(
+            f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |"
+        )
     return "\n".join(lines)
 
 
@@ -73,12 +114,17 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = "| phoneme errors (simulated; measured PER) | " + " | ".join(f"{s} WER" for s in systems) + " |"
     lines = [head, "|" + " --- |" * (len(systems) + 1)]
     for rate in rates:
-        cells = [f"{100 * next(r['wer'] for r in rows if r['system'] == s and r['error_rate'] == rate):.1f}%" for s in systems]
+        cells = [
+            f"{100 * next(r['wer'] for r in rows if r['system'] == s and r['error_rate'] == rate):.1f}%"
+            for s in systems
+        ]
         lines.append(f"| {100 * rate:.0f}% ({100 * per[rate]:.1f}%) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phoneme-to-text: WER vs phoneme error rate") -> None:
+def plot(
+    rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phoneme-to-text: WER vs phoneme error rate"
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,3 +143,33 @@ def plot(rows: list[dict[str, Any]], path: str | os.PathLike, title: str = "Phon
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def tune_weights(
+    cands: Sequence[Candidates], refs: Sequence[str]
+) -> tuple[dict[str, float], dict[tuple[float, float, float], float]]:
+    """With LM priors: the (direct, prior, channel) weights with the lowest corpus WER, over
+    direct in {1, 0} (0: a pure noisy channel, prior and phonemes), :data:`PRIOR_WEIGHTS` and
+    :data:`CHANNEL_WEIGHTS`, and the WER of each. Ties go to the earlier in that order."""
+    from avsr.core.metrics import error_rate
+    from avsr.text import normalize
+
+    ref_words = [normalize(r).split() for r in refs]
+    grid = [(d, p, w) for d in (1.0, 0.0) for p in PRIOR_WEIGHTS for w in CHANNEL_WEIGHTS if d or p]
+    wers = {g: error_rate(ref_words, [normalize(c.best(g[2], g[1], g[0])).split() for c in cands]) for g in grid}
+    d, p, w = min(grid, key=lambda g: round(wers[g], 9))
+    return {"direct_weight": d, "prior_weight": p, "channel_weight": w}, wers
+
+
+def tune_channel_weight(
+    cands: Sequence[Candidates], refs: Sequence[str], grid: Sequence[float] = CHANNEL_WEIGHTS
+) -> tuple[float, dict[float, float]]:
+    """The weight of the grid with the lowest corpus WER on (candidates, reference) pairs, and
+    the WER of every weight. Ties go to the smaller weight (the LM's own choice)."""
+    from avsr.core.metrics import error_rate
+    from avsr.text import normalize
+
+    ref_words = [normalize(r).split() for r in refs]
+    wers = {w: error_rate(ref_words, [normalize(c.best(w)).split() for c in cands]) for w in grid}
+    best = min(grid, key=lambda w: (round(wers[w], 9), w))
+    return best, wers

@@ -4,13 +4,15 @@ The file is a YAML list of entries with the keys of :data:`KEYS`; every entry na
 number was read (``source``). Different papers use different noise files, mixing and splits, so
 a noisy published number is a landmark, not a like-for-like comparison.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from avsr.core.errors import InputError
 from avsr.evaluation.conditions import CLEAN
@@ -51,7 +53,9 @@ def load_published(path: str | os.PathLike = DEFAULT_PATH) -> list[dict[str, Any
         if missing:
             raise PublishedError(f"{where}: missing {', '.join(missing)} (every entry has {', '.join(KEYS)})")
         if e["corpus"] not in CORPORA or e["task"] not in TASKS:
-            raise PublishedError(f"{where}: corpus must be one of {CORPORA} and task one of {TASKS}, got {e['corpus']!r} / {e['task']!r}")
+            raise PublishedError(
+                f"{where}: corpus must be one of {CORPORA} and task one of {TASKS}, got {e['corpus']!r} / {e['task']!r}"
+            )
         if not isinstance(e["wer"], (int, float)) or isinstance(e["wer"], bool) or not str(e["source"] or "").strip():
             raise PublishedError(f"{where}: wer must be a number (percent) and source must say where it was read")
     return data
@@ -83,24 +87,44 @@ def _fmt_wer(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x < 1 else f"{x:.1f}"
 
 
-def published_table(entries: Sequence[dict[str, Any]], corpus: str, tasks: Sequence[str], rows: Sequence[ResultRow], label: str) -> str:
+def published_table(
+    entries: Sequence[dict[str, Any]], corpus: str, tasks: Sequence[str], rows: Sequence[ResultRow], label: str
+) -> str:
     """Markdown: for each condition that has published entries for ``corpus`` and ``tasks``
     (clean first), this run's rows under that condition, then the published ones (lowest WER
     first), each with its source. ``label`` names this run (e.g. ``asr whisper-base``)."""
     mine = [e for e in entries if e["corpus"] == corpus and e["task"] in tasks]
     if not mine:
         return f"No published {corpus} numbers for {'/'.join(tasks)} in the table."
-    conds = list(dict.fromkeys(canonical_condition(e["condition"]) for e in sorted(mine, key=lambda e: canonical_condition(e["condition"]) != CLEAN)))
-    out = ["| condition | system | task | WER % | labelled h | source | notes |", "| --- | --- | --- | ---: | ---: | --- | --- |"]
+    conds = list(
+        dict.fromkeys(
+            canonical_condition(e["condition"])
+            for e in sorted(mine, key=lambda e: canonical_condition(e["condition"]) != CLEAN)
+        )
+    )
+    out = [
+        "| condition | system | task | WER % | labelled h | source | notes |",
+        "| --- | --- | --- | ---: | ---: | --- | --- |",
+    ]
     for cond in conds:
         for r in rows:
             if canonical_condition(r.condition) == cond:
                 ci = "" if math.isnan(r.ci_low) else f"; 95% CI {pct(r.ci_low)}-{pct(r.ci_high)}"
-                out.append(f"| {cond} | **this run: {label} [{r.set}]** | {r.system} | **{pct(r.wer)}** | | this run ({r.utterances} utterances{ci}) | |")
-        for e in sorted((e for e in mine if canonical_condition(e["condition"]) == cond), key=lambda e: (e["task"], e["wer"])):
+                out.append(
+                    f"| {cond} | **this run: {label} [{r.set}]** | {r.system} | **{pct(r.wer)}** | | this run ({r.utterances} utterances{ci}) | |"
+                )
+        for e in sorted(
+            (e for e in mine if canonical_condition(e["condition"]) == cond), key=lambda e: (e["task"], e["wer"])
+        ):
             hours = "" if e["labelled_hours"] is None else f"{e['labelled_hours']:g}"
-            name = f"{e['system']} ({e['paper']}, arXiv {e['arxiv']})" if e.get("arxiv") else f"{e['system']} ({e['paper']})"
+            name = (
+                f"{e['system']} ({e['paper']}, arXiv {e['arxiv']})"
+                if e.get("arxiv")
+                else f"{e['system']} ({e['paper']})"
+            )
             said = " ".join(str(e["condition"]).split())
             where = cond if said == cond else f"{cond} (paper: {_cell(said)})"
-            out.append(f"| {where} | {_cell(name)} | {e['task']} | {_fmt_wer(float(e['wer']))} | {hours} | {_cell(e['source'])} | {_cell(e['notes'] or '')} |")
+            out.append(
+                f"| {where} | {_cell(name)} | {e['task']} | {_fmt_wer(float(e['wer']))} | {hours} | {_cell(e['source'])} | {_cell(e['notes'] or '')} |"
+            )
     return "\n".join(out)

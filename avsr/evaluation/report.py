@@ -2,19 +2,21 @@
 tables, the plots, and for every system / set x condition its worst, median and best utterance,
 each with a strip of its mouth crops and the reference and hypothesis aligned word by word,
 errors coloured (substitution, deletion, insertion)."""
+
 from __future__ import annotations
 
 import base64
 import html
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from avsr.evaluation.conditions import CLEAN
 from avsr.core.metrics import CORRECT, DELETION, INSERTION, SUBSTITUTION, align
+from avsr.evaluation.conditions import CLEAN
 
 STRIP_FRAMES = 8  # crops shown per utterance, evenly spaced over the clip
 COLOURS = {SUBSTITUTION: "#f5c542", DELETION: "#f28b82", INSERTION: "#8ab4f8"}  # legend colours
@@ -22,7 +24,8 @@ _CLASS = {CORRECT: "c", SUBSTITUTION: "s", DELETION: "d", INSERTION: "i"}
 _GAP = "\u2014"  # shown where one side of the alignment has no word
 _BOLD = re.compile(r"[*][*](.+?)[*][*]")
 
-_CSS = """
+_CSS = (
+    """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1150px;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
 th{background:#f2f2f2}img.plot{max-width:100%;border:1px solid #ddd;margin:.4em 0}
@@ -32,7 +35,10 @@ th{background:#f2f2f2}img.plot{max-width:100%;border:1px solid #ddd;margin:.4em 
 .w{display:inline-flex;flex-direction:column;padding:1px 4px;border-radius:3px}.w span:last-child{color:#444}
 .w.s{background:SUB}.w.d{background:DEL}.w.i{background:INS}
 .legend span{padding:1px 6px;margin-right:6px;border-radius:3px}details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
-""".replace("SUB", COLOURS[SUBSTITUTION]).replace("DEL", COLOURS[DELETION]).replace("INS", COLOURS[INSERTION])
+""".replace("SUB", COLOURS[SUBSTITUTION])
+    .replace("DEL", COLOURS[DELETION])
+    .replace("INS", COLOURS[INSERTION])
+)
 
 
 def crop_strip(crops: np.ndarray, n: int = STRIP_FRAMES) -> np.ndarray:
@@ -91,7 +97,11 @@ def markdown_table_html(md: str) -> str:
     lines = [ln for ln in md.strip().splitlines() if ln.startswith("|")]
     if not lines:
         return f"<p>{html.escape(md)}</p>" if md.strip() else ""
-    rows = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip())[1:-1]] for ln in lines if not re.fullmatch(r"\|[\s:|-]+\|", ln.strip())]
+    rows = [
+        [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip())[1:-1]]
+        for ln in lines
+        if not re.fullmatch(r"\|[\s:|-]+\|", ln.strip())
+    ]
 
     def cell(c: str, tag: str) -> str:
         text = _BOLD.sub(r"<b>\1</b>", html.escape(c))
@@ -105,8 +115,15 @@ def _png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def write_report(path: str | os.PathLike, title: str, info: dict[str, Any], utterances: Sequence[dict[str, Any]], records: dict[str, dict[str, Any]],
-                 tables: Sequence[tuple[str, str]], plots: Sequence[str | os.PathLike]) -> Path:
+def write_report(
+    path: str | os.PathLike,
+    title: str,
+    info: dict[str, Any],
+    utterances: Sequence[dict[str, Any]],
+    records: dict[str, dict[str, Any]],
+    tables: Sequence[tuple[str, str]],
+    plots: Sequence[str | os.PathLike],
+) -> Path:
     """Write the page. ``tables``: (heading, Markdown table); ``plots``: PNG files to embed;
     ``records``: manifest records by id (their ``roi`` crops give the strips; none without)."""
     from avsr.core.files import atomic_path
@@ -121,26 +138,37 @@ def write_report(path: str | os.PathLike, title: str, info: dict[str, Any], utte
                 img = crop_strip(centre_mouth(read_crops(roi)))
                 strips[u["id"]] = (_png_uri(png_bytes(img)), img.shape[1], img.shape[0])
     css_id = {uid: f"u{i}" for i, uid in enumerate(strips)}
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}",
-             *(f".{css_id[k]}{{background-image:url({v[0]})}}" for k, v in strips.items()), "</style></head><body>",
-             f"<h1>{html.escape(title)}</h1><table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in info.items()) + "</table>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}",
+        *(f".{css_id[k]}{{background-image:url({v[0]})}}" for k, v in strips.items()),
+        "</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><table>"
+        + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in info.items())
+        + "</table>",
+    ]
     for heading, md in tables:
         if md.strip():
             parts.append(f"<h2>{html.escape(heading)}</h2>" + markdown_table_html(md))
     for p in plots:
         parts.append(f'<img class="plot" alt="{html.escape(Path(p).name)}" src="{_png_uri(Path(p).read_bytes())}">')
     legend = "".join(f'<span style="background:{c}">{op}</span>' for op, c in COLOURS.items())
-    parts.append(f"<h2>Examples</h2><p class='legend'>Worst, median and best utterance (by utterance WER) per set and condition; "
-                 f"reference above hypothesis, both normalized. {legend}</p>")
+    parts.append(
+        f"<h2>Examples</h2><p class='legend'>Worst, median and best utterance (by utterance WER) per set and condition; "
+        f"reference above hypothesis, both normalized. {legend}</p>"
+    )
     for (system, name, cond), picks in examples.items():
-        parts.append(f"<details{' open' if cond == CLEAN else ''}><summary>{html.escape(system)} [{html.escape(name)}], {html.escape(cond)}</summary>")
+        parts.append(
+            f"<details{' open' if cond == CLEAN else ''}><summary>{html.escape(system)} [{html.escape(name)}], {html.escape(cond)}</summary>"
+        )
         for label, u in picks:
             strip = ""
             if u["id"] in css_id:
                 _, w, h = strips[u["id"]]
                 strip = f'<div class="strip {css_id[u["id"]]}" style="width:{w}px;height:{h}px" role="img" aria-label="mouth crops"></div>'
             meta = f"{label}: <b>{html.escape(u['id'])}</b>, WER {100 * utterance_wer(u):.1f}% ({u['edits']} edits, {u['ref_words']} reference words)"
-            parts.append(f"<div class='utt'><div class='meta'>{meta}</div>{strip}{alignment_html(u['ref'], u['hyp'])}</div>")
+            parts.append(
+                f"<div class='utt'><div class='meta'>{meta}</div>{strip}{alignment_html(u['ref'], u['hyp'])}</div>"
+            )
         parts.append("</details>")
     parts.append("</body></html>")
     path = Path(path)

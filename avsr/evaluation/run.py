@@ -9,33 +9,50 @@
   ``report.html``        self-contained: tables, plots, worst/median/best utterances with crops and errors coloured
   ``run.json``           what was run (models, manifest, seed, resamples, conditions) and the rows
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.published import load_published, published_table
 from avsr.evaluation.report import write_report
-from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.tables import ResultRow, plot_wer_vs_snr, results_markdown, snr_grid, summarize, write_csv
 
-UTTERANCES, RESULTS_CSV, RESULTS_MD, REPORT, RUN_JSON = "utterances.jsonl", "results.csv", "results.md", "report.html", "run.json"
+UTTERANCES, RESULTS_CSV, RESULTS_MD, REPORT, RUN_JSON = (
+    "utterances.jsonl",
+    "results.csv",
+    "results.md",
+    "report.html",
+    "run.json",
+)
 PLOT_BY_SET, PLOT_BY_CATEGORY = "wer_vs_snr.png", "wer_by_category.png"
 
 
-def write_run(out: str | os.PathLike, utterances: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], info: dict[str, Any],
-              corpus: str | None, tasks: Sequence[str], label: str, published: str | os.PathLike | None = None,
-              resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[list[ResultRow], str]:
+def write_run(
+    out: str | os.PathLike,
+    utterances: Sequence[dict[str, Any]],
+    records: Sequence[dict[str, Any]],
+    info: dict[str, Any],
+    corpus: str | None,
+    tasks: Sequence[str],
+    label: str,
+    published: str | os.PathLike | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> tuple[list[ResultRow], str]:
     """Write every file above into ``out``; returns the rows and the Markdown of ``results.md``.
     ``published``: the published-numbers YAML (None: no such table); ``label`` names this run
     in it. A malformed published file raises
     :class:`~avsr.evaluation.published.PublishedError` before anything is written."""
-    from avsr.core.jsonl import write_jsonl
     from avsr.core.files import atomic_path
+    from avsr.core.jsonl import write_jsonl
 
     entries = load_published(published) if published is not None else None
     out = Path(out)
@@ -45,13 +62,24 @@ def write_run(out: str | os.PathLike, utterances: Sequence[dict[str, Any]], reco
     write_csv(rows, out / RESULTS_CSV)
     title = f"{label} on {info.get('manifest', '?')}"
     plots = [out / PLOT_BY_SET] if plot_wer_vs_snr(rows, out / PLOT_BY_SET, f"{label}: WER vs SNR") else []
-    if plots and len({(r.system, r.set) for r in rows}) > 1 and plot_wer_vs_snr(rows, out / PLOT_BY_CATEGORY, f"{label}: adapter sets per noise category", by="category"):
+    if (
+        plots
+        and len({(r.system, r.set) for r in rows}) > 1
+        and plot_wer_vs_snr(rows, out / PLOT_BY_CATEGORY, f"{label}: adapter sets per noise category", by="category")
+    ):
         plots.append(out / PLOT_BY_CATEGORY)
     pub = ""
     if entries is not None:
-        pub = published_table(entries, corpus, tasks, rows, label) if corpus else "Corpus unknown (give --corpus LRS2|LRS3): no published numbers shown."
-    tables = [("Corpus WER per set and condition", results_markdown(rows)), ("WER % by noise category and SNR", snr_grid(rows)),
-              (f"Published {corpus or ''} numbers beside this run".replace("  ", " "), pub)]
+        pub = (
+            published_table(entries, corpus, tasks, rows, label)
+            if corpus
+            else "Corpus unknown (give --corpus LRS2|LRS3): no published numbers shown."
+        )
+    tables = [
+        ("Corpus WER per set and condition", results_markdown(rows)),
+        ("WER % by noise category and SNR", snr_grid(rows)),
+        (f"Published {corpus or ''} numbers beside this run".replace("  ", " "), pub),
+    ]
     md = [f"# {title}", "", *(f"- {k}: {v}" for k, v in info.items()), ""]
     for heading, table in tables:
         if table:

@@ -7,19 +7,20 @@ under every condition, write the run folder (:mod:`avsr.evaluation.run`).
 - :func:`evaluate_lipreading`: ``vsr``, a lip-reading checkpoint's phonemes turned into words
   by a phoneme-to-text adapter or by dictionary lookup (``lexicon``); PER and WER.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from avsr.core.errors import UsageError
 from avsr.av.router import NO_ADAPTER
-from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper
+from avsr.core.errors import UsageError
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.conditions import DEFAULT_SNRS, available_categories, conditions, noise_bank, read_sources
+from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper
 from avsr.evaluation.published import DEFAULT_PATH
 from avsr.evaluation.run import write_run
-from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.tables import ResultRow
 
 LEXICON = "lexicon"  # --p2t value for the dictionary-lookup baseline
@@ -35,11 +36,16 @@ def load_av(whisper: str, adapters: str | os.PathLike | None, sets: Sequence[str
     av = AVWhisper(model, proc, whisper).eval()
     installed = [n for n, _ in list_sets(adapters)] if adapters else []
     if adapters and not installed:
-        raise EvalInputError(f"{adapters}: no adapter sets here (a set is a folder with avsr_adapter.json; `avsr train av` writes them)")
+        raise EvalInputError(
+            f"{adapters}: no adapter sets here (a set is a folder with avsr_adapter.json; `avsr train av` writes them)"
+        )
     names = list(dict.fromkeys(sets)) if sets else [NO_ADAPTER, *installed]
     unknown = [n for n in names if n != NO_ADAPTER and n not in installed]
     if unknown:
-        raise EvalInputError(f"--sets {' '.join(unknown)}: not installed" + (f" in {adapters} (sets: {', '.join(installed)})" if adapters else " (give --adapters FOLDER)"))
+        raise EvalInputError(
+            f"--sets {' '.join(unknown)}: not installed"
+            + (f" in {adapters} (sets: {', '.join(installed)})" if adapters else " (give --adapters FOLDER)")
+        )
     for n in names:
         if n != NO_ADAPTER:
             av.load_set(Path(adapters) / n)
@@ -47,11 +53,28 @@ def load_av(whisper: str, adapters: str | os.PathLike | None, sets: Sequence[str
     return av, names
 
 
-def evaluate_whisper(manifest: str | os.PathLike, out: str | os.PathLike, *, system: str = "asr", whisper: str = "whisper-base",
-                     adapters: str | os.PathLike | None = None, sets: Sequence[str] | None = None, noise_sources: str | os.PathLike | None = None,
-                     categories: Sequence[str] | None = None, snrs: Sequence[float] = DEFAULT_SNRS, clean: bool = True, corpus: str | None = None,
-                     published: str | os.PathLike | None = DEFAULT_PATH, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
-                     limit: int | None = None, batch_size: int = 8, beams: int = 1, device: str = "cpu", progress: bool = False) -> tuple[list[ResultRow], str]:
+def evaluate_whisper(
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    system: str = "asr",
+    whisper: str = "whisper-base",
+    adapters: str | os.PathLike | None = None,
+    sets: Sequence[str] | None = None,
+    noise_sources: str | os.PathLike | None = None,
+    categories: Sequence[str] | None = None,
+    snrs: Sequence[float] = DEFAULT_SNRS,
+    clean: bool = True,
+    corpus: str | None = None,
+    published: str | os.PathLike | None = DEFAULT_PATH,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    limit: int | None = None,
+    batch_size: int = 8,
+    beams: int = 1,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[list[ResultRow], str]:
     """Run Whisper over ``manifest`` and write the run folder ``out``. Conditions: clean (unless
     ``clean`` is False) and, with ``noise_sources``, every category in ``categories`` (default:
     all the sources can make) at every SNR. Returns the rows and ``results.md``."""
@@ -71,17 +94,63 @@ def evaluate_whisper(manifest: str | os.PathLike, out: str | os.PathLike, *, sys
     if not conds:
         raise EvalInputError("no condition to evaluate: give 'clean' and/or SNRs with --noise-sources")
     av, names = load_av(whisper, adapters, sets, device)
-    lines = run_whisper(av, records, conds, names, bank, visual=system == "avsr", system=system, batch_size=batch_size, beams=beams, progress=progress)
-    info = {"system": system, "whisper": whisper, "adapter sets": " ".join(names), "manifest": os.fspath(manifest), "corpus": corpus or "?",
-            "utterances": len(records), "conditions": len(conds), "noise sources": os.fspath(noise_sources) if noise_sources else "none (clean only)",
-            "seed": seed, "bootstrap resamples": resamples, "beams": beams}
-    return write_run(out, lines, records, info, corpus, (system,), f"{system} {Path(whisper).name}", _published(published), resamples, seed)
+    lines = run_whisper(
+        av,
+        records,
+        conds,
+        names,
+        bank,
+        visual=system == "avsr",
+        system=system,
+        batch_size=batch_size,
+        beams=beams,
+        progress=progress,
+    )
+    info = {
+        "system": system,
+        "whisper": whisper,
+        "adapter sets": " ".join(names),
+        "manifest": os.fspath(manifest),
+        "corpus": corpus or "?",
+        "utterances": len(records),
+        "conditions": len(conds),
+        "noise sources": os.fspath(noise_sources) if noise_sources else "none (clean only)",
+        "seed": seed,
+        "bootstrap resamples": resamples,
+        "beams": beams,
+    }
+    return write_run(
+        out,
+        lines,
+        records,
+        info,
+        corpus,
+        (system,),
+        f"{system} {Path(whisper).name}",
+        _published(published),
+        resamples,
+        seed,
+    )
 
 
-def evaluate_lipreading(manifest: str | os.PathLike, out: str | os.PathLike, *, ckpt: str | os.PathLike, p2t: str | os.PathLike,
-                        lexicon_counts: str | os.PathLike | None = None, method: str = "greedy", beam: int = 8, corpus: str | None = None,
-                        published: str | os.PathLike | None = DEFAULT_PATH, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
-                        limit: int | None = None, batch_size: int = 8, device: str = "cpu", progress: bool = False) -> tuple[list[ResultRow], str]:
+def evaluate_lipreading(
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    ckpt: str | os.PathLike,
+    p2t: str | os.PathLike,
+    lexicon_counts: str | os.PathLike | None = None,
+    method: str = "greedy",
+    beam: int = 8,
+    corpus: str | None = None,
+    published: str | os.PathLike | None = DEFAULT_PATH,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    limit: int | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[list[ResultRow], str]:
     """Lip-read ``manifest`` with the VSR checkpoint ``ckpt`` and turn phonemes into words with
     the phoneme-to-text adapter ``p2t``, or ``"lexicon"`` for dictionary lookup (word
     frequencies from ``lexicon_counts``, a JSON word -> count file, when given). Writes the run
@@ -104,11 +173,21 @@ def evaluate_lipreading(manifest: str | os.PathLike, out: str | os.PathLike, *, 
         p2t_decoding = to_text.decoding.describe()
     reader = LipReader(model, None, method=method, beam=beam)
     lines = run_vsr(reader, records, to_text, name, batch_size, progress)
-    info = {"system": "vsr", "checkpoint": os.fspath(ckpt), "phoneme-to-text": os.fspath(p2t) + (f" ({lexicon_counts})" if lexicon_counts else ""),
-            "phoneme-to-text decoding": p2t_decoding,
-            "decoding": method + (f" (beam {beam})" if method == "beam" else ""), "manifest": os.fspath(manifest), "corpus": corpus or "?",
-            "utterances": len(records), "seed": seed, "bootstrap resamples": resamples}
-    return write_run(out, lines, records, info, corpus, ("vsr",), f"vsr {Path(ckpt).name}", _published(published), resamples, seed)
+    info = {
+        "system": "vsr",
+        "checkpoint": os.fspath(ckpt),
+        "phoneme-to-text": os.fspath(p2t) + (f" ({lexicon_counts})" if lexicon_counts else ""),
+        "phoneme-to-text decoding": p2t_decoding,
+        "decoding": method + (f" (beam {beam})" if method == "beam" else ""),
+        "manifest": os.fspath(manifest),
+        "corpus": corpus or "?",
+        "utterances": len(records),
+        "seed": seed,
+        "bootstrap resamples": resamples,
+    }
+    return write_run(
+        out, lines, records, info, corpus, ("vsr",), f"vsr {Path(ckpt).name}", _published(published), resamples, seed
+    )
 
 
 def _published(path: str | os.PathLike | None) -> str | os.PathLike | None:
@@ -120,6 +199,10 @@ def describe(rows: Sequence[ResultRow]) -> list[str]:
     """One printable line per row: ``asr [none] clean: WER 5.0% (95% CI 3.1-7.2) on 14 utterances``."""
     from avsr.evaluation.tables import pct
 
-    return [f"{r.system} [{r.set}] {r.condition}: WER {pct(r.wer)}%" + (f" (95% CI {pct(r.ci_low)}-{pct(r.ci_high)})" if pct(r.ci_low) else "")
-            + (f", PER {pct(r.per)}%" if r.per is not None else "") + f" on {r.utterances} utterances" for r in rows]
-
+    return [
+        f"{r.system} [{r.set}] {r.condition}: WER {pct(r.wer)}%"
+        + (f" (95% CI {pct(r.ci_low)}-{pct(r.ci_high)})" if pct(r.ci_low) else "")
+        + (f", PER {pct(r.per)}%" if r.per is not None else "")
+        + f" on {r.utterances} utterances"
+        for r in rows
+    ]

@@ -1,17 +1,18 @@
 """Corpus results of a run: one row per system / adapter set x condition (clean first, then
 category x SNR), as Markdown, CSV and WER-vs-SNR plots."""
+
 from __future__ import annotations
 
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
+from avsr.core.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval, error_rate
 from avsr.evaluation.conditions import CLEAN
-from avsr.core.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval
 from avsr.evaluation.scoring import corpus_wer
-from avsr.core.metrics import error_rate
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class ResultRow:
     per: float | None = None
 
 
-def summarize(utterances: Sequence[dict[str, Any]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[ResultRow]:
+def summarize(
+    utterances: Sequence[dict[str, Any]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> list[ResultRow]:
     """Rows in the order the utterance lines first name each (system, set, condition). Every row
     is bootstrapped with the same seed, so rows over the same utterances use the same draws
     (paired intervals: two sets are compared on identical resamples)."""
@@ -46,10 +49,30 @@ def summarize(utterances: Sequence[dict[str, Any]], resamples: int = BOOTSTRAP_R
     rows = []
     for (system, name, cond), us in groups.items():
         lo, hi = bootstrap_interval([u["edits"] for u in us], [u["ref_words"] for u in us], resamples, seed)
-        per = error_rate([u["ref_phonemes"].split() for u in us], [u["hyp_phonemes"].split() for u in us]) if "ref_phonemes" in us[0] else None
-        rows.append(ResultRow(system, name, cond, us[0]["category"], us[0]["snr"], corpus_wer(us), lo, hi, len(us),
-                              sum(u["ref_words"] for u in us), sum(u["edits"] for u in us), sum(u["substitutions"] for u in us),
-                              sum(u["deletions"] for u in us), sum(u["insertions"] for u in us), per))
+        per = (
+            error_rate([u["ref_phonemes"].split() for u in us], [u["hyp_phonemes"].split() for u in us])
+            if "ref_phonemes" in us[0]
+            else None
+        )
+        rows.append(
+            ResultRow(
+                system,
+                name,
+                cond,
+                us[0]["category"],
+                us[0]["snr"],
+                corpus_wer(us),
+                lo,
+                hi,
+                len(us),
+                sum(u["ref_words"] for u in us),
+                sum(u["edits"] for u in us),
+                sum(u["substitutions"] for u in us),
+                sum(u["deletions"] for u in us),
+                sum(u["insertions"] for u in us),
+                per,
+            )
+        )
     return rows
 
 
@@ -60,11 +83,33 @@ def pct(x: float | None, digits: int = 1) -> str:
 def results_markdown(rows: Sequence[ResultRow]) -> str:
     """The main table: WER with its 95% interval and the error counts, per set x condition."""
     with_per = any(r.per is not None for r in rows)
-    head = ["system", "set", "condition", "WER %", f"{100 * CONFIDENCE:.0f}% CI", "utterances", "words", "sub", "del", "ins"] + (["PER %"] if with_per else [])
+    head = [
+        "system",
+        "set",
+        "condition",
+        "WER %",
+        f"{100 * CONFIDENCE:.0f}% CI",
+        "utterances",
+        "words",
+        "sub",
+        "del",
+        "ins",
+    ] + (["PER %"] if with_per else [])
     out = ["| " + " | ".join(head) + " |", "|" + " --- |" * 3 + " ---: |" * (len(head) - 3)]
     for r in rows:
         ci = f"{pct(r.ci_low)}-{pct(r.ci_high)}" if not math.isnan(r.ci_low) else ""
-        cells = [r.system, r.set, r.condition, pct(r.wer), ci, str(r.utterances), str(r.ref_words), str(r.substitutions), str(r.deletions), str(r.insertions)]
+        cells = [
+            r.system,
+            r.set,
+            r.condition,
+            pct(r.wer),
+            ci,
+            str(r.utterances),
+            str(r.ref_words),
+            str(r.substitutions),
+            str(r.deletions),
+            str(r.insertions),
+        ]
         out.append("| " + " | ".join(cells + ([pct(r.per)] if with_per else [])) + " |")
     return "\n".join(out)
 
@@ -75,7 +120,10 @@ def snr_grid(rows: Sequence[ResultRow]) -> str:
     snrs = sorted({r.snr for r in rows if r.snr is not None}, reverse=True)
     if not snrs:
         return ""
-    out = ["| system | set | noise | clean | " + " | ".join(f"{s:g} dB" for s in snrs) + " |", "|" + " --- |" * 3 + " ---: |" * (1 + len(snrs))]
+    out = [
+        "| system | set | noise | clean | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
+        "|" + " --- |" * 3 + " ---: |" * (1 + len(snrs)),
+    ]
     cells = {(r.system, r.set, r.category, r.snr): r.wer for r in rows}
     for system, name in dict.fromkeys((r.system, r.set) for r in rows):
         clean = pct(cells.get((system, name, CLEAN, None)))
@@ -121,18 +169,26 @@ def plot_wer_vs_snr(rows: Sequence[ResultRow], path: str | os.PathLike, title: s
     panels = sets if by == "set" else cats
     n = len(panels)
     cols = min(n, 3)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.6 * cols, 3.6 * ((n + cols - 1) // cols)), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols, cols, figsize=(4.6 * cols, 3.6 * ((n + cols - 1) // cols)), squeeze=False, sharey=True
+    )
     clean = {(r.system, r.set): r for r in rows if r.snr is None}
     for k, panel in enumerate(panels):
         ax = axes[k // cols][k % cols]
         lines = cats if by == "set" else sets
-        for j, line in enumerate(lines):
+        for line in lines:
             (s, c) = (panel, line) if by == "set" else (line, panel)
-            pts = sorted((r.snr, r.wer, r.ci_low, r.ci_high) for r in noisy if (r.system, r.set) == s and r.category == c)
+            pts = sorted(
+                (r.snr, r.wer, r.ci_low, r.ci_high) for r in noisy if (r.system, r.set) == s and r.category == c
+            )
             if not pts:
                 continue
             x, y = [p[0] for p in pts], [100 * p[1] for p in pts]
-            err = None if any(math.isnan(p[2]) for p in pts) else [[100 * max(0.0, p[1] - p[2]) for p in pts], [100 * max(0.0, p[3] - p[1]) for p in pts]]
+            err = (
+                None
+                if any(math.isnan(p[2]) for p in pts)
+                else [[100 * max(0.0, p[1] - p[2]) for p in pts], [100 * max(0.0, p[3] - p[1]) for p in pts]]
+            )
             label = c if by == "set" else f"{s[1]}"
             eb = ax.errorbar(x, y, yerr=err, marker="o", ms=4, capsize=3, label=label)
             if by == "category" and s in clean:

@@ -1,4 +1,5 @@
 """Phoneme error rate of a lip-reading checkpoint on a manifest, with per-utterance output."""
+
 from __future__ import annotations
 
 import os
@@ -10,10 +11,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from avsr.core.jsonl import write_jsonl
+from avsr.core.metrics import edits, error_rate
 from avsr.data.crops import CropDataset, FrameBudgetSampler, collate
 from avsr.text import VOCAB
 from avsr.vsr.decode import decode
-from avsr.core.metrics import edits, error_rate
 
 
 @dataclass
@@ -24,13 +25,23 @@ class PERResult:
 
 
 @torch.inference_mode()
-def evaluate_vsr(model: torch.nn.Module, manifest: str | os.PathLike, method: str = "greedy", beam: int = 8, max_frames: int = 3000, out: str | os.PathLike | None = None, progress: bool = False) -> PERResult:
+def evaluate_vsr(
+    model: torch.nn.Module,
+    manifest: str | os.PathLike,
+    method: str = "greedy",
+    beam: int = 8,
+    max_frames: int = 3000,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> PERResult:
     """Decode every clip of ``manifest`` (centre crop) and score PER. With ``out``, one JSON
     line per utterance: id, ref, hyp (space-separated phonemes), edits, ref_len."""
     from tqdm import tqdm
 
     ds = CropDataset(manifest, train=False, time_stride=model.cfg.time_stride)
-    loader = DataLoader(ds, batch_sampler=FrameBudgetSampler(ds.lengths, max_frames, shuffle=False, rank=0, world=1), collate_fn=collate)
+    loader = DataLoader(
+        ds, batch_sampler=FrameBudgetSampler(ds.lengths, max_frames, shuffle=False, rank=0, world=1), collate_fn=collate
+    )
     device = next(model.parameters()).device
     records = []
     for batch in tqdm(loader, disable=not progress, unit="batch"):

@@ -18,10 +18,11 @@ included) become rescoring candidates, and are scored there exactly like the oth
 The lattice keeps the input's word boundaries: a phoneme word whose boundary was lost stays
 one word (the LM's own sentence, among the candidates too, can split it).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -39,8 +40,14 @@ class _Hyp:
 
 
 @torch.inference_mode()
-def lattice_search(model, tok, prompt_ids: Sequence[int], options: Sequence[Sequence[tuple[str, int]]], beam: int = 4,
-                   channel_weight: float = 2.0) -> list[tuple[str, float]]:
+def lattice_search(
+    model,
+    tok,
+    prompt_ids: Sequence[int],
+    options: Sequence[Sequence[tuple[str, int]]],
+    beam: int = 4,
+    channel_weight: float = 2.0,
+) -> list[tuple[str, float]]:
     """The ``beam`` best sentences through ``options`` (for each word position, its
     (spelling, phoneme distance) choices) and their scores, best first. ``prompt_ids``: the
     prompt's tokens, as :func:`avsr.p2t.prompt.encode_example` makes them."""
@@ -53,7 +60,11 @@ def lattice_search(model, tok, prompt_ids: Sequence[int], options: Sequence[Sequ
     hyps = [_Hyp((), 0.0, 0, 0, res.logits[0, -1].float().log_softmax(-1))]
     pieces: dict[str, list[int]] = {}  # " word" -> its tokens (words tokenize apart: the BPE splits at spaces)
     for opts in options:
-        cands = [(h, w, d, pieces.setdefault(w, tok(" " + w, add_special_tokens=False)["input_ids"])) for h in hyps for w, d in opts]
+        cands = [
+            (h, w, d, pieces.setdefault(w, tok(" " + w, add_special_tokens=False)["input_ids"]))
+            for h in hyps
+            for w, d in opts
+        ]
         m = max(len(t) for *_, t in cands)
         rows = torch.tensor([h.row for h, *_ in cands], device=device)
         cache.reorder_cache(rows)  # one copy of its sequence's cache per candidate
@@ -61,7 +72,11 @@ def lattice_search(model, tok, prompt_ids: Sequence[int], options: Sequence[Sequ
         new_mask = torch.tensor([[1] * len(t) + [0] * (m - len(t)) for *_, t in cands], device=device)
         mask = torch.cat([mask[rows], new_mask], 1)
         pos = mask[:, :-m].sum(1, keepdim=True) + torch.arange(m, device=device)[None]
-        logits = model(input_ids=new, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True).logits.float().log_softmax(-1)
+        logits = (
+            model(input_ids=new, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
+            .logits.float()
+            .log_softmax(-1)
+        )
         scored = []
         for r, (h, w, d, t) in enumerate(cands):
             lp = h.next_logp[t[0]].item() + sum(logits[r, j, t[j + 1]].item() for j in range(len(t) - 1))

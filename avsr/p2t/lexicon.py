@@ -6,14 +6,15 @@ pronunciation takes the spelling of the nearest pronunciation by phoneme edit di
 phonemes suit it well (only homophones are ambiguous); recognition errors and lost word
 boundaries do not, because it cannot use context.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from avsr.text import PHONEMES, words_of
 
@@ -44,7 +45,7 @@ class DictionaryDecoder:
         self._alt_cache: dict[tuple[str, int, int], list[tuple[str, int]]] = {}
 
     @classmethod
-    def from_corpus(cls, records: Iterable[dict]) -> "DictionaryDecoder":
+    def from_corpus(cls, records: Iterable[dict]) -> DictionaryDecoder:
         """Spelling frequencies from the ``text`` of manifest records (already normalised)."""
         return cls(Counter(w for r in records for w in r["text"].split()))
 
@@ -55,7 +56,7 @@ class DictionaryDecoder:
             Path(tmp).write_text(json.dumps(dict(self._counts.most_common())))
 
     @classmethod
-    def from_counts_file(cls, path: str | os.PathLike) -> "DictionaryDecoder":
+    def from_counts_file(cls, path: str | os.PathLike) -> DictionaryDecoder:
         counts = json.loads(Path(path).read_text())
         if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
             raise ValueError(f"{path}: not a word-count file (a JSON object of word -> count)")
@@ -99,7 +100,9 @@ class DictionaryDecoder:
             ws = [w for w in self._homophones[key] if self._counts.get(w, 0) > 0] or [self._spelling[key]]
             for w in ws:
                 out.setdefault(w, d)
-        ranked = [first] + sorted((w for w in out if w != first), key=lambda w: (out[w], -self._counts.get(w, 0), len(w)))
+        ranked = [first] + sorted(
+            (w for w in out if w != first), key=lambda w: (out[w], -self._counts.get(w, 0), len(w))
+        )
         found = self._alt_cache[k, limit, slack] = [(w, out[w]) for w in ranked[:limit]]
         return found
 

@@ -4,6 +4,7 @@ the rescoring of :mod:`avsr.p2t.rescore`, and stops at end-of-sequence or a newl
 
 The spelling counts behind the lookup travel in the adapter folder (``lexicon_counts.json``).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ from typing import Any
 
 import torch
 
-from avsr.core.errors import MissingModelError
 from avsr.core.configs import from_dict
+from avsr.core.errors import MissingModelError
 from avsr.p2t.prompt import HINTS, format_prompt, prepare_tokenizer
 from avsr.text import BOUNDARY
 
@@ -50,7 +51,6 @@ class P2TConfig:
         return d
 
 
-
 def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) of the base LM, from the registry, a local folder or the hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -67,7 +67,13 @@ def load_base(cfg: P2TConfig, dtype: torch.dtype = torch.float32):
 def add_lora(model, cfg: P2TConfig):
     from peft import LoraConfig, get_peft_model
 
-    lc = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    lc = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.target_modules),
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lc)
 
 
@@ -80,7 +86,15 @@ def _stop_ids(tok) -> list[int]:
 
 
 @torch.inference_mode()
-def generate_nbest(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None, beams: int = 1) -> list[list[str]]:
+def generate_nbest(
+    model,
+    tok,
+    phoneme_lists: list[list[str]],
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    hints: list[str] | None = None,
+    beams: int = 1,
+) -> list[list[str]]:
     """Up to ``beams`` sentences for each phoneme sequence (and its hint, when the model was
     trained with one), best first: greedy decoding for ``beams=1``, beam search otherwise. In
     batches (left padded); each sentence stops at EOS or a newline."""
@@ -100,9 +114,21 @@ def generate_nbest(model, tok, phoneme_lists: list[list[str]], max_new_tokens: i
             prompts = [format_prompt(phoneme_lists[i], hints[i] if hints else None) for i in idx]
             # a sentence has about as many words as phoneme words: cap runaway repetition
             limit = min(max_new_tokens, TOKENS_PER_WORD * max(p.count(BOUNDARY) + 1 for p in batch) + 8)
-            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=getattr(tok, "add_bos_token", False)).to(device)
-            gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, eos_token_id=_stop_ids(tok), pad_token_id=tok.pad_token_id, **beam_kw)
-            texts = [" ".join(tok.decode(row, skip_special_tokens=True).split("\n")[0].split()) for row in gen[:, enc["input_ids"].shape[1] :]]
+            enc = tok(
+                prompts, return_tensors="pt", padding=True, add_special_tokens=getattr(tok, "add_bos_token", False)
+            ).to(device)
+            gen = model.generate(
+                **enc,
+                max_new_tokens=limit,
+                do_sample=False,
+                eos_token_id=_stop_ids(tok),
+                pad_token_id=tok.pad_token_id,
+                **beam_kw,
+            )
+            texts = [
+                " ".join(tok.decode(row, skip_special_tokens=True).split("\n")[0].split())
+                for row in gen[:, enc["input_ids"].shape[1] :]
+            ]
             for k, i in enumerate(idx):
                 out[i] = list(dict.fromkeys(texts[k * beams : (k + 1) * beams]))  # distinct, best first
     finally:
@@ -110,12 +136,21 @@ def generate_nbest(model, tok, phoneme_lists: list[list[str]], max_new_tokens: i
     return [out[i] for i in range(len(phoneme_lists))]
 
 
-def generate(model, tok, phoneme_lists: list[list[str]], max_new_tokens: int = 64, batch_size: int = 16, hints: list[str] | None = None) -> list[str]:
+def generate(
+    model,
+    tok,
+    phoneme_lists: list[list[str]],
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    hints: list[str] | None = None,
+) -> list[str]:
     """Greedy decoding of one sentence per phoneme sequence (see :func:`generate_nbest`)."""
     return [n[0] for n in generate_nbest(model, tok, phoneme_lists, max_new_tokens, batch_size, hints)]
 
 
-def save_adapter(model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None) -> Path:
+def save_adapter(
+    model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None
+) -> Path:
     """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config
     and, for ``hint: lexicon``, the lookup's spelling counts."""
     from avsr.core.files import atomic_path
@@ -154,7 +189,9 @@ class PhonemeToText:
         from avsr.p2t.rescore import Candidates, answer_logprobs, hybrids, phoneme_distances
 
         hints = self.hints(phoneme_lists)
-        nbest = generate_nbest(self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams)
+        nbest = generate_nbest(
+            self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams
+        )
         texts = []
         for ph, n in zip(phoneme_lists, nbest):
             lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
@@ -165,11 +202,19 @@ class PhonemeToText:
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
         answers = [t for _, t in pairs]
         logp = answer_logprobs(self.model, self.tok, prompts, answers, self.cfg.max_length, batch_size)
-        prior = answer_logprobs(self.model, self.tok, [None] * len(pairs), answers, self.cfg.max_length, batch_size) if self.decoding.uses_prior else []
+        prior = (
+            answer_logprobs(self.model, self.tok, [None] * len(pairs), answers, self.cfg.max_length, batch_size)
+            if self.decoding.uses_prior
+            else []
+        )
         dist = phoneme_distances(answers, [phoneme_lists[i] for i, _ in pairs])
         out, k = [], 0
         for ts in texts:
-            out.append(Candidates(ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)]), tuple(prior[k : k + len(ts)])))
+            out.append(
+                Candidates(
+                    ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)]), tuple(prior[k : k + len(ts)])
+                )
+            )
             k += len(ts)
         return out
 
@@ -182,7 +227,12 @@ class PhonemeToText:
 
         prompt = self.tok(PRIOR_PROMPT, add_special_tokens=False)["input_ids"]
         options = [self.lexicon.alternatives(w, self.decoding.lattice_words) for w in words_of(phonemes)]
-        return [t for t, _ in lattice_search(self.model, self.tok, prompt, options, self.decoding.lattice, self.decoding.lattice_weight)]
+        return [
+            t
+            for t, _ in lattice_search(
+                self.model, self.tok, prompt, options, self.decoding.lattice, self.decoding.lattice_weight
+            )
+        ]
 
     def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16) -> list[str]:
         todo = [i for i, p in enumerate(phoneme_lists) if p]
@@ -208,7 +258,9 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
 
     folder = Path(folder)
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / "adapter_config.json").is_file():
-        raise MissingModelError(f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)")
+        raise MissingModelError(
+            f"{folder}: not a phoneme-to-text adapter folder (needs {ADAPTER_CONFIG} and adapter_config.json)"
+        )
     cfg = from_dict(P2TConfig, json.loads((folder / ADAPTER_CONFIG).read_text())["p2t"])
     lexicon = None
     if cfg.hint == "lexicon":

@@ -21,6 +21,7 @@ context (generative error correction in the manner of HyPoradise, Chen et al. 20
 A ``?`` marks a word whose phonemes matched no dictionary pronunciation (the lookup took the
 nearest one): the places where the lookup guessed.
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,7 +44,9 @@ def prepare_tokenizer(tok):
     return tok
 
 
-def encode_example(tok, phonemes: list[str], text: str, max_length: int, hint: str | None = None) -> dict[str, list[int]]:
+def encode_example(
+    tok, phonemes: list[str], text: str, max_length: int, hint: str | None = None
+) -> dict[str, list[int]]:
     """input_ids and labels for one training pair; only the answer and EOS are scored."""
     prompt = tok(format_prompt(phonemes, hint), add_special_tokens=False)["input_ids"]
     answer = tok(" " + text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]

@@ -20,13 +20,15 @@ from the other one, one region at a time (system combination in the manner of RO
 1997). A local repair by the LM (``a sense a taste`` -> ``a sense of taste``) then survives even
 when the rest of its sentence drifted, and a drifted region is replaced by the lookup's words.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -55,10 +57,18 @@ class DecodingConfig:
         if not self.rescore:
             return "greedy"
         cands = f"{self.beams}-best" if self.beams > 1 else "greedy sentence"
-        extra = (" + lookup" if self.lookup_candidate else "") + (" + LM/lookup hybrids" if self.hybrids and self.lookup_candidate else "")
-        extra += f" + word-lattice search (beam {self.lattice}, {self.lattice_words} spellings per word)" if self.lattice else ""
+        extra = (" + lookup" if self.lookup_candidate else "") + (
+            " + LM/lookup hybrids" if self.hybrids and self.lookup_candidate else ""
+        )
+        extra += (
+            f" + word-lattice search (beam {self.lattice}, {self.lattice_words} spellings per word)"
+            if self.lattice
+            else ""
+        )
         prior = f", {self.direct_weight:g} x direct + {self.prior_weight:g} x LM prior" if self.uses_prior else ""
-        return f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit{prior}; LM {cands}{extra})"
+        return (
+            f"phoneme-consistency rescoring (w={self.channel_weight:g} nats per phoneme edit{prior}; LM {cands}{extra})"
+        )
 
     @property
     def uses_prior(self) -> bool:
@@ -73,7 +83,7 @@ class DecodingConfig:
         return path
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "DecodingConfig":
+    def load(cls, folder: str | os.PathLike) -> DecodingConfig:
         """The folder's ``decoding.json``, or the default (greedy, no rescoring) without one."""
         from avsr.core.configs import from_dict
 
@@ -95,7 +105,10 @@ class Candidates:
     def best(self, channel_weight: float, prior_weight: float = 0.0, direct_weight: float = 1.0) -> str:
         """``argmax direct_weight * logp + prior_weight * prior - channel_weight * dist``."""
         prior = self.prior or (0.0,) * len(self.texts)
-        scores = [direct_weight * lp + prior_weight * pr - channel_weight * d for lp, pr, d in zip(self.logp, prior, self.dist)]
+        scores = [
+            direct_weight * lp + prior_weight * pr - channel_weight * d
+            for lp, pr, d in zip(self.logp, prior, self.dist)
+        ]
         return self.texts[max(range(len(scores)), key=scores.__getitem__)]  # ties: the earlier (the LM's own)
 
     def choose(self, cfg: DecodingConfig) -> str:
@@ -144,7 +157,14 @@ def prior_example(tok, text: str, max_length: int) -> dict[str, list[int]]:
 
 
 @torch.inference_mode()
-def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] | None], answers: Sequence[str], max_length: int, batch_size: int = 16) -> list[float]:
+def answer_logprobs(
+    model,
+    tok,
+    prompts: Sequence[tuple[list[str], str | None] | None],
+    answers: Sequence[str],
+    max_length: int,
+    batch_size: int = 16,
+) -> list[float]:
     """log P(answer + EOS | prompt) under ``model`` for each (prompt, answer) pair; a prompt is
     (phonemes, hint), or None for :data:`PRIOR_PROMPT` (the LM prior). The same encoding as
     training (:func:`avsr.p2t.prompt.encode_example`).
@@ -155,8 +175,10 @@ def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] |
     device = next(model.parameters()).device
     out: list[float] = []
     for s in range(0, len(answers), batch_size):
-        ex = [prior_example(tok, a, max_length) if p is None else encode_example(tok, p[0], a, max_length, p[1])
-              for p, a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])]
+        ex = [
+            prior_example(tok, a, max_length) if p is None else encode_example(tok, p[0], a, max_length, p[1])
+            for p, a in zip(prompts[s : s + batch_size], answers[s : s + batch_size])
+        ]
         cut = [e["labels"].count(IGNORE) for e in ex]  # prompt tokens (as trained: cut from the start if too long)
         unique: dict[tuple[int, ...], int] = {}
         which = [unique.setdefault(tuple(e["input_ids"][:c]), len(unique)) for e, c in zip(ex, cut)]
@@ -165,7 +187,13 @@ def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] |
         n = max(map(len, ps))
         ids = torch.tensor([[tok.pad_token_id] * (n - len(p)) + list(p) for p in ps], device=device)
         pmask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in ps], device=device)
-        res = model(input_ids=ids, attention_mask=pmask, position_ids=(pmask.cumsum(1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
+        res = model(
+            input_ids=ids,
+            attention_mask=pmask,
+            position_ids=(pmask.cumsum(1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+        )
         idx = torch.tensor(which, device=device)
         cache = res.past_key_values
         cache.reorder_cache(idx)  # one copy of its prompt's cache per answer
@@ -175,36 +203,14 @@ def answer_logprobs(model, tok, prompts: Sequence[tuple[list[str], str | None] |
         aids = torch.tensor([a + [tok.pad_token_id] * (m - len(a)) for a in ans], device=device)
         amask = torch.tensor([[1] * len(a) + [0] * (m - len(a)) for a in ans], device=device)
         plen = pmask.sum(1)[idx]
-        logits = model(input_ids=aids, attention_mask=torch.cat([pmask[idx], amask], 1), past_key_values=cache,
-                       position_ids=plen[:, None] + torch.arange(m, device=device)[None]).logits
+        logits = model(
+            input_ids=aids,
+            attention_mask=torch.cat([pmask[idx], amask], 1),
+            past_key_values=cache,
+            position_ids=plen[:, None] + torch.arange(m, device=device)[None],
+        ).logits
         # answer token j is predicted at answer position j-1 (token 0: at the prompt's last position)
         pred = torch.cat([res.logits[idx, -1:], logits[:, :-1]], 1).float().log_softmax(-1)
         lp = pred.gather(-1, aids.unsqueeze(-1)).squeeze(-1)
         out += (lp * amask).sum(-1).tolist()
     return out
-
-
-def tune_weights(cands: Sequence[Candidates], refs: Sequence[str]) -> tuple[dict[str, float], dict[tuple[float, float, float], float]]:
-    """With LM priors: the (direct, prior, channel) weights with the lowest corpus WER, over
-    direct in {1, 0} (0: a pure noisy channel, prior and phonemes), :data:`PRIOR_WEIGHTS` and
-    :data:`CHANNEL_WEIGHTS`, and the WER of each. Ties go to the earlier in that order."""
-    from avsr.text import normalize
-    from avsr.core.metrics import error_rate
-
-    ref_words = [normalize(r).split() for r in refs]
-    grid = [(d, p, w) for d in (1.0, 0.0) for p in PRIOR_WEIGHTS for w in CHANNEL_WEIGHTS if d or p]
-    wers = {g: error_rate(ref_words, [normalize(c.best(g[2], g[1], g[0])).split() for c in cands]) for g in grid}
-    d, p, w = min(grid, key=lambda g: round(wers[g], 9))
-    return {"direct_weight": d, "prior_weight": p, "channel_weight": w}, wers
-
-
-def tune_channel_weight(cands: Sequence[Candidates], refs: Sequence[str], grid: Sequence[float] = CHANNEL_WEIGHTS) -> tuple[float, dict[float, float]]:
-    """The weight of the grid with the lowest corpus WER on (candidates, reference) pairs, and
-    the WER of every weight. Ties go to the smaller weight (the LM's own choice)."""
-    from avsr.text import normalize
-    from avsr.core.metrics import error_rate
-
-    ref_words = [normalize(r).split() for r in refs]
-    wers = {w: error_rate(ref_words, [normalize(c.best(w)).split() for c in cands]) for w in grid}
-    best = min(grid, key=lambda w: (round(wers[w], 9), w))
-    return best, wers

@@ -8,6 +8,7 @@ data: a ``NAME.txt`` beside ``NAME.wav``, or a ``transcription`` / ``*.transcrip
 and test never share a file; a category with a single recording is split by time instead
 (disjoint regions), and the record says so (``start``/``end``).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ _TRANSCRIPTION = re.compile(r"^\s*(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()]+)\)\s*
 
 def _transcriptions(folder: Path) -> dict[str, str]:
     out = {}
-    for f in list(folder.glob("*.transcription")) + ([folder / "transcription"] if (folder / "transcription").is_file() else []):
+    for f in list(folder.glob("*.transcription")) + (
+        [folder / "transcription"] if (folder / "transcription").is_file() else []
+    ):
         for line in f.read_text(encoding="utf-8").splitlines():
             m = _TRANSCRIPTION.match(line)
             if m:
@@ -47,9 +50,15 @@ def speech_records(root: str | os.PathLike) -> list[dict[str, Any]]:
                 continue
             a = read_audio(audio)
             rel = audio.relative_to(root)
-            out.append({"id": str(rel.with_suffix("")).replace(os.sep, "/"), "audio": str(audio), "text": normalize(text),
-                        "speaker": str(rel.parent).replace(os.sep, "/") if str(rel.parent) != "." else audio.stem,
-                        "seconds": round(len(a) / 16000, 3) if a is not None else 0.0})
+            out.append(
+                {
+                    "id": str(rel.with_suffix("")).replace(os.sep, "/"),
+                    "audio": str(audio),
+                    "text": normalize(text),
+                    "speaker": str(rel.parent).replace(os.sep, "/") if str(rel.parent) != "." else audio.stem,
+                    "seconds": round(len(a) / 16000, 3) if a is not None else 0.0,
+                }
+            )
     return sorted(out, key=lambda r: r["id"])
 
 
@@ -74,17 +83,43 @@ def noise_records(files: dict[str, list[str | os.PathLike]], test_share: float =
             if a is None or len(a) == 0:
                 raise ValueError(f"{paths[0]}: no audio")
             cut = round(len(a) / 16000 * (1 - test_share), 3)
-            out.append({"id": f"{cat}/{paths[0].stem}:train", "audio": str(paths[0]), "category": cat, "split": "train", "start": 0.0, "end": cut})
-            out.append({"id": f"{cat}/{paths[0].stem}:test", "audio": str(paths[0]), "category": cat, "split": "test", "start": cut, "end": 0.0})
+            out.append(
+                {
+                    "id": f"{cat}/{paths[0].stem}:train",
+                    "audio": str(paths[0]),
+                    "category": cat,
+                    "split": "train",
+                    "start": 0.0,
+                    "end": cut,
+                }
+            )
+            out.append(
+                {
+                    "id": f"{cat}/{paths[0].stem}:test",
+                    "audio": str(paths[0]),
+                    "category": cat,
+                    "split": "test",
+                    "start": cut,
+                    "end": 0.0,
+                }
+            )
             continue
-        recs = [{"id": f"{cat}/{p.stem}", "audio": str(p), "category": cat, "group": p.name, "start": 0.0, "end": 0.0} for p in paths]
+        recs = [
+            {"id": f"{cat}/{p.stem}", "audio": str(p), "category": cat, "group": p.name, "start": 0.0, "end": 0.0}
+            for p in paths
+        ]
         for r in split_by_group(recs, "group", test_share):
             r.pop("group")
             out.append(r)
     return out
 
 
-def prepare_audio(speech_root: str | os.PathLike, noise: dict[str, list[str | os.PathLike]], out: str | os.PathLike, test_share: float = 0.3) -> dict[str, int]:
+def prepare_audio(
+    speech_root: str | os.PathLike,
+    noise: dict[str, list[str | os.PathLike]],
+    out: str | os.PathLike,
+    test_share: float = 0.3,
+) -> dict[str, int]:
     """Write OUT/speech_train.jsonl, OUT/speech_test.jsonl (utterances split by speaker) and
     OUT/noise_sources.jsonl (noise files by category, split as in :func:`noise_records`, plus
     each utterance as a ``speech`` source for babble and side-speaker mixtures, in its
@@ -97,11 +132,22 @@ def prepare_audio(speech_root: str | os.PathLike, noise: dict[str, list[str | os
         raise ValueError(f"{speech_root}: no transcribed audio found")
     bad = [c for c in noise if c not in ("noise", "music")]
     if bad:
-        raise ValueError(f"noise categories must be 'noise' or 'music' (babble and side-speaker come from the speech), got {bad}")
-    sources = noise_records(noise, test_share) + [{"id": r["id"], "audio": r["audio"], "category": "speech", "split": r["split"]} for r in speech]
+        raise ValueError(
+            f"noise categories must be 'noise' or 'music' (babble and side-speaker come from the speech), got {bad}"
+        )
+    sources = noise_records(noise, test_share) + [
+        {"id": r["id"], "audio": r["audio"], "category": "speech", "split": r["split"]} for r in speech
+    ]
     out.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
         write_jsonl(out / f"speech_{split}.jsonl", [r for r in speech if r["split"] == split])
     write_jsonl(out / "noise_sources.jsonl", sources)
-    return {"speech_train": sum(r["split"] == "train" for r in speech), "speech_test": sum(r["split"] == "test" for r in speech),
-            **{f"{c}_{s}": sum(r["category"] == c and r["split"] == s for r in sources) for c in ("noise", "music") for s in ("train", "test")}}
+    return {
+        "speech_train": sum(r["split"] == "train" for r in speech),
+        "speech_test": sum(r["split"] == "test" for r in speech),
+        **{
+            f"{c}_{s}": sum(r["category"] == c and r["split"] == s for r in sources)
+            for c in ("noise", "music")
+            for s in ("train", "test")
+        },
+    }

@@ -11,6 +11,7 @@ listing ``<video>/<utt>`` (first column; LRS2's test list may add a second).
 ``shard=(i, n)`` a machine takes the clips whose id hashes to ``i`` mod ``n`` and writes
 ``manifest.shard-i-of-n.jsonl``; :func:`merge_shards` joins them when all are done.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from avsr.core.errors import InputError
+from avsr.core.jobs import Job, RunSummary
 from avsr.core.jsonl import read_jsonl, write_jsonl
-from avsr.core.jobs import RunSummary, Job
 from avsr.roi.batch import run_batch
 from avsr.roi.config import RoiConfig
 
@@ -78,7 +79,9 @@ def lrs2_jobs(root: str | os.PathLike, split: str) -> tuple[list[Job], list[dict
     root = Path(root)
     listing = root / f"{split}.txt"
     if not listing.is_file():
-        raise InputError(f"{listing}: no such LRS2 list (expected {', '.join(s + '.txt' for s in LRS2_SPLITS)} in {root})")
+        raise InputError(
+            f"{listing}: no such LRS2 list (expected {', '.join(s + '.txt' for s in LRS2_SPLITS)} in {root})"
+        )
     folder = root / ("pretrain" if split == "pretrain" else "main")
     jobs, errors = [], []
     for line in listing.read_text(encoding="utf-8").splitlines():
@@ -87,7 +90,9 @@ def lrs2_jobs(root: str | os.PathLike, split: str) -> tuple[list[Job], list[dict
         clip_id = line.split()[0]
         video = folder / f"{clip_id}.mp4"
         if not video.is_file():
-            errors.append({"id": clip_id, "source": str(video), "error": f"{video}: listed in {listing.name} but missing"})
+            errors.append(
+                {"id": clip_id, "source": str(video), "error": f"{video}: listed in {listing.name} but missing"}
+            )
             continue
         j, e = _job(video, clip_id, split)
         jobs += [j] if j else []
@@ -106,12 +111,28 @@ def _prepare(lister, splits, root, out_dir, cfg, shard, workers, progress) -> di
     return results
 
 
-def prepare_lrs3(root, out_dir, splits=LRS3_SPLITS, cfg: RoiConfig | None = None, shard=(0, 1), workers: int = 1, progress: bool | None = None) -> dict[str, RunSummary]:
+def prepare_lrs3(
+    root,
+    out_dir,
+    splits=LRS3_SPLITS,
+    cfg: RoiConfig | None = None,
+    shard=(0, 1),
+    workers: int = 1,
+    progress: bool | None = None,
+) -> dict[str, RunSummary]:
     """LRS3 corpus -> ``OUT/<split>/`` ROI files and manifest (see the module docstring)."""
     return _prepare(lrs3_jobs, splits, root, out_dir, cfg, shard, workers, progress)
 
 
-def prepare_lrs2(root, out_dir, splits=LRS2_SPLITS, cfg: RoiConfig | None = None, shard=(0, 1), workers: int = 1, progress: bool | None = None) -> dict[str, RunSummary]:
+def prepare_lrs2(
+    root,
+    out_dir,
+    splits=LRS2_SPLITS,
+    cfg: RoiConfig | None = None,
+    shard=(0, 1),
+    workers: int = 1,
+    progress: bool | None = None,
+) -> dict[str, RunSummary]:
     """LRS2 corpus -> ``OUT/<split>/`` ROI files and manifest (see the module docstring)."""
     return _prepare(lrs2_jobs, splits, root, out_dir, cfg, shard, workers, progress)
 
@@ -125,6 +146,8 @@ def merge_shards(split_dir: str | os.PathLike) -> int:
         raise InputError(f"{split_dir}: no shard manifests")
     n = {int(re.search(r"-of-(\d+)", f.name).group(1)) for f in files}
     if len(n) != 1 or len(files) != next(iter(n)):
-        raise ValueError(f"{split_dir}: found {len(files)} shard manifests for {sorted(n)} shards; wait for every shard")
+        raise ValueError(
+            f"{split_dir}: found {len(files)} shard manifests for {sorted(n)} shards; wait for every shard"
+        )
     records = sorted((r for f in files for r in read_jsonl(f)), key=lambda r: r["id"])
     return write_jsonl(split_dir / "manifest.jsonl", records)

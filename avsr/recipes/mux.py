@@ -6,6 +6,7 @@ forwards then backwards (a loop without a jump) for as long as the speech lasts,
 speech is muxed in. Lips and words are not synchronised: such files exercise the pipelines
 (crops, audio, segments), not lip reading accuracy.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,13 @@ def face_loop(face_video: str | os.PathLike, size: tuple[int, int] | None = None
     return frames + frames[::-1]
 
 
-def mux_face_speech(face: str | os.PathLike | list[np.ndarray], speech: np.ndarray, out: str | os.PathLike, fps: float = 30.0,
-                    size: tuple[int, int] | None = None) -> Path:
+def mux_face_speech(
+    face: str | os.PathLike | list[np.ndarray],
+    speech: np.ndarray,
+    out: str | os.PathLike,
+    fps: float = 30.0,
+    size: tuple[int, int] | None = None,
+) -> Path:
     """Write ``out`` (.mp4 / .mkv): the looped face video, as long as ``speech`` (16 kHz mono),
     with the speech as its audio track. ``face``: a video file or frames from :func:`face_loop`."""
     loop = face if isinstance(face, list) else face_loop(face, size)

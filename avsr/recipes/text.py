@@ -2,13 +2,15 @@
 jokes and literature in category files under /usr/share/games/fortunes). Each fortune is a
 document; the train / held-out split is by document, never by sentence, so no held-out
 sentence has a neighbour from the same text in training."""
+
 from __future__ import annotations
 
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from avsr.core.errors import InputError
 from avsr.text import normalize
@@ -24,7 +26,11 @@ class CorpusError(InputError, RuntimeError):
 def fortune_documents(folder: str | os.PathLike = FORTUNES_DIR) -> Iterator[tuple[str, str]]:
     """(doc_id, text) for every fortune: ``category:index``; files are ``%``-separated."""
     folder = Path(folder)
-    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.suffix and f.name not in OFFENSIVE) if folder.is_dir() else []
+    files = (
+        sorted(f for f in folder.iterdir() if f.is_file() and not f.suffix and f.name not in OFFENSIVE)
+        if folder.is_dir()
+        else []
+    )
     if not files:
         raise CorpusError(f"{folder}: no fortune files; install them with: apt-get install fortunes")
     for f in files:
@@ -36,7 +42,9 @@ def fortune_documents(folder: str | os.PathLike = FORTUNES_DIR) -> Iterator[tupl
 def sentences(doc: str, min_words: int = 4, max_words: int = 20) -> list[str]:
     """Normalised sentences of a fortune: attribution lines (``-- Name``), quoted dialogue
     markers and sentences with digits-only or too few/many words are left out."""
-    lines = [ln for ln in doc.splitlines() if not re.match(r"^\s*(--|- )", ln) and not re.match(r"^\s*[A-Z][a-z]+:\s", ln)]
+    lines = [
+        ln for ln in doc.splitlines() if not re.match(r"^\s*(--|- )", ln) and not re.match(r"^\s*[A-Z][a-z]+:\s", ln)
+    ]
     text = " ".join(lines)
     out = []
     for s in re.split(r"(?<=[.!?])\s+", text):

@@ -1,5 +1,6 @@
 """``AVRecognizer``: audio (+ mouth crops) -> noise classifier + router -> frozen Whisper with the
 chosen adapter set -> text."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,17 @@ class AVRecognizer:
 
     kind, modes = "av", ("avsr", "asr")
 
-    def __init__(self, av, classifier=None, router=None, roi: RoiConfig | None = None, beams: int = 1, names: dict[str, str] | None = None,
-                 adapter: str | None = None, batch_size: int = 8):
+    def __init__(
+        self,
+        av,
+        classifier=None,
+        router=None,
+        roi: RoiConfig | None = None,
+        beams: int = 1,
+        names: dict[str, str] | None = None,
+        adapter: str | None = None,
+        batch_size: int = 8,
+    ):
         """``adapter``: use this set for every segment instead of the router's choice (``none``:
         the plain frozen Whisper); ``batch_size``: segments per Whisper batch."""
         from avsr.av.router import RouterConfig
@@ -38,8 +48,16 @@ class AVRecognizer:
         self.adapter, self.batch_size = adapter, batch_size
 
     @classmethod
-    def from_pretrained(cls, whisper: str = "whisper-base", adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-                        router: str | os.PathLike | None = None, device: str = "cpu", quantize: str | None = None, **kw) -> "AVRecognizer":
+    def from_pretrained(
+        cls,
+        whisper: str = "whisper-base",
+        adapters: str | os.PathLike | None = None,
+        classifier: str | os.PathLike | None = None,
+        router: str | os.PathLike | None = None,
+        device: str = "cpu",
+        quantize: str | None = None,
+        **kw,
+    ) -> AVRecognizer:
         """``adapters``: a folder of adapter-set folders (every set in it is loaded).
         ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`)."""
         from avsr.av.model import AVWhisper, list_sets
@@ -53,9 +71,15 @@ class AVRecognizer:
         if adapters:
             from avsr.av.model import ADAPTER_META
 
-            found = [adapters] if os.path.isfile(os.path.join(adapters, ADAPTER_META)) else [os.path.join(adapters, n) for n, _ in list_sets(adapters)]
+            found = (
+                [adapters]
+                if os.path.isfile(os.path.join(adapters, ADAPTER_META))
+                else [os.path.join(adapters, n) for n, _ in list_sets(adapters)]
+            )
             if not found:
-                raise MissingModelError(f"{adapters}: no adapter sets here (a set is a folder with {ADAPTER_META}; `avsr train av` writes them)")
+                raise MissingModelError(
+                    f"{adapters}: no adapter sets here (a set is a folder with {ADAPTER_META}; `avsr train av` writes them)"
+                )
             for folder in found:
                 av.load_set(folder)
             av.activate(None)
@@ -67,7 +91,11 @@ class AVRecognizer:
             quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
         clf = load_checkpoint(classifier, device=device) if classifier else None
         rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
-        names = {"whisper": os.fspath(whisper)} | {k: os.fspath(v) for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize)) if v}
+        names = {"whisper": os.fspath(whisper)} | {
+            k: os.fspath(v)
+            for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
+            if v
+        }
         return cls(av, clf, rc, names=names, **kw)
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
@@ -94,7 +122,9 @@ class AVRecognizer:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"av": self.av} | ({"noise": self.classifier} if self.classifier is not None else {})
 
-    def decode(self, segments: list[Segment], adapter: str | None = None, batch_size: int | None = None) -> list[dict[str, Any]]:
+    def decode(
+        self, segments: list[Segment], adapter: str | None = None, batch_size: int | None = None
+    ) -> list[dict[str, Any]]:
         """Prepared segments -> per segment ``text``, the noise estimate, the adapter set used and
         why, whether crops entered the model, timings. The classifier and router choose a set
         per segment; segments that share a set go through Whisper together, ``batch_size`` at a
@@ -116,7 +146,9 @@ class AVRecognizer:
                 t = time.perf_counter()
                 audio, _ = pad([segments[i].audio for i in chunk])
                 crops, frames = pad([segments[i].crops if visual else None for i in chunk])
-                texts = self.av.generate(self.av.features(audio), crops, frames if crops is not None else None, self.beams)
+                texts = self.av.generate(
+                    self.av.features(audio), crops, frames if crops is not None else None, self.beams
+                )
                 share = (time.perf_counter() - t) / len(chunk)
                 for j, i in enumerate(chunk):
                     out[i].update(text=texts[j], visual=bool(visual and frames[j] > 0))

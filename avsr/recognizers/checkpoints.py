@@ -1,6 +1,7 @@
 """Loading a checkpoint folder of any registered model kind: the stages that register a builder
 with :mod:`avsr.core.store` are imported first (``vsr`` by :mod:`avsr.vsr`, ``noise`` by
 :mod:`avsr.av`)."""
+
 from __future__ import annotations
 
 import os

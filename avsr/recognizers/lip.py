@@ -1,4 +1,5 @@
 """``LipReader``: silent video -> mouth crops -> VSR phonemes (CTC) -> phoneme-to-text LLM -> text."""
+
 from __future__ import annotations
 
 import os
@@ -40,14 +41,28 @@ class LipReader:
 
     kind, modes = "vsr", ("vsr",)
 
-    def __init__(self, vsr: torch.nn.Module, p2t: PhonemeToText | None = None, roi: RoiConfig | None = None, method: str = "beam", beam: int = 8,
-                 names: dict[str, str] | None = None):
+    def __init__(
+        self,
+        vsr: torch.nn.Module,
+        p2t: PhonemeToText | None = None,
+        roi: RoiConfig | None = None,
+        method: str = "beam",
+        beam: int = 8,
+        names: dict[str, str] | None = None,
+    ):
         self.vsr, self.p2t, self.roi = vsr.eval(), p2t, roi or RoiConfig()
         self.method, self.beam = method, beam
         self.names = names or {}
 
     @classmethod
-    def from_pretrained(cls, vsr: str | os.PathLike | None, p2t: str | os.PathLike | None = None, device: str = "cpu", phonemes_only: bool = False, **kw) -> "LipReader":
+    def from_pretrained(
+        cls,
+        vsr: str | os.PathLike | None,
+        p2t: str | os.PathLike | None = None,
+        device: str = "cpu",
+        phonemes_only: bool = False,
+        **kw,
+    ) -> LipReader:
         from avsr.p2t.model import load_p2t
         from avsr.recognizers.checkpoints import load_checkpoint
 

@@ -6,6 +6,7 @@ needs (what ``avsr transcribe`` does before it runs; the CLI only parses and pri
 >>> result = model.transcribe("talk.mp4")
 >>> result.text, result.adapter, result.segments
 """
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,26 @@ class ModelOptions:
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
         if self.quantize and (precision != "32-true" or accelerator != "cpu" or self.device != "cpu"):
-            raise UsageError("--quantize int8 runs on CPU in float32 around the int8 layers: use it with --precision 32-true and --accelerator cpu")
+            raise UsageError(
+                "--quantize int8 runs on CPU in float32 around the int8 layers: use it with --precision 32-true and --accelerator cpu"
+            )
 
 
-def load_recognizer(whisper: str = "whisper-base", *, adapters: str | os.PathLike | None = None, classifier: str | os.PathLike | None = None,
-                    router: str | os.PathLike | None = None, vsr: str | os.PathLike | None = None, p2t: str | os.PathLike | None = None,
-                    phonemes_only: bool = False, device: str = "cpu", quantize: str | None = None, beam: int = 1,
-                    adapter: str | None = None, decode: str = "beam") -> Recognizer:
+def load_recognizer(
+    whisper: str = "whisper-base",
+    *,
+    adapters: str | os.PathLike | None = None,
+    classifier: str | os.PathLike | None = None,
+    router: str | os.PathLike | None = None,
+    vsr: str | os.PathLike | None = None,
+    p2t: str | os.PathLike | None = None,
+    phonemes_only: bool = False,
+    device: str = "cpu",
+    quantize: str | None = None,
+    beam: int = 1,
+    adapter: str | None = None,
+    decode: str = "beam",
+) -> Recognizer:
     """A recogniser with ``.transcribe(path)``, whisper-style.
 
     - audio / audio-visual (default): the frozen Whisper ``whisper`` (registry name, CTranslate2
@@ -58,8 +72,20 @@ def load_recognizer(whisper: str = "whisper-base", *, adapters: str | os.PathLik
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`).
 
     Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
-    opts = ModelOptions(whisper=str(whisper), adapters=_str(adapters), adapter=adapter, classifier=_str(classifier), router=_str(router), beam=beam,
-                        quantize=quantize, vsr=_str(vsr), p2t=_str(p2t), phonemes_only=phonemes_only, decode=decode, device=device)
+    opts = ModelOptions(
+        whisper=str(whisper),
+        adapters=_str(adapters),
+        adapter=adapter,
+        classifier=_str(classifier),
+        router=_str(router),
+        beam=beam,
+        quantize=quantize,
+        vsr=_str(vsr),
+        p2t=_str(p2t),
+        phonemes_only=phonemes_only,
+        decode=decode,
+        device=device,
+    )
     return load_lipreader(opts) if vsr or p2t else load_av(opts)
 
 
@@ -72,14 +98,25 @@ def load_av(opts: ModelOptions) -> Recognizer:
     from avsr.recognizers.audiovisual import AVRecognizer
 
     try:
-        rec = AVRecognizer.from_pretrained(opts.whisper, opts.adapters, opts.classifier, opts.router, device=opts.device, beams=opts.beam,
-                                           quantize=opts.quantize, adapter=opts.adapter, batch_size=opts.batch_size)
+        rec = AVRecognizer.from_pretrained(
+            opts.whisper,
+            opts.adapters,
+            opts.classifier,
+            opts.router,
+            device=opts.device,
+            beams=opts.beam,
+            quantize=opts.quantize,
+            adapter=opts.adapter,
+            batch_size=opts.batch_size,
+        )
     except (FileNotFoundError, ValueError) as e:
         if isinstance(e, AvsrError):
             raise
         raise UsageError(str(e)) from e
     if opts.adapter and opts.adapter != "none" and opts.adapter not in rec.av.sets:
-        raise UsageError(f"--adapter {opts.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)")
+        raise UsageError(
+            f"--adapter {opts.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)"
+        )
     return rec
 
 
@@ -88,7 +125,9 @@ def load_lipreader(opts: ModelOptions) -> Recognizer:
     from avsr.recognizers.lip import LipReader
 
     try:
-        return LipReader.from_pretrained(opts.vsr, opts.p2t, device=opts.device, phonemes_only=opts.phonemes_only, method=opts.decode)
+        return LipReader.from_pretrained(
+            opts.vsr, opts.p2t, device=opts.device, phonemes_only=opts.phonemes_only, method=opts.decode
+        )
     except FileNotFoundError as e:
         raise MissingModelError(str(e)) from e
 

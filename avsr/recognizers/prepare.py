@@ -12,22 +12,24 @@ one segment at a time, so memory does not grow with its length:
 
 A segment that fails to prepare ends its input with an error segment; the batch goes on.
 """
+
 from __future__ import annotations
 
 import os
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from avsr.core.media import FPS, SAMPLE_RATE, probe_video, streams
-from avsr.core.errors import MediaError
-from avsr.core.video import centre_mouth
 from avsr.core.audio import iter_audio
+from avsr.core.errors import MediaError
+from avsr.core.media import FPS, SAMPLE_RATE, probe_video, streams
 from avsr.core.segments import SegmentConfig, split_audio
+from avsr.core.video import centre_mouth
 from avsr.roi.config import RoiConfig
 
 MODES = ("auto", "avsr", "asr", "vsr")
@@ -57,11 +59,12 @@ class Segment:
     extra: dict[str, Any] = field(default_factory=dict)  # the input's extra fields (e.g. a manifest's text)
 
 
-def decide_mode(path: str, mode: str) -> str:
-    """``auto``: avsr for video with sound, vsr for silent video, asr for audio."""
+def decide_mode(path: str, mode: str, facts: tuple[bool, bool] | None = None) -> str:
+    """``auto``: avsr for video with sound, vsr for silent video, asr for audio. ``facts``: the
+    file's (has video, has audio) when already read (:func:`~avsr.core.media.streams`)."""
     if mode != "auto":
         return mode
-    video, audio = streams(path)
+    video, audio = facts or streams(path)
     if not video and not audio:
         raise MediaError(f"{path}: no audio or video stream")
     return "vsr" if video and not audio else ("avsr" if video else "asr")
@@ -83,12 +86,13 @@ class Preparer:
         t0 = time.perf_counter()
         index = 0
         try:
-            mode = decide_mode(source, self.mode)
+            facts = streams(source) if self.mode in ("auto", "avsr") else None  # the container's streams, read once
+            mode = decide_mode(source, self.mode, facts)
             why = self.unavailable.get("vsr" if mode == "vsr" else "av")
             if why:
                 yield Segment(**base, mode=mode, error=why)
                 return
-            gen = self._vsr(source, cid) if mode == "vsr" else self._audio(source, mode, cid)
+            gen = self._vsr(source, cid) if mode == "vsr" else self._audio(source, mode, cid, facts)
             pending: Segment | None = None
             for seg in gen:  # hold one back to know which is final
                 if pending is not None:
@@ -108,8 +112,8 @@ class Preparer:
             seg.extra["traceback"] = traceback.format_exc(limit=6)
             yield seg
 
-    def _audio(self, source: str, mode: str, cid: str) -> Iterator[Segment]:
-        if mode == "avsr" and self.mode != "auto" and not streams(source)[0]:  # auto chose avsr because there is video
+    def _audio(self, source: str, mode: str, cid: str, facts: tuple[bool, bool] | None) -> Iterator[Segment]:
+        if mode == "avsr" and facts is not None and not facts[0]:  # auto chose avsr because there is video
             mode, note = "asr", "no video stream: audio only"
         else:
             note = ""
@@ -155,8 +159,15 @@ class Preparer:
                 if s > 0 and "at or after" in str(e):
                     return
                 raise
-            seg = Segment(item=-1, id="", source=source, start=round(s, 3), end=round(s + clip.frames / FPS, 3),
-                          crops=centre_mouth(clip.crops), face_ratio=round(clip.face_ratio, 4))
+            seg = Segment(
+                item=-1,
+                id="",
+                source=source,
+                start=round(s, 3),
+                end=round(s + clip.frames / FPS, 3),
+                crops=centre_mouth(clip.crops),
+                face_ratio=round(clip.face_ratio, 4),
+            )
             if self.montage_dir and s == 0.0:
                 seg.montage = self._montage(clip, cid)
             yield seg
@@ -171,6 +182,14 @@ class Preparer:
         name = cid
         path = Path(self.montage_dir) / f"{cid}.crops.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, montage({t: clip.crops[t] for t in picks}, clip.landmarks, clip.face, clip.transforms,
-                                f"{name}: mouth crops, first {clip.frames / 25:.1f} s"))
+        write_png(
+            path,
+            montage(
+                {t: clip.crops[t] for t in picks},
+                clip.landmarks,
+                clip.face,
+                clip.transforms,
+                f"{name}: mouth crops, first {clip.frames / 25:.1f} s",
+            ),
+        )
         return os.fspath(path)

@@ -7,6 +7,7 @@ file into segments (decoding, crops: no model, so it can run in worker processes
 :func:`~avsr.recognizers.record.assemble` makes the :class:`~avsr.recognizers.record.Result`.
 ``transcribe(path)`` does the three in a row (:func:`transcribe_file`).
 """
+
 from __future__ import annotations
 
 import os

@@ -8,12 +8,13 @@ when asked for), ``segments`` (start, end, text, and for avsr/asr the noise clas
 and adapter set of each) and ``timings`` (seconds: prepare = decoding + crops, noise, decode,
 ...). A failed input is an error line instead (:func:`avsr.core.jobs.error_record`).
 """
+
 from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from avsr.core.files import atomic_path
@@ -51,8 +52,14 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL line (fields that do not apply to the mode are left out)."""
-        out: dict[str, Any] = {"id": self.id, "source": self.source, "mode": self.mode, "text": self.text, "model": dict(self.model),
-                               "duration": self.duration}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "mode": self.mode,
+            "text": self.text,
+            "model": dict(self.model),
+            "duration": self.duration,
+        }
         if self.mode != "vsr":
             out.update({k: getattr(self, k) for k in AV_FIELDS})
         else:
@@ -89,11 +96,19 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         segs.append(seg)
     texts = [r["text"] for r in results]
     frames = [(s.face_ratio, s.end - s.start) for s in segments if s.face_ratio is not None]
-    rec = Result(id=first.id, source=first.source, mode=first.mode, text=None if any(t is None for t in texts) else " ".join(t for t in texts if t),
-                 model=dict(model), duration=segments[-1].end,
-                 face_ratio=_r(sum(f * d for f, d in frames) / max(1e-9, sum(d for _, d in frames))) if frames else None,
-                 note="; ".join(dict.fromkeys(s.note for s in segments if s.note)), montage=first.montage or None, segments=segs,
-                 timings={k: _r(v) for k, v in timings.items()})
+    rec = Result(
+        id=first.id,
+        source=first.source,
+        mode=first.mode,
+        text=None if any(t is None for t in texts) else " ".join(t for t in texts if t),
+        model=dict(model),
+        duration=segments[-1].end,
+        face_ratio=_r(sum(f * d for f, d in frames) / max(1e-9, sum(d for _, d in frames))) if frames else None,
+        note="; ".join(dict.fromkeys(s.note for s in segments if s.note)),
+        montage=first.montage or None,
+        segments=segs,
+        timings={k: _r(v) for k, v in timings.items()},
+    )
     if "adapter" in results[0]:
         rec.__dict__.update(_av_summary(segments, results))
     if "phonemes" in results[0]:
@@ -134,9 +149,14 @@ def captions(record: Result | dict[str, Any], fmt: str) -> str:
     """SubRip (``srt``) or WebVTT (``vtt``) text: one cue per segment with text."""
     cues = [s for s in record.get("segments", []) if s.get("text")]
     if fmt == "srt":
-        return "".join(f"{i}\n{_stamp(s['start'], ',')} --> {_stamp(s['end'], ',')}\n{s['text']}\n\n" for i, s in enumerate(cues, 1))
+        return "".join(
+            f"{i}\n{_stamp(s['start'], ',')} --> {_stamp(s['end'], ',')}\n{s['text']}\n\n"
+            for i, s in enumerate(cues, 1)
+        )
     if fmt == "vtt":
-        return "WEBVTT\n\n" + "".join(f"{_stamp(s['start'], '.')} --> {_stamp(s['end'], '.')}\n{s['text']}\n\n" for s in cues)
+        return "WEBVTT\n\n" + "".join(
+            f"{_stamp(s['start'], '.')} --> {_stamp(s['end'], '.')}\n{s['text']}\n\n" for s in cues
+        )
     raise ValueError(f"caption format must be srt or vtt, got {fmt!r}")
 
 

@@ -6,6 +6,7 @@
 
 ``avsr roi INPUT... -o OUT -j N`` runs the same over many files (see :mod:`avsr.roi.batch`).
 """
+
 from avsr.roi.config import RoiConfig
 from avsr.roi.extract import Analysis, NoFaceError, RoiClip, analyse, extract
 

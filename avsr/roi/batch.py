@@ -5,6 +5,7 @@ in the manifest and redoes the rest; failures are retried on each run. One bad i
 one line in ``errors.jsonl`` and the batch goes on, also when a worker process dies (the job
 runner's parts are in :mod:`avsr.core.jobs`, shared with ``avsr transcribe``).
 """
+
 from __future__ import annotations
 
 import glob
@@ -13,9 +14,10 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError, UsageError
@@ -46,11 +48,15 @@ class ExtractJob:
         except MediaError as e:
             yield error_record(job.id, job.source, str(e))
         except Exception as e:  # an unexpected failure must not stop the batch: keep its traceback
-            yield error_record(job.id, job.source, f"{e.__class__.__name__}: {e}", {"traceback": traceback.format_exc(limit=8)})
+            yield error_record(
+                job.id, job.source, f"{e.__class__.__name__}: {e}", {"traceback": traceback.format_exc(limit=8)}
+            )
 
 
 def _died(i: int, job: Job, results: int, why: str) -> dict[str, Any]:
-    return error_record(job.id, job.source, f"the worker process died ({why}) while processing this clip (crash in a native library?)")
+    return error_record(
+        job.id, job.source, f"the worker process died ({why}) while processing this clip (crash in a native library?)"
+    )
 
 
 def _check_config(out: Path, cfg: RoiConfig) -> None:
@@ -121,7 +127,11 @@ def run_batch(
                 err.write(e)
             work = ExtractJob(str(out), cfg.to_dict(), threads)
             items = list(enumerate(todo))
-            results = (r for i, j in items for r in work(i, j)) if workers <= 1 else in_workers(items, work, workers, 2, _died)
+            results = (
+                (r for i, j in items for r in work(i, j))
+                if workers <= 1
+                else in_workers(items, work, workers, 2, _died)
+            )
             for rec in results:
                 record(rec)
         bar.close()

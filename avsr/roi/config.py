@@ -1,4 +1,5 @@
 """Configuration of the lip-ROI stage (a frozen dataclass; YAML files only override fields)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -6,6 +6,7 @@ whole clip (not whichever face was seen last). Landmarks are followed for every 
 (one in the usual single-face clip), and only the speaker's are kept, so a second face in the
 picture cannot take over the crop.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

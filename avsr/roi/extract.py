@@ -10,20 +10,21 @@ landmarks, ~4 KB a frame, are held):
 2. render: each frame is warped straight into its crop and handed to a sink (memory or a
    lossless file).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import cv2
 import numpy as np
 
-from avsr.core.media import FPS, SAMPLE_RATE, probe_video
-from avsr.core.errors import MediaError
-from avsr.core.video import iter_frames, to_gray, to_rgb
-from avsr.core.audio import read_audio
 import avsr.roi.geometry as geometry
+from avsr.core.audio import read_audio
+from avsr.core.errors import MediaError
+from avsr.core.media import FPS, SAMPLE_RATE, probe_video
+from avsr.core.video import iter_frames, to_gray, to_rgb
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
 from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool, prepare
@@ -49,7 +50,7 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     start: float = 0.0  # the time range analysed (seconds from the first frame; end None = to the end)
     end: float | None = None
-    gray_cache: "GrayFrameCache | None" = field(default=None, repr=False)  # consumed by render()
+    gray_cache: GrayFrameCache | None = field(default=None, repr=False)  # consumed by render()
 
     @property
     def frames(self) -> int:
@@ -104,7 +105,13 @@ class RoiClip(Analysis):
     fps: int = FPS
 
 
-def analyse(path: str | os.PathLike, cfg: RoiConfig | None = None, workers: int = 2, start: float = 0.0, end: float | None = None) -> Analysis:
+def analyse(
+    path: str | os.PathLike,
+    cfg: RoiConfig | None = None,
+    workers: int = 2,
+    start: float = 0.0,
+    end: float | None = None,
+) -> Analysis:
     """Passes 1 and 2 in one decode: sparse detection, landmarks of every open face track on
     ``workers`` threads, then the speaker track's landmarks -> crop transforms. ``start`` /
     ``end`` (seconds) analyse one time range only (the speaker is chosen within it)."""
@@ -220,7 +227,9 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
             else:
                 img, s = (image if cache is not None else to_gray(image)), 1.0
                 if pre < 1.0:
-                    img = cv2.resize(img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA)
+                    img = cv2.resize(
+                        img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA
+                    )
                     s = img.shape[1] / a.width
             if s != 1.0:
                 m[:, :2] /= s
@@ -234,8 +243,14 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
     return count
 
 
-def extract(path: str | os.PathLike, cfg: RoiConfig | None = None, audio: bool = True, start: float = 0.0, end: float | None = None,
-            workers: int = 2) -> RoiClip:
+def extract(
+    path: str | os.PathLike,
+    cfg: RoiConfig | None = None,
+    audio: bool = True,
+    start: float = 0.0,
+    end: float | None = None,
+    workers: int = 2,
+) -> RoiClip:
     """Video file -> :class:`RoiClip` with crops in memory (use :func:`avsr.roi.save.extract_to`
     to stream a long video to disk instead). ``start`` / ``end`` (seconds) take one time range:
     crop ``i`` is then the frame at ``start + i / 25`` s, and ``audio`` covers the same range."""

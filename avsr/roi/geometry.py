@@ -5,6 +5,7 @@ its origin at the midpoint of the eye centres, x to the image right, y down, and
 inter-ocular distance (IOD). A crop transform is a (2, 3) affine matrix from source pixels to
 crop pixels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,9 +84,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     ms, md = zs.mean(1, keepdims=True), zd.mean()
     a = ((zd - md)[None] * np.conj(zs - ms)).sum(1) / (np.abs(zs - ms) ** 2).sum(1)  # (T,)
     b = md - a * ms[:, 0]
-    m = np.stack(
-        [np.stack([a.real, -a.imag, b.real], -1), np.stack([a.imag, a.real, b.imag], -1)], axis=1
-    )
+    m = np.stack([np.stack([a.real, -a.imag, b.real], -1), np.stack([a.imag, a.real, b.imag], -1)], axis=1)
     return m[0] if single else m
 
 

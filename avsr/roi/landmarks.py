@@ -5,6 +5,7 @@ scaled to ``landmark_window`` pixels: other faces stay out of its view, small fa
 frames are seen at full resolution, and its own tracking keeps working because the window only
 moves when the face drifts out of its centre.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -31,7 +32,9 @@ def landmark_array(msg) -> np.ndarray:
     if raw.size >= N_LANDMARKS * 17 and raw.size % 17 == 0:
         rec = raw.reshape(-1, 17)[:N_LANDMARKS]
         if all((rec[:, col] == tag).all() for col, tag in _TAGS.items()):
-            return np.ascontiguousarray(rec[:, [3, 4, 5, 6, 8, 9, 10, 11]]).view("<f4").reshape(-1, 2).astype(np.float64)
+            return (
+                np.ascontiguousarray(rec[:, [3, 4, 5, 6, 8, 9, 10, 11]]).view("<f4").reshape(-1, 2).astype(np.float64)
+            )
     return np.array([(p.x, p.y) for p in msg.landmark[:N_LANDMARKS]], np.float64)
 
 

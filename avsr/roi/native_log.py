@@ -1,5 +1,6 @@
 """Keep mediapipe's native start-up chatter (TFLite / absl / glog lines printed straight to file
 descriptor 2) off the user's terminal, while passing through anything else it prints."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 NOISE = re.compile(
     rb"^(INFO: Created TensorFlow Lite XNNPACK delegate|WARNING: All log messages before absl::InitializeLog"

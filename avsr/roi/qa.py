@@ -1,4 +1,5 @@
 """QA montage: crops over time with the landmarks drawn, to check a clip at a glance."""
+
 from __future__ import annotations
 
 import os
@@ -6,15 +7,17 @@ import os
 import cv2
 import numpy as np
 
-from avsr.core.media import FPS
 from avsr.core.files import atomic_path
+from avsr.core.media import FPS
 from avsr.roi import geometry
 
 TILE = 128  # tile side in the montage (pixels)
 COLUMNS = 8
 
 
-def montage(crops: dict[int, np.ndarray], landmarks: np.ndarray, face: np.ndarray, transforms: np.ndarray, title: str) -> np.ndarray:
+def montage(
+    crops: dict[int, np.ndarray], landmarks: np.ndarray, face: np.ndarray, transforms: np.ndarray, title: str
+) -> np.ndarray:
     """BGR image: one tile per sampled frame (``crops`` maps frame index -> crop), lips in green,
     alignment anchors in blue; "interpolated" where FaceMesh did not run (landmark stride) or
     missed briefly, a red frame and "no face" where there was no face."""
@@ -26,15 +29,22 @@ def montage(crops: dict[int, np.ndarray], landmarks: np.ndarray, face: np.ndarra
         img = cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_LINEAR)
         if not np.isnan(landmarks[t, 0, 0]):
             pts = geometry.apply(transforms[t].astype(np.float64), landmarks[t].astype(np.float64)) * k
-            for idx, colour in ((geometry.OUTER_LIPS + geometry.INNER_LIPS, (0, 220, 0)), (geometry.ANCHORS, (255, 128, 0))):
+            for idx, colour in (
+                (geometry.OUTER_LIPS + geometry.INNER_LIPS, (0, 220, 0)),
+                (geometry.ANCHORS, (255, 128, 0)),
+            ):
                 for x, y in pts[list(idx)]:
                     cv2.circle(img, (int(round(x)), int(round(y))), 1, colour, -1, cv2.LINE_AA)
         if face[t] and np.isnan(landmarks[t, 0, 0]):
-            cv2.putText(img, "interpolated", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 220, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                img, "interpolated", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 220, 255), 1, cv2.LINE_AA
+            )
         if not face[t]:
             cv2.rectangle(img, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255), 3)
             cv2.putText(img, "no face", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 255), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{t} {t / FPS:.2f}s", (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            img, f"{t} {t / FPS:.2f}s", (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA
+        )
         tiles.append(img)
     rows = []
     for i in range(0, len(tiles), COLUMNS):

@@ -13,6 +13,7 @@ For a clip id ``ID`` under ``OUT``:
 Every file is written under a temporary name and renamed when complete; the manifest line is
 written last, so a line in a manifest always points to complete files.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from avsr.core.audio import read_audio, write_wav
+from avsr.core.files import atomic_path
 from avsr.core.media import FPS
 from avsr.core.video import CropWriter
-from avsr.core.files import atomic_path
-from avsr.core.audio import read_audio, write_wav
 from avsr.roi.config import RoiConfig
 from avsr.roi.extract import Analysis, analyse, render
 from avsr.roi.qa import montage, sample_frames, write_png
@@ -60,7 +61,9 @@ def load_landmarks(path: str | os.PathLike) -> dict[str, Any]:
     return d
 
 
-def extract_to(path: str | os.PathLike, out_dir: str | os.PathLike, clip_id: str, cfg: RoiConfig | None = None, workers: int = 2) -> dict[str, Any]:
+def extract_to(
+    path: str | os.PathLike, out_dir: str | os.PathLike, clip_id: str, cfg: RoiConfig | None = None, workers: int = 2
+) -> dict[str, Any]:
     """Process one video and write its outputs; returns its manifest record (paths relative to
     ``out_dir``). Crops stream to disk, so memory does not grow with the clip's length."""
     cfg = cfg or RoiConfig()

@@ -1,4 +1,5 @@
 """The one text normalizer, applied to references and hypotheses alike before any WER."""
+
 from __future__ import annotations
 
 import re
@@ -32,7 +33,15 @@ def normalize(text: str) -> str:
     for sym, word in _SYMBOLS.items():
         text = text.replace(sym, word)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
-    text = re.sub(r"\d+", lambda m: f" {number_to_words(int(m.group()))} " if len(m.group()) <= 12 else " ".join(_ONES[int(d)] for d in m.group()), text)
+    text = re.sub(
+        r"\d+",
+        lambda m: (
+            f" {number_to_words(int(m.group()))} "
+            if len(m.group()) <= 12
+            else " ".join(_ONES[int(d)] for d in m.group())
+        ),
+        text,
+    )
     text = re.sub(r"[^a-z' ]+", " ", text)
     words = [w.strip("'") for w in text.split()]
     return " ".join(w for w in words if w)

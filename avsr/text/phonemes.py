@@ -3,13 +3,13 @@
 39 ARPAbet phonemes without stress (the CMU dictionary's set), plus a word-boundary symbol.
 CTC class 0 is the blank.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 PHONEMES = (
-    "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG "
-    "OW OY P R S SH T TH UH UW V W Y Z ZH"
+    "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH"
 ).split()
 BOUNDARY = "|"  # between words
 BLANK = "<b>"  # CTC blank, class 0

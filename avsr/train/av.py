@@ -6,9 +6,10 @@ Lightning wrappers: DDP / multi-node come from the Trainer's settings. The Light
 (OUTPUT/lightning/last.ckpt) holds the set's weights and the optimizer state, so an interrupted
 run resumes; the finished set is written as OUTPUT/adapters/NAME (see :mod:`avsr.av.model`).
 """
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,11 @@ from avsr.av.fusion import FusionConfig
 from avsr.av.model import AVWhisper, LoraSetConfig
 from avsr.av.whisper import is_multilingual, load_whisper
 from avsr.core.manifest import read_manifest
-from avsr.data.mixing import NoiseBank, NoiseConfig
 from avsr.core.media import MOUTH_CROP_SIZE
 from avsr.core.padding import pad
+from avsr.data.mixing import NoiseBank, NoiseConfig
 from avsr.data.speech import NoisySpeech
-from avsr.train.common import OptimConfig, adamw_warmup_cosine, fit_resumable
+from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -41,21 +42,15 @@ class AVDataConfig:
 
 
 @dataclass(frozen=True)
-class AVTrainConfig:
+class AVTrainConfig(RunConfig):
     whisper: str = "whisper-tiny.en"
     name: str = "babble"  # the adapter set's scenario name (its folder name)
     lora: LoraSetConfig = LoraSetConfig()
     fusion: FusionConfig = FusionConfig()  # used when lora.fusion
     data: AVDataConfig = AVDataConfig()
     optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=10)
-    trainer: dict[str, Any] = field(default_factory=dict)
     output: str = "runs/av"
-    seed: int = 42
     checkpoint_every: int = 50
-    resume: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def labels_for(av: AVWhisper, texts: list[str]) -> torch.Tensor:
@@ -104,7 +99,12 @@ class AVTask(L.LightningModule):
 
 def _loader(av: AVWhisper, ds: NoisySpeech, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
     def collate(items):
-        return {"ids": [it["id"] for it in items], "audio": pad([it["audio"] for it in items]), "crops": pad([it["crops"] for it in items], torch.uint8, (MOUTH_CROP_SIZE, MOUTH_CROP_SIZE)), "labels": labels_for(av, [it["text"] for it in items])}
+        return {
+            "ids": [it["id"] for it in items],
+            "audio": pad([it["audio"] for it in items]),
+            "crops": pad([it["crops"] for it in items], torch.uint8, (MOUTH_CROP_SIZE, MOUTH_CROP_SIZE)),
+            "labels": labels_for(av, [it["text"] for it in items]),
+        }
 
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers, generator=g)
@@ -120,8 +120,14 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
         proc.tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     d = cfg.data
     sources = read_manifest(d.noise_sources)
-    info = {"noise": {"categories": list(d.noise.categories), "snr": list(d.noise.snr), "snr_values": list(d.noise.snr_values)},
-            "trained_with": cfg.to_dict()}
+    info = {
+        "noise": {
+            "categories": list(d.noise.categories),
+            "snr": list(d.noise.snr),
+            "snr_values": list(d.noise.snr_values),
+        },
+        "trained_with": cfg.to_dict(),
+    }
     av.add_set(cfg.name, cfg.lora, cfg.fusion if cfg.lora.fusion else None, info)
     train = NoisySpeech(read_manifest(d.train), NoiseBank(sources, d.noise), True, d.repeats, d.max_seconds)
     train_dl = _loader(av, train, d.batch_size, True, d.num_workers, cfg.seed)
@@ -132,7 +138,16 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 500))
     task = AVTask(av, cfg.name, cfg.optim, max_steps)
     out = Path(cfg.output)
-    trainer = fit_resumable(task, out, cfg.trainer, max_steps, cfg.checkpoint_every, cfg.resume, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    trainer = fit_resumable(
+        task,
+        out,
+        cfg.trainer,
+        max_steps,
+        cfg.checkpoint_every,
+        cfg.resume,
+        train_dataloaders=train_dl,
+        val_dataloaders=val_dl,
+    )
     folder = out / "adapters" / cfg.name
     if trainer.is_global_zero:
         av.meta[cfg.name]["steps"] = trainer.global_step

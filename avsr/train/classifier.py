@@ -5,24 +5,24 @@ Each example is an utterance (cropped to ``max_seconds``) left clean with probab
 cross-entropy over the classes + ``snr_weight`` x smooth-L1 on SNR / snr_scale (clean examples
 carry no SNR target). The result is a self-describing checkpoint (``avsr.load_model``).
 """
+
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
 from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
+from avsr.core.manifest import read_manifest
 from avsr.core.padding import pad
 from avsr.core.store import save_checkpoint
-from avsr.core.manifest import read_manifest
 from avsr.data.mixing import NoiseBank, NoiseConfig
 from avsr.data.speech import NoisySpeech
-from avsr.train.common import OptimConfig, adamw_warmup_cosine, fit_resumable
+from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,12 @@ class NoiseDataConfig:
 
 
 @dataclass(frozen=True)
-class NoiseTrainConfig:
+class NoiseTrainConfig(RunConfig):
     model: NoiseClassifierConfig = NoiseClassifierConfig()
     data: NoiseDataConfig = NoiseDataConfig()
     optim: OptimConfig = OptimConfig(lr=5e-4, weight_decay=0.01, warmup_steps=20)
     snr_weight: float = 1.0
-    trainer: dict[str, Any] = field(default_factory=dict)
     output: str = "runs/noise"
-    seed: int = 42
-    checkpoint_every: int = 100
-    resume: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def collate_mels(model: NoiseClassifier):
@@ -60,7 +53,12 @@ def collate_mels(model: NoiseClassifier):
         mels = [model.features(it["audio"]) for it in items]  # (80, frames) each
         x, frames = pad([m.T for m in mels])
         snr = torch.tensor([float("nan") if it["snr"] is None else it["snr"] for it in items])
-        return {"mel": x.transpose(1, 2), "frames": frames, "label": torch.tensor([classes.index(it["category"]) for it in items]), "snr": snr}
+        return {
+            "mel": x.transpose(1, 2),
+            "frames": frames,
+            "label": torch.tensor([classes.index(it["category"]) for it in items]),
+            "snr": snr,
+        }
 
     return collate
 
@@ -75,11 +73,21 @@ class NoiseTask(L.LightningModule):
         ce = torch.nn.functional.cross_entropy(logits, batch["label"])
         has = ~torch.isnan(batch["snr"])
         scale = self.model.cfg.snr_scale
-        reg = torch.nn.functional.smooth_l1_loss(snr[has] / scale, batch["snr"][has] / scale) if bool(has.any()) else snr.sum() * 0
+        reg = (
+            torch.nn.functional.smooth_l1_loss(snr[has] / scale, batch["snr"][has] / scale)
+            if bool(has.any())
+            else snr.sum() * 0
+        )
         loss = ce + self.snr_weight * reg
         n = len(batch["label"])
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, sync_dist=stage == "val")
-        self.log(f"{stage}/acc", (logits.argmax(-1) == batch["label"]).float().mean(), prog_bar=True, batch_size=n, sync_dist=stage == "val")
+        self.log(
+            f"{stage}/acc",
+            (logits.argmax(-1) == batch["label"]).float().mean(),
+            prog_bar=True,
+            batch_size=n,
+            sync_dist=stage == "val",
+        )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -104,7 +112,9 @@ def train_noise(cfg: NoiseTrainConfig) -> Path:
     collate = collate_mels(model)
     train = NoisySpeech(read_manifest(d.train), NoiseBank(sources, d.noise), True, d.repeats, cfg.model.max_seconds)
     g = torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(train, batch_size=d.batch_size, shuffle=True, collate_fn=collate, num_workers=d.num_workers, generator=g)
+    train_dl = DataLoader(
+        train, batch_size=d.batch_size, shuffle=True, collate_fn=collate, num_workers=d.num_workers, generator=g
+    )
     val_dl = None
     if d.val:
         val = NoisySpeech(read_manifest(d.val), NoiseBank(sources, d.val_noise), False, 1, cfg.model.max_seconds)
@@ -112,8 +122,23 @@ def train_noise(cfg: NoiseTrainConfig) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = NoiseTask(model, cfg.optim, cfg.snr_weight, max_steps)
     out = Path(cfg.output)
-    trainer = fit_resumable(task, out, cfg.trainer, max_steps, cfg.checkpoint_every, cfg.resume, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    trainer = fit_resumable(
+        task,
+        out,
+        cfg.trainer,
+        max_steps,
+        cfg.checkpoint_every,
+        cfg.resume,
+        train_dataloaders=train_dl,
+        val_dataloaders=val_dl,
+    )
     final = out / "final"
     if trainer.is_global_zero:
-        save_checkpoint(final, copy.deepcopy(task.model).cpu(), "noise", cfg.model.to_dict(), {"trained_with": cfg.to_dict(), "steps": trainer.global_step})
+        save_checkpoint(
+            final,
+            copy.deepcopy(task.model).cpu(),
+            "noise",
+            cfg.model.to_dict(),
+            {"trained_with": cfg.to_dict(), "steps": trainer.global_step},
+        )
     return final

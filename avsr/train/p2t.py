@@ -5,9 +5,10 @@ Sentences -> phonemes (G2P) -> simulated lip-reading errors at a rate drawn per 
 pairs. Thin Lightning wrappers; resumable from OUTPUT/lightning/last.ckpt, which holds only the
 trainable (LoRA) weights and the optimizer state.
 """
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from avsr.core.jsonl import read_jsonl
+from avsr.data.crops import FrameBudgetSampler, with_phonemes
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
-from avsr.data.crops import FrameBudgetSampler, record_phonemes
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import P2TConfig, add_lora, load_base, save_adapter
 from avsr.p2t.prompt import answer_loss, collate_examples, encode_example
-from avsr.text import normalize
-from avsr.train.common import OptimConfig, adamw_warmup_cosine, fit_resumable
+from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
@@ -33,20 +33,18 @@ class P2TDataConfig:
     error_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
     errors: ErrorConfig = ErrorConfig()
     batch_size: int = 16
-    batch_tokens: int = 0  # > 0: batches of similar-length examples with at most this many tokens (instead of batch_size)
+    batch_tokens: int = (
+        0  # > 0: batches of similar-length examples with at most this many tokens (instead of batch_size)
+    )
     num_workers: int = 0
 
 
 @dataclass(frozen=True)
-class P2TTrainConfig:
+class P2TTrainConfig(RunConfig):
     model: P2TConfig = P2TConfig()
     data: P2TDataConfig = P2TDataConfig()
     optim: OptimConfig = OptimConfig(lr=2e-4, weight_decay=0.0, warmup_steps=50)
-    trainer: dict[str, Any] = field(default_factory=dict)
     output: str = "runs/p2t"
-    seed: int = 42
-    checkpoint_every: int = 100
-    resume: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -54,23 +52,41 @@ class P2TTrainConfig:
         return d
 
 
-def with_phonemes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records with ``phonemes`` as a list and ``text`` normalised."""
-    return [{**r, "phonemes": ph, "text": normalize(r["text"])} for r, ph in zip(records, record_phonemes(records))]
-
-
 class PhonemeTextDataset(Dataset):
     """Prompt/answer pairs with simulated errors; with a ``lexicon`` the prompt also holds its
     reading of the noisy phonemes (``hint: lexicon``)."""
 
-    def __init__(self, records: list[dict[str, Any]], tok, cfg: P2TDataConfig, max_length: int, seed: int, train: bool, lexicon=None):
-        self.records, self.tok, self.cfg, self.max_length, self.seed, self.train = records, tok, cfg, max_length, seed, train
+    def __init__(
+        self,
+        records: list[dict[str, Any]],
+        tok,
+        cfg: P2TDataConfig,
+        max_length: int,
+        seed: int,
+        train: bool,
+        lexicon=None,
+    ):
+        self.records, self.tok, self.cfg, self.max_length, self.seed, self.train = (
+            records,
+            tok,
+            cfg,
+            max_length,
+            seed,
+            train,
+        )
         self.lexicon = lexicon
         self.epoch = 0
 
     def lengths(self) -> list[int]:
         """Token count of each clean example (the noisy ones differ by a few tokens)."""
-        return [len(encode_example(self.tok, r["phonemes"], r["text"], self.max_length, r["text"] if self.lexicon else None)["input_ids"]) for r in self.records]
+        return [
+            len(
+                encode_example(
+                    self.tok, r["phonemes"], r["text"], self.max_length, r["text"] if self.lexicon else None
+                )["input_ids"]
+            )
+            for r in self.records
+        ]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -110,7 +126,9 @@ class P2TTask(L.LightningModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
     def configure_optimizers(self):
-        return adamw_warmup_cosine([p for p in self.model.parameters() if p.requires_grad], self.optim, self.total_steps)
+        return adamw_warmup_cosine(
+            [p for p in self.model.parameters() if p.requires_grad], self.optim, self.total_steps
+        )
 
 
 def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
@@ -131,16 +149,40 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
         train_dl = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
     else:
         g = torch.Generator().manual_seed(cfg.seed)
-        train_dl = DataLoader(train_ds, batch_size=cfg.data.batch_size, shuffle=True, collate_fn=collate, num_workers=cfg.data.num_workers, generator=g)
-    val_dl = DataLoader(PhonemeTextDataset(val_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, False, lexicon), batch_size=cfg.data.batch_size, collate_fn=collate) if val_recs else None
+        train_dl = DataLoader(
+            train_ds,
+            batch_size=cfg.data.batch_size,
+            shuffle=True,
+            collate_fn=collate,
+            num_workers=cfg.data.num_workers,
+            generator=g,
+        )
+    val_dl = (
+        DataLoader(
+            PhonemeTextDataset(val_recs, tok, cfg.data, cfg.model.max_length, cfg.seed, False, lexicon),
+            batch_size=cfg.data.batch_size,
+            collate_fn=collate,
+        )
+        if val_recs
+        else None
+    )
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = P2TTask(model, cfg.optim, max_steps)
     out = Path(cfg.output)
     extra = {"use_distributed_sampler": False} if cfg.data.batch_tokens > 0 else {}
-    trainer = fit_resumable(task, out, {**extra, **cfg.trainer}, max_steps, cfg.checkpoint_every, cfg.resume,
-                            train_dataloaders=train_dl, val_dataloaders=val_dl)
+    trainer = fit_resumable(
+        task,
+        out,
+        {**extra, **cfg.trainer},
+        max_steps,
+        cfg.checkpoint_every,
+        cfg.resume,
+        train_dataloaders=train_dl,
+        val_dataloaders=val_dl,
+    )
     final = out / "adapter"
     if trainer.is_global_zero:
-        save_adapter(task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step}, lexicon)
+        save_adapter(
+            task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step}, lexicon
+        )
     return final
-

@@ -11,6 +11,7 @@ as soon as the input and every input before it are finished, so a killed run los
 the inputs in flight and never leaves a partial line (a partial last line from a power cut is
 cut off on the next start). A re-run skips every id already in the output.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,16 +19,17 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from avsr.core.jsonl import JsonlAppender, write_jsonl
-from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
 from avsr.core.errors import UsageError
+from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
+from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.recognizers.prepare import Preparer, Segment
 from avsr.recognizers.protocol import Recognizer
 from avsr.recognizers.record import assemble, write_captions
@@ -45,7 +47,9 @@ class BatchOptions:
     devices: int | str = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    precision: str = "32-true"  # Lightning precision; "bf16-mixed" autocasts the models (faster on CPUs with bf16 units)
+    precision: str = (
+        "32-true"  # Lightning precision; "bf16-mixed" autocasts the models (faster on CPUs with bf16 units)
+    )
     srt: str | None = None  # caption folders
     vtt: str | None = None
     retry_failed: bool = False  # redo inputs whose line in the output is an error
@@ -124,8 +128,17 @@ def _lightning_module(task: TranscribeTask, loader: Callable[[int, int], DataLoa
 class ResultWriter:
     """Collects segment results into records and appends them in input order."""
 
-    def __init__(self, path: Path, order: list[int], jobs: dict[int, Job], models: dict[str, dict[str, str]], opts: BatchOptions,
-                 summary: RunSummary, on_record: Callable[[dict[str, Any]], None] | None = None, bar=None):
+    def __init__(
+        self,
+        path: Path,
+        order: list[int],
+        jobs: dict[int, Job],
+        models: dict[str, dict[str, str]],
+        opts: BatchOptions,
+        summary: RunSummary,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+        bar=None,
+    ):
         self.out = JsonlAppender(path)
         self.order, self.pos, self.jobs = order, 0, jobs
         self.models, self.opts, self.summary, self.on_record, self.bar = models, opts, summary, on_record, bar
@@ -151,7 +164,9 @@ class ResultWriter:
             why = failed.error or next(r["error"] for s, r in pairs if "error" in r)
             extra = {k: v for k, v in failed.extra.items() if k == "traceback"}
             return error_record(failed.id, failed.source, why, extra)
-        return assemble(segs, [r for _, r in pairs], self.models.get("vsr" if segs[0].mode == "vsr" else "av", {})).to_dict()
+        return assemble(
+            segs, [r for _, r in pairs], self.models.get("vsr" if segs[0].mode == "vsr" else "av", {})
+        ).to_dict()
 
     def _write(self, rec: dict[str, Any]) -> None:
         if "error" in rec:
@@ -163,13 +178,17 @@ class ResultWriter:
                     write_captions(rec, folder, fmt)
             self.summary.done += 1
             self.summary.audio_seconds += rec.get("duration") or 0.0
-        rec.update({k: v for k, v in self.jobs[self.order[self.pos]].extra.items() if k not in rec})  # e.g. a manifest's ref
+        rec.update(
+            {k: v for k, v in self.jobs[self.order[self.pos]].extra.items() if k not in rec}
+        )  # e.g. a manifest's ref
         self.out.write(rec)
         if self.on_record:
             self.on_record(rec)
         if self.bar is not None:
             el = max(1e-9, time.perf_counter() - self._t0)
-            self.bar.set_postfix_str(f"{self.summary.audio_seconds / el:.1f}x realtime, {len(self.summary.failed)} failed", refresh=False)
+            self.bar.set_postfix_str(
+                f"{self.summary.audio_seconds / el:.1f}x realtime, {len(self.summary.failed)} failed", refresh=False
+            )
             self.bar.update(1)
 
     def close(self) -> None:
@@ -201,9 +220,16 @@ def merge_parts(out: Path, order: list[str]) -> None:
         f.unlink()
 
 
-def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: TranscribeTask, models: dict[str, dict[str, str]],
-        opts: BatchOptions = BatchOptions(), on_record: Callable[[dict[str, Any]], None] | None = None,
-        errors: list[dict[str, Any]] | None = None) -> RunSummary:
+def run(
+    jobs: list[Job],
+    out: str | os.PathLike,
+    prep: Preparer,
+    task: TranscribeTask,
+    models: dict[str, dict[str, str]],
+    opts: BatchOptions = BatchOptions(),
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> RunSummary:
     """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring). ``errors``:
     inputs that failed before the run (e.g. missing files), written as error lines first."""
     import lightning.pytorch as pl
@@ -215,10 +241,22 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
     out.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    trainer = pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy, num_nodes=opts.num_nodes,
-                         precision=opts.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         use_distributed_sampler=False, inference_mode=True)
-    state: dict[str, Any] = {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if trainer.global_rank == 0 else {}
+    trainer = pl.Trainer(
+        accelerator=opts.accelerator,
+        devices=opts.devices,
+        strategy=opts.strategy,
+        num_nodes=opts.num_nodes,
+        precision=opts.precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        inference_mode=True,
+    )
+    state: dict[str, Any] = (
+        {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if trainer.global_rank == 0 else {}
+    )
     try:
         done = finished(out, opts.retry_failed)
     except BaseException:
@@ -245,9 +283,13 @@ def run(jobs: list[Job], out: str | os.PathLike, prep: Preparer, task: Transcrib
             rank, world = trainer.global_rank, trainer.world_size
             mine = [i for i, _ in pending[rank::world]]
             progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
-            bar = tqdm(total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1)
+            bar = tqdm(
+                total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1
+            )
             path = out if world == 1 else part_path(out, rank, world)
-            state["writer"] = ResultWriter(path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar)
+            state["writer"] = ResultWriter(
+                path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar
+            )
             state["bar"] = bar
 
         def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):

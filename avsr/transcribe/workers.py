@@ -11,10 +11,11 @@ The processes are the job runner's (:func:`avsr.core.jobs.in_workers`): each tak
 while the models decode. A worker that dies fails the input it was preparing (an error segment)
 and a new worker takes its remaining inputs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from avsr.core.jobs import Job, in_workers
 from avsr.recognizers.prepare import Preparer, Segment
@@ -31,8 +32,14 @@ class PrepareJob:
 
 
 def _died(i: int, job: Job, results: int, why: str) -> Segment:
-    return Segment(item=i, id=job.id, source=job.source, index=results, extra=dict(job.extra),
-                   error=f"the preparation worker died ({why}) while preparing this input")
+    return Segment(
+        item=i,
+        id=job.id,
+        source=job.source,
+        index=results,
+        extra=dict(job.extra),
+        error=f"the preparation worker died ({why}) while preparing this input",
+    )
 
 
 def prepared(jobs: list[tuple[int, Job]], prep: Preparer, workers: int, prefetch: int) -> Iterator[Segment]:

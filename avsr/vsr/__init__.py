@@ -1,6 +1,7 @@
 """Lip reading, stage 1 (VALLR): mouth crops -> CTC phoneme posteriors -> phonemes.
 
 Importing the package registers the ``vsr`` checkpoint builder with :mod:`avsr.core.store`."""
+
 from avsr.core.store import register_builder
 from avsr.vsr.decode import beam_search, decode, greedy_decode
 from avsr.vsr.model import MAX_TIME_STRIDE, PRESETS, VSRConfig, VSRModel

@@ -1,5 +1,6 @@
 """CTC decoding, written once: training-time validation, ``avsr eval vsr`` and inference all
 call these two functions."""
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,9 @@ def _logaddexp(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, beam: int = 8, blank: int = 0, prune: float = -12.0) -> list[list[int]]:
+def beam_search(
+    log_probs: torch.Tensor, lengths: torch.Tensor, beam: int = 8, blank: int = 0, prune: float = -12.0
+) -> list[list[int]]:
     """CTC prefix beam search (no language model). Symbols whose frame log-probability is below
     ``prune`` are skipped. log_probs (B, T, V); returns the best label sequence per item."""
     lp = log_probs.detach().float().cpu().numpy()

@@ -5,6 +5,7 @@ into one vector; an optional strided temporal convolution downsamples time by at
 MAX_TIME_STRIDE; transformer blocks (timm) model the sequence; a linear CTC head predicts the
 phoneme vocabulary (:data:`avsr.text.VOCAB`). One pass over the whole clip: no sliding windows.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -56,7 +57,7 @@ class VSRConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VSRConfig":
+    def from_dict(cls, d: dict[str, Any]) -> VSRConfig:
         d = dict(d)
         if "preset" in d:
             base = PRESETS[d.pop("preset")].to_dict()
@@ -77,8 +78,13 @@ PRESETS = {
     "small": VSRConfig(),
     # VALLR-sized, 96.7M parameters: ResNet-18 trunk and a ViT-B transformer (12 layers, 768-d, 12 heads)
     "vallr": VSRConfig(
-        stem_channels=64, stage_channels=(64, 128, 256, 512), stage_blocks=(2, 2, 2, 2),
-        dim=768, depth=12, heads=12, drop_path=0.1,
+        stem_channels=64,
+        stage_channels=(64, 128, 256, 512),
+        stage_blocks=(2, 2, 2, 2),
+        dim=768,
+        depth=12,
+        heads=12,
+        drop_path=0.1,
     ),
 }
 
@@ -165,7 +171,15 @@ class VSRModel(nn.Module):
         self.pos = nn.Conv1d(cfg.dim, cfg.dim, cfg.pos_kernel, padding=cfg.pos_kernel // 2, groups=cfg.dim)
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(cfg.dim, cfg.heads, cfg.mlp_ratio, qkv_bias=True, proj_drop=cfg.dropout, attn_drop=cfg.dropout, drop_path=r)
+            Block(
+                cfg.dim,
+                cfg.heads,
+                cfg.mlp_ratio,
+                qkv_bias=True,
+                proj_drop=cfg.dropout,
+                attn_drop=cfg.dropout,
+                drop_path=r,
+            )
             for r in rates
         )
         self.norm = nn.LayerNorm(cfg.dim)

@@ -1,4 +1,5 @@
 """Tiny randomly initialised Whisper models with the real tiny.en tokenizer (no download)."""
+
 import pytest
 from avtools import tiny_whisper as _tiny_whisper
 

@@ -1,4 +1,5 @@
 """Fusion + adapter bank: identity at initialisation, switching, save/load, refusals."""
+
 import json
 
 import numpy as np
@@ -76,7 +77,12 @@ def test_empty_sets_equal_plain_whisper_and_switching_restores(tiny_whisper):
 def test_save_load_identical_and_refusals(tiny_whisper, tmp_path):
     model, proc = tiny_whisper()
     av = AVWhisper(model, proc, "tiny-test").eval()
-    av.add_set("babble", LoraSetConfig(r=4, alpha=8, fusion=True), SMALL_FUSION, {"noise": {"categories": ["babble"], "snr": [-5, 20]}})
+    av.add_set(
+        "babble",
+        LoraSetConfig(r=4, alpha=8, fusion=True),
+        SMALL_FUSION,
+        {"noise": {"categories": ["babble"], "snr": [-5, 20]}},
+    )
     _perturb(av, "babble")
     a, crops = _inputs()
     mel, labels = av.features(a), _labels(av)
@@ -99,7 +105,14 @@ def test_save_load_identical_and_refusals(tiny_whisper, tmp_path):
     with pytest.raises(AdapterError, match="not an avsr adapter set"):
         av2.load_set(tmp_path / "junk")
     other = json.loads((folder / "avsr_adapter.json").read_text())
-    other["whisper"] = {"name": "whisper-base", "d_model": 512, "encoder_layers": 6, "decoder_layers": 6, "vocab_size": 51865, "num_mel_bins": 80}
+    other["whisper"] = {
+        "name": "whisper-base",
+        "d_model": 512,
+        "encoder_layers": 6,
+        "decoder_layers": 6,
+        "vocab_size": 51865,
+        "num_mel_bins": 80,
+    }
     (folder / "avsr_adapter.json").write_text(json.dumps(other))
     model3, proc3 = tiny_whisper()
     with pytest.raises(AdapterError, match="made for Whisper whisper-base"):

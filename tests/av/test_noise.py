@@ -1,21 +1,26 @@
 """Noise mixing at an exact SNR, noise sources and splits, the noise classifier, the router."""
+
 import numpy as np
 import pytest
 import torch
 from avtools import FIXTURES
 
 from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
-from avsr.av.router import Rule, RouterConfig, route
-from avsr.recipes.audio import noise_records, speech_records, split_by_group
-from avsr.data.mixing import NoiseBank, NoiseConfig, mix, scale_to_snr, snr_db
+from avsr.av.router import RouterConfig, Rule, route
 from avsr.core.audio import read_audio
+from avsr.data.mixing import NoiseBank, NoiseConfig, mix, scale_to_snr, snr_db
+from avsr.recipes.audio import noise_records, speech_records, split_by_group
 
 
 def _sources():
     n = FIXTURES / "noise"
-    recs = noise_records({"noise": sorted(n.glob("*musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))})
+    recs = noise_records(
+        {"noise": sorted(n.glob("*musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))}
+    )
     speech = split_by_group(speech_records(FIXTURES / "speech"), "speaker", 0.3)
-    return recs + [{"id": r["id"], "audio": r["audio"], "category": "speech", "split": r["split"]} for r in speech], speech
+    return recs + [
+        {"id": r["id"], "audio": r["audio"], "category": "speech", "split": r["split"]} for r in speech
+    ], speech
 
 
 @pytest.mark.parametrize("snr", [-10.0, -5.0, 0.0, 5.0, 10.0, 30.0])
@@ -38,7 +43,9 @@ def test_splits_are_disjoint():
         assert train and test and not train & test
     music = [r for r in sources if r["category"] == "music"]  # one recording: disjoint time regions
     assert {r["split"] for r in music} == {"train", "test"} and music[0]["end"] == music[1]["start"]
-    assert not {r["speaker"] for r in speech if r["split"] == "train"} & {r["speaker"] for r in speech if r["split"] == "test"}
+    assert not {r["speaker"] for r in speech if r["split"] == "train"} & {
+        r["speaker"] for r in speech if r["split"] == "test"
+    }
     assert len(speech) == 14 and all(r["text"] for r in speech)
 
 
@@ -74,12 +81,25 @@ def test_classifier_ignores_padding_and_predicts():
 
 
 def test_router_rules_and_missing_sets():
-    cfg = RouterConfig((Rule("none", category="clean"), Rule("snr-high", snr_min=20), Rule("babble", category="babble"), Rule("snr-low", snr_max=5)), "none")
+    cfg = RouterConfig(
+        (
+            Rule("none", category="clean"),
+            Rule("snr-high", snr_min=20),
+            Rule("babble", category="babble"),
+            Rule("snr-low", snr_max=5),
+        ),
+        "none",
+    )
     assert route(cfg, "babble", 25, ["snr-high", "babble"]).adapter == "snr-high"
     assert route(cfg, "babble", 10, ["snr-high", "babble"]).adapter == "babble"
     d = route(cfg, "music", 0, ["babble"])
     assert d.adapter == "none" and d.skipped == ["snr-low"] and d.rule is None
     assert route(cfg, "clean", 40, ["babble"]).adapter == "none"
-    assert RouterConfig.from_dict({"rules": [{"category": "music", "adapter": "music"}], "default": "none"}).rules[0].adapter == "music"
+    assert (
+        RouterConfig.from_dict({"rules": [{"category": "music", "adapter": "music"}], "default": "none"})
+        .rules[0]
+        .adapter
+        == "music"
+    )
     with pytest.raises(ValueError, match="rule 0"):
         RouterConfig.from_dict({"rules": [{"categ": "music", "adapter": "m"}]})

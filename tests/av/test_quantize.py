@@ -1,4 +1,5 @@
 """Int8 dynamic quantization of Whisper's frozen linear layers, with adapter sets on top."""
+
 from contextlib import nullcontext
 
 import pytest
@@ -22,7 +23,7 @@ def _av(tiny_whisper):
 def _logits(av, mel, name):
     av.activate(name)
     ids = torch.tensor([[av.whisper.config.decoder_start_token_id] * 4])
-    with torch.no_grad(), (av.peft.disable_adapter() if name == "none" else nullcontext()):
+    with torch.no_grad(), av.peft.disable_adapter() if name == "none" else nullcontext():
         return av.peft(input_features=mel, decoder_input_ids=ids).logits
 
 
@@ -33,7 +34,9 @@ def test_int8_replaces_the_frozen_layers_and_keeps_lora_float(tiny_whisper):
     mel = av.features(read_audio(FIXTURES / "goforward_16k.wav")[None])
     ref = {n: _logits(av, mel, n) for n in ("none", "music")}
     names = quantizable(av.whisper)
-    lora = [n for n, m in av.whisper.named_modules() if n.split(".")[-2:-1] in (["lora_A"], ["lora_B"])]  # e.g. ...q_proj.lora_A.music
+    lora = [
+        n for n, m in av.whisper.named_modules() if n.split(".")[-2:-1] in (["lora_A"], ["lora_B"])
+    ]  # e.g. ...q_proj.lora_A.music
     assert names and lora and not set(names) & {n for n in lora}
     assert quantize_int8(av.whisper) == len(names) and is_quantized(av.whisper)
     modules = dict(av.whisper.named_modules())
@@ -42,7 +45,9 @@ def test_int8_replaces_the_frozen_layers_and_keeps_lora_float(tiny_whisper):
     for name, r in ref.items():  # close to float32, and the adapter set still applies
         q = _logits(av, mel, name)
         assert (q - r).abs().max() < 0.05 * r.abs().max(), name
-    assert (_logits(av, mel, "music") - _logits(av, mel, "none")).abs().max() > 0.1 * (ref["music"] - ref["none"]).abs().max()
+    assert (_logits(av, mel, "music") - _logits(av, mel, "none")).abs().max() > 0.1 * (
+        ref["music"] - ref["none"]
+    ).abs().max()
     assert isinstance(av.generate(mel, max_new_tokens=5)[0], str)
     assert quantize_int8(av.whisper) == 0  # nothing float is left to quantize
 

@@ -1,4 +1,5 @@
 """Whisper loading: CTranslate2 files, openai-whisper checkpoints, the registry's real weights."""
+
 import re
 import struct
 
@@ -68,13 +69,23 @@ _TO_OPENAI = [  # transformers -> openai-whisper names (the inverse of avsr.av.w
     (r"^model\.encoder\.embed_positions\.weight$", "encoder.positional_embedding"),
     (r"^model\.decoder\.embed_positions\.weight$", "decoder.positional_embedding"),
     (r"^model\.decoder\.embed_tokens\.weight$", "decoder.token_embedding.weight"),
-    (r"^model\.encoder\.layer_norm\.", "encoder.ln_post."), (r"^model\.decoder\.layer_norm\.", "decoder.ln."),
-    (r"^model\.(encoder|decoder)\.layers\.", r"\1.blocks."), (r"^model\.encoder\.conv", "encoder.conv"),
-    (r"\.self_attn\.q_proj\.", ".attn.query."), (r"\.self_attn\.k_proj\.", ".attn.key."), (r"\.self_attn\.v_proj\.", ".attn.value."),
-    (r"\.self_attn\.out_proj\.", ".attn.out."), (r"\.encoder_attn\.q_proj\.", ".cross_attn.query."),
-    (r"\.encoder_attn\.k_proj\.", ".cross_attn.key."), (r"\.encoder_attn\.v_proj\.", ".cross_attn.value."),
-    (r"\.encoder_attn\.out_proj\.", ".cross_attn.out."), (r"\.self_attn_layer_norm\.", ".attn_ln."),
-    (r"\.encoder_attn_layer_norm\.", ".cross_attn_ln."), (r"\.final_layer_norm\.", ".mlp_ln."), (r"\.fc1\.", ".mlp.0."), (r"\.fc2\.", ".mlp.2."),
+    (r"^model\.encoder\.layer_norm\.", "encoder.ln_post."),
+    (r"^model\.decoder\.layer_norm\.", "decoder.ln."),
+    (r"^model\.(encoder|decoder)\.layers\.", r"\1.blocks."),
+    (r"^model\.encoder\.conv", "encoder.conv"),
+    (r"\.self_attn\.q_proj\.", ".attn.query."),
+    (r"\.self_attn\.k_proj\.", ".attn.key."),
+    (r"\.self_attn\.v_proj\.", ".attn.value."),
+    (r"\.self_attn\.out_proj\.", ".attn.out."),
+    (r"\.encoder_attn\.q_proj\.", ".cross_attn.query."),
+    (r"\.encoder_attn\.k_proj\.", ".cross_attn.key."),
+    (r"\.encoder_attn\.v_proj\.", ".cross_attn.value."),
+    (r"\.encoder_attn\.out_proj\.", ".cross_attn.out."),
+    (r"\.self_attn_layer_norm\.", ".attn_ln."),
+    (r"\.encoder_attn_layer_norm\.", ".cross_attn_ln."),
+    (r"\.final_layer_norm\.", ".mlp_ln."),
+    (r"\.fc1\.", ".mlp.0."),
+    (r"\.fc2\.", ".mlp.2."),
 ]
 
 
@@ -88,8 +99,18 @@ def test_openai_checkpoint_loads_with_weights_only(tiny_whisper, tmp_path):
         for pat, rep in _TO_OPENAI:
             k = re.sub(pat, rep, k)
         state[k] = v.half()
-    dims = {"n_mels": 80, "n_vocab": c.vocab_size, "n_audio_ctx": 1500, "n_audio_state": c.d_model, "n_audio_head": 2, "n_audio_layer": 2,
-            "n_text_ctx": 448, "n_text_state": c.d_model, "n_text_head": 2, "n_text_layer": 2}
+    dims = {
+        "n_mels": 80,
+        "n_vocab": c.vocab_size,
+        "n_audio_ctx": 1500,
+        "n_audio_state": c.d_model,
+        "n_audio_head": 2,
+        "n_audio_layer": 2,
+        "n_text_ctx": 448,
+        "n_text_state": c.d_model,
+        "n_text_head": 2,
+        "n_text_layer": 2,
+    }
     torch.save({"dims": dims, "model_state_dict": state}, tmp_path / "tiny.pt")
     loaded, _ = from_openai(tmp_path / "tiny.pt", tokenizer=tiny_en_folder())
     mel = torch.randn(1, 80, 3000)
@@ -133,10 +154,10 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
     ct2 = pytest.importorskip("ctranslate2")
     fw = pytest.importorskip("faster_whisper")
     from avsr.av.model import AVWhisper
-    from avsr.recipes.audio import speech_records
-    from avsr.core.registry import registered_files
-    from avsr.text import normalize
     from avsr.core.metrics import error_rate
+    from avsr.core.registry import registered_files
+    from avsr.recipes.audio import speech_records
+    from avsr.text import normalize
 
     monkeypatch.setenv("AVSR_CACHE", str(tmp_path / "cache"))  # convert from scratch
     model, proc = load_whisper(name)
@@ -153,7 +174,11 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
             (folder / extra).write_bytes((files[0].parent / extra).read_bytes())
     engine = ct2.models.Whisper(str(folder), device="cpu", compute_type="float32")
     tok = proc.tokenizer
-    prefix = ["<|startoftranscript|>"] + (["<|en|>", "<|transcribe|>"] if model.generation_config.is_multilingual else []) + ["<|notimestamps|>"]
+    prefix = (
+        ["<|startoftranscript|>"]
+        + (["<|en|>", "<|transcribe|>"] if model.generation_config.is_multilingual else [])
+        + ["<|notimestamps|>"]
+    )
     ref_model = fw.WhisperModel(str(folder), device="cpu", compute_type="float32", cpu_threads=2)
     recs = speech_records(FIXTURES / "speech")
     ours, theirs = [], []
@@ -168,12 +193,21 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
         text = av.generate(mel)[0]
         assert text == " ".join(tok.decode(res[0].sequences_ids[0]).split()), r["id"]
         ours.append(normalize(text))
-        segs, _ = ref_model.transcribe(a, beam_size=1, temperature=0.0, without_timestamps=True, condition_on_previous_text=False,
-                                       language="en", vad_filter=False)
+        segs, _ = ref_model.transcribe(
+            a,
+            beam_size=1,
+            temperature=0.0,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            language="en",
+            vad_filter=False,
+        )
         theirs.append(normalize(" ".join(s.text for s in segs)))
     same = sum(o == t for o, t in zip(ours, theirs))
     refs = [r["text"].split() for r in recs]
     wer, wer_fw = error_rate(refs, [o.split() for o in ours]), error_rate(refs, [t.split() for t in theirs])
-    print(f"{name}: same tokens as CTranslate2 on {len(recs)}/{len(recs)}; {same}/{len(recs)} word-identical to faster-whisper; "
-          f"WER vs transcripts {100 * wer:.1f}% (faster-whisper {100 * wer_fw:.1f}%)")
+    print(
+        f"{name}: same tokens as CTranslate2 on {len(recs)}/{len(recs)}; {same}/{len(recs)} word-identical to faster-whisper; "
+        f"WER vs transcripts {100 * wer:.1f}% (faster-whisper {100 * wer_fw:.1f}%)"
+    )
     assert same >= len(recs) - 4 and abs(wer - wer_fw) < 0.03

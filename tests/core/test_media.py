@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
+from conftest import CARPHONE, PYFEAT, SPEECH
 
 from avsr.core.audio import read_audio, write_wav
 from avsr.core.errors import MediaError
 from avsr.core.files import atomic_path
-from avsr.core.media import FPS, MOUTH_CROP_SIZE, MOUTH_ROI_SIZE, SAMPLES_PER_FRAME, SAMPLE_RATE, probe_video
+from avsr.core.media import FPS, MOUTH_CROP_SIZE, MOUTH_ROI_SIZE, SAMPLE_RATE, SAMPLES_PER_FRAME, probe_video
 from avsr.core.video import CropWriter, iter_frames, read_crops
-from conftest import CARPHONE, PYFEAT, SPEECH
 
 
 def test_constants_are_consistent():

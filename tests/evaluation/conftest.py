@@ -1,5 +1,6 @@
 """A miniature LRS3 test set prepared by the real recipe, real noise sources, and small random
 models (Whisper with two adapter sets, one with fusion; a VSR model)."""
+
 import pytest
 import torch
 from avtools import FIXTURES, perturb_set, tiny_whisper
@@ -31,7 +32,11 @@ def noise_sources(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("audio")
     n = FIXTURES / "noise"
-    prepare_audio(FIXTURES / "speech", {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))}, out)
+    prepare_audio(
+        FIXTURES / "speech",
+        {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))},
+        out,
+    )
     return out / "noise_sources.jsonl"
 
 
@@ -49,8 +54,12 @@ def whisper_dir(tmp_path_factory):
     proc.save_pretrained(str(root / "tiny"))
     av = AVWhisper(model, proc, "tiny").eval()
     av.add_set("music", LoraSetConfig(r=4, alpha=8), info={"noise": {"categories": ["music"], "snr": [-5, 10]}})
-    av.add_set("babble", LoraSetConfig(r=4, alpha=8, fusion=True), FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16)),
-               info={"noise": {"categories": ["babble"], "snr": [-5, 10]}})
+    av.add_set(
+        "babble",
+        LoraSetConfig(r=4, alpha=8, fusion=True),
+        FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16)),
+        info={"noise": {"categories": ["babble"], "snr": [-5, 10]}},
+    )
     for i, name in enumerate(("music", "babble")):
         perturb_set(av, name, seed=i + 1, scale=0.5)
         av.save_set(name, root / "adapters" / name)

@@ -1,4 +1,5 @@
 """`avsr eval asr|avsr|vsr`: a real run through the command, and clear exit-code-2 messages for bad usage."""
+
 import json
 import subprocess
 import sys
@@ -11,15 +12,54 @@ CLI = [sys.executable, "-m", "avsr.cli"]
 
 def test_eval_asr_command_writes_the_run_folder(lrs3_test, noise_sources, whisper_dir, tmp_path):
     out = tmp_path / "run"
-    r = subprocess.run(CLI + ["eval", "asr", "--manifest", str(lrs3_test), "-o", str(out), "--whisper", str(whisper_dir / "tiny"),
-                              "--adapters", str(whisper_dir / "adapters"), "--sets", "none", "music", "--noise-sources", str(noise_sources),
-                              "--categories", "noise", "--snrs", "clean", "0", "-10", "--bootstrap", "100", "--limit", "2"], capture_output=True, text=True)
+    r = subprocess.run(
+        CLI
+        + [
+            "eval",
+            "asr",
+            "--manifest",
+            str(lrs3_test),
+            "-o",
+            str(out),
+            "--whisper",
+            str(whisper_dir / "tiny"),
+            "--adapters",
+            str(whisper_dir / "adapters"),
+            "--sets",
+            "none",
+            "music",
+            "--noise-sources",
+            str(noise_sources),
+            "--categories",
+            "noise",
+            "--snrs",
+            "clean",
+            "0",
+            "-10",
+            "--bootstrap",
+            "100",
+            "--limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "asr [music] noise -10 dB: WER " in r.stdout and "95% CI" in r.stdout and "on 2 utterances" in r.stdout
-    for name in ("utterances.jsonl", "results.md", "results.csv", "wer_vs_snr.png", "wer_by_category.png", "report.html", "run.json"):
+    for name in (
+        "utterances.jsonl",
+        "results.md",
+        "results.csv",
+        "wer_vs_snr.png",
+        "wer_by_category.png",
+        "report.html",
+        "run.json",
+    ):
         assert (out / name).is_file(), name
     md = (out / "results.md").read_text()
-    assert "- corpus: LRS3" in md and "Published LRS3 numbers" in md  # corpus guessed from the path; eval/published.yaml
+    assert (
+        "- corpus: LRS3" in md and "Published LRS3 numbers" in md
+    )  # corpus guessed from the path; eval/published.yaml
     assert json.loads((out / "run.json").read_text())["conditions"] == 3
 
 
@@ -59,16 +99,51 @@ def test_bad_usage_exits_2_with_a_clear_message(lrs3_test, noise_sources, whispe
     assert code == 2 and "missing paper" in err
     code, err = _err(capsys, ["eval", "vsr", "--ckpt", str(vsr_ckpt), "--manifest", str(lrs3_test), "--p2t", "lexicon"])
     assert code == 2 and "give -o OUT" in err
-    code, err = _err(capsys, ["eval", "vsr", "--ckpt", str(tmp_path), "--manifest", str(lrs3_test), "--p2t", "lexicon", "-o", str(tmp_path / "v")])
+    code, err = _err(
+        capsys,
+        [
+            "eval",
+            "vsr",
+            "--ckpt",
+            str(tmp_path),
+            "--manifest",
+            str(lrs3_test),
+            "--p2t",
+            "lexicon",
+            "-o",
+            str(tmp_path / "v"),
+        ],
+    )
     assert code == 2 and "not an avsr checkpoint" in err
     assert not (tmp_path / "o").exists()  # nothing written by a refused run
 
 
 def test_eval_vsr_keeps_per_only_mode_and_adds_wer_with_p2t(lrs3_test, vsr_ckpt, tmp_path, capsys):
-    assert main(["eval", "vsr", "--ckpt", str(vsr_ckpt), "--manifest", str(lrs3_test), "-o", str(tmp_path / "per.jsonl")]) == 0
+    assert (
+        main(["eval", "vsr", "--ckpt", str(vsr_ckpt), "--manifest", str(lrs3_test), "-o", str(tmp_path / "per.jsonl")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("PER ") and "on 3 utterances (greedy)" in out and (tmp_path / "per.jsonl").is_file()
-    assert main(["eval", "vsr", "--ckpt", str(vsr_ckpt), "--manifest", str(lrs3_test), "--p2t", "lexicon", "-o", str(tmp_path / "run"), "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "vsr",
+                "--ckpt",
+                str(vsr_ckpt),
+                "--manifest",
+                str(lrs3_test),
+                "--p2t",
+                "lexicon",
+                "-o",
+                str(tmp_path / "run"),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "vsr [lexicon] clean: WER " in out and "PER " in out
     md = (tmp_path / "run" / "results.md").read_text()

@@ -1,6 +1,7 @@
 """The evaluation harness end to end on a miniature LRS3 test set (real crops, real speech, real
 noise) with small random models: every output is written, runs repeat exactly, batching does
 not change the text."""
+
 import csv
 import json
 
@@ -8,8 +9,8 @@ import matplotlib.image as mpimg
 import pytest
 
 from avsr.core.jsonl import read_jsonl
-from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank, read_sources
+from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_av
 
 SNRS = (5.0, -5.0)
@@ -24,9 +25,20 @@ def avsr_run(lrs3_test, noise_sources, whisper_dir, tmp_path_factory):
     pub = tmp_path_factory.mktemp("pub") / "published.yaml"
     pub.write_text(PUB)
     out = tmp_path_factory.mktemp("run") / "avsr"
-    rows, md = evaluate_whisper(lrs3_test, out, system="avsr", whisper=str(whisper_dir / "tiny"), adapters=whisper_dir / "adapters",
-                                noise_sources=noise_sources, categories=["babble", "music"], snrs=SNRS, corpus="LRS3", published=pub,
-                                resamples=200, batch_size=2)
+    rows, md = evaluate_whisper(
+        lrs3_test,
+        out,
+        system="avsr",
+        whisper=str(whisper_dir / "tiny"),
+        adapters=whisper_dir / "adapters",
+        noise_sources=noise_sources,
+        categories=["babble", "music"],
+        snrs=SNRS,
+        corpus="LRS3",
+        published=pub,
+        resamples=200,
+        batch_size=2,
+    )
     return out, rows, md
 
 
@@ -34,21 +46,39 @@ def test_run_folder_has_every_output(avsr_run, lrs3_test):
     out, rows, md = avsr_run
     N_CLIPS = len(read_manifest(lrs3_test))
     conds = ["clean", "babble 5 dB", "babble -5 dB", "music 5 dB", "music -5 dB"]
-    assert [(r.set, r.condition) for r in rows] == [(s, c) for s in ("none", "babble", "music") for c in conds]  # clean first
+    assert [(r.set, r.condition) for r in rows] == [
+        (s, c) for s in ("none", "babble", "music") for c in conds
+    ]  # clean first
     for r in rows:
         assert r.utterances == N_CLIPS and r.ref_words > 0 and r.edits == r.substitutions + r.deletions + r.insertions
         assert r.ci_low <= r.wer <= r.ci_high
     lines = list(read_jsonl(out / "utterances.jsonl"))
     assert len(lines) == N_CLIPS * len(conds) * 3
-    assert {"id", "system", "set", "condition", "ref", "hyp", "edits", "ref_words", "substitutions", "deletions", "insertions"} <= set(lines[0])
+    assert {
+        "id",
+        "system",
+        "set",
+        "condition",
+        "ref",
+        "hyp",
+        "edits",
+        "ref_words",
+        "substitutions",
+        "deletions",
+        "insertions",
+    } <= set(lines[0])
     refs = {r["id"]: r["text"] for r in read_manifest(lrs3_test)}
     assert all(u["ref"] == u["ref"].lower() and u["ref"].split() == refs[u["id"]].lower().split() for u in lines)
     csv_rows = list(csv.DictReader(open(out / "results.csv")))
     assert [(c["set"], c["condition"]) for c in csv_rows] == [(r.set, r.condition) for r in rows]
     assert float(csv_rows[0]["wer"]) == pytest.approx(rows[0].wer, abs=1e-6)
     text = (out / "results.md").read_text()
-    assert text == md and "| avsr | babble | babble -5 dB |" in text and "| avsr | none | music |" in text  # main table + SNR grid
-    assert "PubAV" in text and "P Table 4" in text and "this run: avsr tiny [babble]" in text  # published beside this run
+    assert (
+        text == md and "| avsr | babble | babble -5 dB |" in text and "| avsr | none | music |" in text
+    )  # main table + SNR grid
+    assert (
+        "PubAV" in text and "P Table 4" in text and "this run: avsr tiny [babble]" in text
+    )  # published beside this run
     for name, panels in (("wer_vs_snr.png", 3), ("wer_by_category.png", 2)):
         img = mpimg.imread(out / name)
         assert img.ndim == 3 and img.shape[1] > 400 * min(panels, 3) and img.std() > 0.01
@@ -61,8 +91,20 @@ def test_run_folder_has_every_output(avsr_run, lrs3_test):
 def test_two_runs_give_identical_numbers(avsr_run, lrs3_test, noise_sources, whisper_dir, tmp_path):
     out, _, _ = avsr_run
     pub = out.parent.parent / [p for p in out.parent.parent.iterdir() if p.name.startswith("pub")][0] / "published.yaml"
-    evaluate_whisper(lrs3_test, tmp_path, system="avsr", whisper=str(whisper_dir / "tiny"), adapters=whisper_dir / "adapters",
-                     noise_sources=noise_sources, categories=["babble", "music"], snrs=SNRS, corpus="LRS3", published=pub, resamples=200, batch_size=3)
+    evaluate_whisper(
+        lrs3_test,
+        tmp_path,
+        system="avsr",
+        whisper=str(whisper_dir / "tiny"),
+        adapters=whisper_dir / "adapters",
+        noise_sources=noise_sources,
+        categories=["babble", "music"],
+        snrs=SNRS,
+        corpus="LRS3",
+        published=pub,
+        resamples=200,
+        batch_size=3,
+    )
     for name in ("utterances.jsonl", "results.csv", "results.md"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -84,9 +126,9 @@ def test_batched_decoding_equals_one_by_one(lrs3_test, noise_sources, whisper_di
 
 
 def test_noise_conditions_are_exact_and_seeded(lrs3_test, noise_sources):
+    from avsr.core.audio import read_audio
     from avsr.data.mixing import snr_db
     from avsr.evaluation.conditions import condition_audio
-    from avsr.core.audio import read_audio
 
     sources = read_sources(noise_sources)
     assert available_categories(sources) == ("babble", "music", "noise", "sidespeaker")
@@ -96,25 +138,37 @@ def test_noise_conditions_are_exact_and_seeded(lrs3_test, noise_sources):
     m = condition_audio(bank, r["id"], a, Condition("noise", -5.0))
     assert abs(snr_db(a, m - a) + 5.0) < 0.1
     assert (condition_audio(bank, r["id"], a, Condition("noise", -5.0)) == m).all()
-    assert not (condition_audio(noise_bank(sources, ["noise"], seed=1), r["id"], a, Condition("noise", -5.0)) == m).all()
+    assert not (
+        condition_audio(noise_bank(sources, ["noise"], seed=1), r["id"], a, Condition("noise", -5.0)) == m
+    ).all()
     assert condition_audio(bank, r["id"], a, Condition()) is a
 
 
 def test_lipreading_with_dictionary_lookup(lrs3_test, vsr_ckpt, tmp_path):
     N_CLIPS = len(read_manifest(lrs3_test))
-    rows, md = evaluate_lipreading(lrs3_test, tmp_path, ckpt=vsr_ckpt, p2t="lexicon", corpus="LRS3", published=None, resamples=100, batch_size=2)
-    assert len(rows) == 1 and rows[0].system == "vsr" and rows[0].set == "lexicon" and rows[0].per is not None and rows[0].per > 0
+    rows, md = evaluate_lipreading(
+        lrs3_test, tmp_path, ckpt=vsr_ckpt, p2t="lexicon", corpus="LRS3", published=None, resamples=100, batch_size=2
+    )
+    assert (
+        len(rows) == 1
+        and rows[0].system == "vsr"
+        and rows[0].set == "lexicon"
+        and rows[0].per is not None
+        and rows[0].per > 0
+    )
     lines = list(read_jsonl(tmp_path / "utterances.jsonl"))
     assert len(lines) == N_CLIPS and all(u["ref_phonemes"] and u["phoneme_edits"] >= 0 for u in lines)
-    assert "PER %" in md and (tmp_path / "report.html").is_file() and not (tmp_path / "wer_vs_snr.png").exists()  # no SNR axis for video only
+    assert (
+        "PER %" in md and (tmp_path / "report.html").is_file() and not (tmp_path / "wer_vs_snr.png").exists()
+    )  # no SNR axis for video only
 
 
 def test_clips_longer_than_a_whisper_window_are_cut(whisper_dir):
     import numpy as np
-
-    from avsr.evaluation.decoding import whisper_texts
-    from avsr.core.audio import read_audio
     from avtools import FIXTURES
+
+    from avsr.core.audio import read_audio
+    from avsr.evaluation.decoding import whisper_texts
 
     av, _ = load_av(str(whisper_dir / "tiny"), None, None)
     a = read_audio(FIXTURES / "goforward_16k.wav")

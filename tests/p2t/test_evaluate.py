@@ -1,4 +1,5 @@
 """WER vs phoneme error rate (avsr.evaluation.p2t) and the script behind the README's table."""
+
 import json
 import runpy
 import sys
@@ -12,9 +13,14 @@ from avsr.evaluation.p2t import differences, differences_table, markdown_table, 
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.text import g2p
 
-SENTS = ["the cat sat on the mat", "she had your dark suit in greasy wash water all year", "go forward ten meters",
-         "a critic is a bundle of biases held loosely together by a sense of taste", "experience teaches us that silence terrifies people the most",
-         "will you please have your master call my master at his convenience"]
+SENTS = [
+    "the cat sat on the mat",
+    "she had your dark suit in greasy wash water all year",
+    "go forward ten meters",
+    "a critic is a bundle of biases held loosely together by a sense of taste",
+    "experience teaches us that silence terrifies people the most",
+    "will you please have your master call my master at his convenience",
+]
 
 
 def _records():
@@ -43,9 +49,15 @@ def test_every_system_sees_the_same_seeded_errors_and_the_oracle_wins():
     assert by["oracle", 0.3]["wer"] == 0 and by["dictionary lookup", 0.3]["wer"] > by["dictionary lookup", 0.0]["wer"]
     assert by["oracle", 0.3]["measured_per"] > 0.15 and by["oracle", 0.0]["measured_per"] == 0
     u = by["dictionary lookup", 0.3]["utterances"]
-    assert sum(x["edits"] for x in u) / sum(x["ref_words"] for x in u) == pytest.approx(by["dictionary lookup", 0.3]["wer"])
+    assert sum(x["edits"] for x in u) / sum(x["ref_words"] for x in u) == pytest.approx(
+        by["dictionary lookup", 0.3]["wer"]
+    )
     d = {x["error_rate"]: x for x in differences(rows, "dictionary lookup")}
-    assert d[0.3]["diff"] == pytest.approx(-by["dictionary lookup", 0.3]["wer"]) and d[0.3]["high"] < 0 and d[0.3]["p_a_better"] == 1.0
+    assert (
+        d[0.3]["diff"] == pytest.approx(-by["dictionary lookup", 0.3]["wer"])
+        and d[0.3]["high"] < 0
+        and d[0.3]["p_a_better"] == 1.0
+    )
     assert "| oracle | 30% |" in differences_table(list(d.values())) and "oracle WER" in markdown_table(rows)
 
 
@@ -62,34 +74,66 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
     lex = DictionaryDecoder.from_corpus([{"text": t} for t in SENTS])
     adapter = save_adapter(add_lora(model, cfg), tmp_path / "adapter", cfg, lexicon=lex)
     monkeypatch.setattr(m, "load_base", lambda c: tiny_lm())
+
     def run(*extra):
-        monkeypatch.setattr(sys, "argv", ["p2t_wer.py", "--adapter", str(adapter), "--corpus", str(corpus), "--sentences", "4",
-                                          "--rates", "0", "0.2", "--batch-size", "4", *extra])
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "p2t_wer.py",
+                "--adapter",
+                str(adapter),
+                "--corpus",
+                str(corpus),
+                "--sentences",
+                "4",
+                "--rates",
+                "0",
+                "0.2",
+                "--batch-size",
+                "4",
+                *extra,
+            ],
+        )
         with pytest.raises(SystemExit) as e:
             runpy.run_path(str(Path(__file__).parents[2] / "eval" / "p2t_wer.py"), run_name="__main__")
         assert e.value.code == 0
 
     run("-o", str(tmp_path / "greedy"))  # no decoding.json yet: the lookup and the LLM's greedy sentence
     greedy = json.loads((tmp_path / "greedy" / "results.json").read_text())
-    assert [r["system"] for r in greedy["wer"]][:2] == ["dictionary lookup", "LoRA LLM (unused + lexicon hint)"] and len(greedy["wer"]) == 4
+    assert [r["system"] for r in greedy["wer"]][:2] == [
+        "dictionary lookup",
+        "LoRA LLM (unused + lexicon hint)",
+    ] and len(greedy["wer"]) == 4
     assert not (adapter / DECODING).exists()
     out = tmp_path / "eval"
     run("--tune", "2", "-o", str(out))
     dec = json.loads((adapter / DECODING).read_text())
     assert dec["rescore"] and "held-out sentences 4..5" in dec["tuned_on"]
-    assert {"results.json", "results.md", "utterances.jsonl", "wer_vs_per.png", "tuning.json"} <= {p.name for p in out.iterdir()}
+    assert {"results.json", "results.md", "utterances.jsonl", "wer_vs_per.png", "tuning.json"} <= {
+        p.name for p in out.iterdir()
+    }
     res = json.loads((out / "results.json").read_text())
     systems = {r["system"] for r in res["wer"]}
     by = {(r["system"], r["error_rate"]): r["wer"] for r in res["wer"]}
-    assert all(by[k] == r["wer"] for r in greedy["wer"] for k in [(r["system"], r["error_rate"])])  # greedy = the candidates' first
+    assert all(
+        by[k] == r["wer"] for r in greedy["wer"] for k in [(r["system"], r["error_rate"])]
+    )  # greedy = the candidates' first
     assert len(systems) == 3 and any("rescoring" in s for s in systems)
     assert len(res["differences"]) == 2 * 2  # two LLM systems x two rates
     lines = [json.loads(x) for x in (out / "utterances.jsonl").read_text().splitlines()]
-    assert len(lines) == 3 * 2 * 4 and {x["id"] for x in lines} == {"s0", "s1", "s2", "s3"}  # the tuning sentences are not scored
+    assert len(lines) == 3 * 2 * 4 and {x["id"] for x in lines} == {
+        "s0",
+        "s1",
+        "s2",
+        "s3",
+    }  # the tuning sentences are not scored
 
 
 def test_plot_is_written(tmp_path):
-    rows = [{"system": s, "error_rate": r, "measured_per": r, "wer": w, "sentences": 1} for s, r, w in
-            [("a", 0.0, 0.1), ("a", 0.2, 0.5), ("b", 0.0, 0.2), ("b", 0.2, 0.4)]]
+    rows = [
+        {"system": s, "error_rate": r, "measured_per": r, "wer": w, "sentences": 1}
+        for s, r, w in [("a", 0.0, 0.1), ("a", 0.2, 0.5), ("b", 0.0, 0.2), ("b", 0.2, 0.4)]
+    ]
     plot(rows, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

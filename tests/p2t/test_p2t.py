@@ -1,10 +1,11 @@
 """Phoneme-to-text model with a tiny random Llama: prompt, loss masking, generation, adapters."""
+
 import pytest
 import torch
 
 from avsr.core.jsonl import write_jsonl
-from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
 from avsr.p2t.model import P2TConfig, add_lora, generate, save_adapter
+from avsr.p2t.prompt import IGNORE, answer_loss, collate_examples, encode_example, format_prompt
 from avsr.text import g2p
 
 CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
@@ -36,7 +37,10 @@ def test_answer_loss_is_the_models_loss(tiny_lm):
     """Logits only where an answer token is predicted: same loss and gradients as the full pass."""
     base, tok = tiny_lm()
     model = add_lora(base, CFG).eval()
-    exs = [encode_example(tok, g2p(t), t, 128, hint) for t, hint in [("the cat sat", None), ("go", "go?"), ("she had your dark suit in greasy wash water", None)]]
+    exs = [
+        encode_example(tok, g2p(t), t, 128, hint)
+        for t, hint in [("the cat sat", None), ("go", "go?"), ("she had your dark suit in greasy wash water", None)]
+    ]
     batch = collate_examples(exs, tok.pad_token_id)  # right padding of different lengths
     full = model(**batch).loss
     ours = answer_loss(model, batch)
@@ -65,7 +69,10 @@ def test_lora_learns_and_generation_stops(tiny_lm):
     model = add_lora(base, CFG)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert 0 < trainable < 0.2 * sum(p.numel() for p in model.parameters())
-    pairs = [(g2p("go forward ten meters"), "go forward ten meters"), (g2p("she had your dark suit"), "she had your dark suit")]
+    pairs = [
+        (g2p("go forward ten meters"), "go forward ten meters"),
+        (g2p("she had your dark suit"), "she had your dark suit"),
+    ]
     model, loss = _fit(model, tok, pairs)
     assert loss < 0.05
     out = generate(model, tok, [p for p, _ in pairs], max_new_tokens=CFG.max_new_tokens)
@@ -90,7 +97,9 @@ def test_adapter_save_load_identical(tiny_lm, tmp_path):
     assert torch.equal(ref, out)
     merged = loaded.merge_and_unload()
     with torch.no_grad():
-        assert torch.allclose(merged(input_ids=x["input_ids"], attention_mask=x["attention_mask"]).logits, ref, atol=1e-5)
+        assert torch.allclose(
+            merged(input_ids=x["input_ids"], attention_mask=x["attention_mask"]).logits, ref, atol=1e-5
+        )
 
 
 def test_lightning_training_and_resume(tiny_lm, tmp_path):
@@ -103,15 +112,27 @@ def test_lightning_training_and_resume(tiny_lm, tmp_path):
     sents = ["go forward ten meters", "she had your dark suit", "the cat sat on the mat"]
     write_jsonl(tmp_path / "train.jsonl", [{"id": str(i), "text": t} for i, t in enumerate(sents * 4)])
     write_jsonl(tmp_path / "val.jsonl", [{"id": "v", "text": sents[0]}])
-    over = [f"data.train={tmp_path / 'train.jsonl'}", f"data.val={tmp_path / 'val.jsonl'}", "data.batch_size=4", "model.lora_r=8",
-            "optim.lr=3e-3", "optim.warmup_steps=2", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1", "checkpoint_every=10", f"output={tmp_path / 'run'}"]
+    over = [
+        f"data.train={tmp_path / 'train.jsonl'}",
+        f"data.val={tmp_path / 'val.jsonl'}",
+        "data.batch_size=4",
+        "model.lora_r=8",
+        "optim.lr=3e-3",
+        "optim.warmup_steps=2",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+        "checkpoint_every=10",
+        f"output={tmp_path / 'run'}",
+    ]
     cfg = build(P2TTrainConfig, None, over + ["trainer.max_steps=20"])
     adapter = train_p2t(cfg, base=tiny_lm())
     assert (adapter / "adapter_model.safetensors").exists()
     ck = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ck["global_step"] == 20 and all("lora_" in k for k in ck["state_dict"])
-    rows = [r for r in csv.DictReader(open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv")) if r.get("train/loss")]
+    rows = [
+        r for r in csv.DictReader(open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv")) if r.get("train/loss")
+    ]
     assert float(rows[-1]["train/loss"]) < float(rows[0]["train/loss"])
     cfg2 = build(P2TTrainConfig, None, over + ["trainer.max_steps=30"])
     train_p2t(cfg2, base=tiny_lm())
@@ -125,8 +146,8 @@ def test_real_smollm2_weights(tmp_path, monkeypatch):
     sha256, converted from GGUF into a fresh cache, then LoRA on top; adapter round trip."""
     from peft import PeftModel
 
-    from avsr.p2t.model import load_base
     from avsr.core.registry import registered_files
+    from avsr.p2t.model import load_base
 
     try:
         registered_files("smollm2-135m-instruct")

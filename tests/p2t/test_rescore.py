@@ -1,14 +1,16 @@
 """Phoneme-consistency rescoring: scores, candidate choice, tuning, decoding settings on disk."""
+
 import json
 from collections import Counter
 
 import pytest
 import torch
 
+from avsr.evaluation.p2t import tune_channel_weight
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import P2TConfig, PhonemeToText, add_lora, generate, generate_nbest, load_p2t, save_adapter
 from avsr.p2t.prompt import collate_examples, encode_example
-from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, hybrids, phoneme_distances, tune_channel_weight
+from avsr.p2t.rescore import DECODING, Candidates, DecodingConfig, answer_logprobs, hybrids, phoneme_distances
 from avsr.text import g2p
 
 CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
@@ -17,7 +19,10 @@ CFG = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24)
 def test_phoneme_distance_counts_phoneme_and_boundary_edits():
     ph = g2p("the cat sat")
     assert phoneme_distances(["the cat sat", "the cat sad", "the catsat", ""], [ph] * 4) == [0, 1, 1, len(ph)]
-    assert phoneme_distances(["the cat", "the cat"], [g2p("the cat"), g2p("the hat")]) == [0, 1]  # each text against its own target
+    assert phoneme_distances(["the cat", "the cat"], [g2p("the cat"), g2p("the hat")]) == [
+        0,
+        1,
+    ]  # each text against its own target
 
 
 def test_best_trades_lm_score_against_phoneme_distance():
@@ -33,15 +38,19 @@ def test_hybrids_swap_one_differing_region_at_a_time():
     got = hybrids(lookup, lm)
     # two regions, sad/sat and "the mats"/"a mat": each mixture arises from both sides, kept once
     assert sorted(got) == ["the cat sad on a mat", "the cat sat on the mats"]
-    assert hybrids("you will not escape", "you will not escape from the") == []  # one region: the mixtures are the two readings
+    assert (
+        hybrids("you will not escape", "you will not escape from the") == []
+    )  # one region: the mixtures are the two readings
     assert hybrids("a b c", "a b c") == [] and hybrids("", "a") == []
     assert "the dog sat here" in hybrids("the cat sat here", "the dog sat there")
     assert len(hybrids(" ".join("abcdefghijklmnopqrst"), " ".join("aBcDeFgHiJkLmNoPqRsT"), limit=3)) == 6
 
 
 def test_tuning_picks_the_lowest_wer_weight():
-    cands = [Candidates(("the cat sat", "the cap sad"), (-1.0, -3.0), (0, 2)),
-             Candidates(("a dog barked loudly", "a dog parked"), (-1.0, -4.0), (5, 1))]
+    cands = [
+        Candidates(("the cat sat", "the cap sad"), (-1.0, -3.0), (0, 2)),
+        Candidates(("a dog barked loudly", "a dog parked"), (-1.0, -4.0), (5, 1)),
+    ]
     weight, wers = tune_channel_weight(cands, ["the cat sat", "a dog parked"], grid=(0.0, 0.5, 1.0, 4.0))
     assert wers[0.0] > 0 and wers[1.0] == 0 and weight == 1.0  # the smallest weight that gets both right
 
@@ -54,15 +63,22 @@ def test_answer_logprob_is_the_training_loss(tiny_lm):
     with torch.no_grad():
         loss = model(**b).loss
     n = sum(1 for x in ex["labels"] if x != -100)
-    got = answer_logprobs(model, tok, [(ph, None), (ph, None)], ["the cat sat", "the cat sat on the mat"], 128, batch_size=2)
+    got = answer_logprobs(
+        model, tok, [(ph, None), (ph, None)], ["the cat sat", "the cat sat on the mat"], 128, batch_size=2
+    )
     assert got[0] == pytest.approx(-float(loss) * n, rel=1e-4)
     alone = answer_logprobs(model, tok, [(ph, None)], ["the cat sat on the mat"], 128)
     assert got[1] == pytest.approx(alone[0], rel=1e-4)  # padding in a batch changes nothing
     # candidates sharing a prompt (its KV cache copied to each answer), mixed with other prompts
     # and with a hint, each equal to its own training loss
     ph2 = g2p("go forward ten meters")
-    pairs = [((ph, None), "the cat sat"), ((ph2, "go for ten"), "go forward ten meters"), ((ph, None), "a cat"), ((ph2, "go for ten"), "go"),
-             ((ph2, None), "go forward")]
+    pairs = [
+        ((ph, None), "the cat sat"),
+        ((ph2, "go for ten"), "go forward ten meters"),
+        ((ph, None), "a cat"),
+        ((ph2, "go for ten"), "go"),
+        ((ph2, None), "go forward"),
+    ]
     for limit in (128, 40):  # at 40 tokens long answers cut their prompts shorter than short answers do
         check_pairs(model, tok, pairs, limit)
 
@@ -72,7 +88,9 @@ def check_pairs(model, tok, pairs, limit):
     for ((phs, hint), a), g in zip(pairs, got):
         e = encode_example(tok, phs, a, limit, hint)
         with torch.no_grad():
-            ref = -float(model(**collate_examples([e], tok.pad_token_id)).loss) * sum(1 for x in e["labels"] if x != -100)
+            ref = -float(model(**collate_examples([e], tok.pad_token_id)).loss) * sum(
+                1 for x in e["labels"] if x != -100
+            )
         assert g == pytest.approx(ref, rel=1e-4)
 
 
@@ -101,7 +119,9 @@ def test_rescoring_chooses_among_lm_and_lookup_candidates(tiny_lm, tmp_path):
     assert p2t(phs) == [max(zip(c.logp, c.texts))[1] for c in cands]
     p2t.decoding = DecodingConfig(rescore=True, hybrids=True)
     for c, plain, ph in zip(p2t.candidates(phs), cands, phs):
-        assert c.texts[: len(plain.texts)] == plain.texts and c.logp[: len(plain.texts)] == pytest.approx(plain.logp, abs=1e-4)
+        assert c.texts[: len(plain.texts)] == plain.texts and c.logp[: len(plain.texts)] == pytest.approx(
+            plain.logp, abs=1e-4
+        )
         assert set(c.texts[len(plain.texts) :]) == set(hybrids(lex(ph), plain.texts[0]))
     p2t.decoding = DecodingConfig()  # greedy, as trained
     assert p2t(phs) == generate(model, tok, phs, 24, hints=p2t.hints(phs))
@@ -115,8 +135,15 @@ def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatc
     monkeypatch.setattr(m, "load_base", lambda cfg: tiny_lm())
     assert load_p2t(folder).decoding == DecodingConfig()  # no decoding.json: greedy
     assert DecodingConfig().describe() == "greedy"
-    assert DecodingConfig(rescore=True, beams=4).describe() == "phoneme-consistency rescoring (w=2 nats per phoneme edit; LM 4-best + lookup)"
-    assert DecodingConfig(rescore=True, hybrids=True).describe().endswith("LM greedy sentence + lookup + LM/lookup hybrids)")
+    assert (
+        DecodingConfig(rescore=True, beams=4).describe()
+        == "phoneme-consistency rescoring (w=2 nats per phoneme edit; LM 4-best + lookup)"
+    )
+    assert (
+        DecodingConfig(rescore=True, hybrids=True)
+        .describe()
+        .endswith("LM greedy sentence + lookup + LM/lookup hybrids)")
+    )
     DecodingConfig(rescore=True, channel_weight=3.0, tuned_on="test").save(folder)
     assert json.loads((folder / DECODING).read_text())["channel_weight"] == 3.0
     assert load_p2t(folder).decoding.channel_weight == 3.0
@@ -136,7 +163,12 @@ def test_lattice_search_scores_equal_full_rescoring_and_beam_all_is_exhaustive(t
     ex = encode_example(tok, ph, "", 128, "the cat sad on the mats?")
     prompt = ex["input_ids"][: ex["labels"].count(-100)]
     # words of one token and of several, so that sequences of a step differ in length
-    options = [[("the", 0), ("a", 2)], [("cat", 0), ("catalogue", 3), ("hat", 1)], [("sat", 1), ("sad", 0)], [("mat", 1), ("mats", 0), ("meters", 3)]]
+    options = [
+        [("the", 0), ("a", 2)],
+        [("cat", 0), ("catalogue", 3), ("hat", 1)],
+        [("sat", 1), ("sad", 0)],
+        [("mat", 1), ("mats", 0), ("meters", 3)],
+    ]
     w = 0.7
     paths = [(" ".join(x for x, _ in p), sum(d for _, d in p)) for p in product(*options)]
     lp = answer_logprobs(model, tok, [(ph, "the cat sad on the mats?")] * len(paths), [t for t, _ in paths], 128)
@@ -159,7 +191,8 @@ def test_alternatives_are_near_spellings_with_homophones():
 
 
 def test_prior_scores_and_weight_tuning(tiny_lm):
-    from avsr.p2t.rescore import PRIOR_PROMPT, prior_example, tune_weights
+    from avsr.evaluation.p2t import tune_weights
+    from avsr.p2t.rescore import PRIOR_PROMPT, prior_example
 
     model, tok = tiny_lm(1)
     ex = prior_example(tok, "the cat sat", 128)
@@ -175,14 +208,20 @@ def test_prior_scores_and_weight_tuning(tiny_lm):
     assert c.choose(DecodingConfig(rescore=True, channel_weight=0.0, prior_weight=1.0)) == "right"
     chosen, wers = tune_weights([c], ["right"])
     assert wers[(chosen["direct_weight"], chosen["prior_weight"], chosen["channel_weight"])] == 0.0
-    assert DecodingConfig(rescore=True, lattice=4, prior_weight=1.0).describe().startswith("phoneme-consistency rescoring (w=2 nats per phoneme edit, 1 x direct + 1 x LM prior")
+    assert (
+        DecodingConfig(rescore=True, lattice=4, prior_weight=1.0)
+        .describe()
+        .startswith("phoneme-consistency rescoring (w=2 nats per phoneme edit, 1 x direct + 1 x LM prior")
+    )
 
 
 def test_lattice_sentences_join_the_candidates(tiny_lm):
     model, tok = tiny_lm(2)
     cfg = P2TConfig(base="unused", max_new_tokens=24, hint="lexicon")
     lex = DictionaryDecoder(Counter({"the": 10, "cat": 5, "sat": 5, "hat": 2}))
-    p2t = PhonemeToText(add_lora(model, cfg).eval(), tok, cfg, lex, DecodingConfig(rescore=True, lattice=3, lattice_words=3))
+    p2t = PhonemeToText(
+        add_lora(model, cfg).eval(), tok, cfg, lex, DecodingConfig(rescore=True, lattice=3, lattice_words=3)
+    )
     ph = ["DH", "AH", "|", "K", "AE", "D", "|", "S", "AE", "T"]
     (c,) = p2t.candidates([ph])
     found = p2t.lattice(ph)

@@ -1,14 +1,15 @@
 """LRS2 / LRS3 recipes on miniature corpora built from the real fixture clips."""
+
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from avsr.data import lrs
-from avsr.core.jsonl import read_jsonl
 from conftest import CARPHONE, PYFEAT
+
+from avsr.core.jsonl import read_jsonl
+from avsr.recipes import lrs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,10 +87,11 @@ def test_merge_refuses_incomplete(lrs3, tmp_path):
         lrs.merge_shards(tmp_path / "o" / "test")
 
 
-@pytest.mark.parametrize("text", ["0/1", "2/4"])
-def test_parse_shard(text):
-    i, n = lrs.parse_shard(text)
-    assert 0 <= i < n
+@pytest.mark.parametrize(
+    "text, expected", [("0/1", (0, 1)), ("2/4", (2, 4)), (" 1 / 3 ", (1, 3)), (None, (0, 1)), ("", (0, 1))]
+)
+def test_parse_shard(text, expected):
+    assert lrs.parse_shard(text) == expected
 
 
 @pytest.mark.parametrize("text", ["4/4", "a/b", "-1/2"])
@@ -100,10 +102,25 @@ def test_parse_shard_rejects(text):
 
 def test_script_is_a_thin_wrapper(lrs3, tmp_path):
     r = subprocess.run(
-        [sys.executable, str(REPO / "data_prep" / "lrs3.py"), str(lrs3), "-o", str(tmp_path / "o"), "--splits", "test", "--shard", "0/1"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(REPO / "data_prep" / "lrs3.py"),
+            str(lrs3),
+            "-o",
+            str(tmp_path / "o"),
+            "--splits",
+            "test",
+            "--shard",
+            "0/1",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stderr
     assert "test: 2 extracted" in r.stdout
-    bad = subprocess.run([sys.executable, str(REPO / "data_prep" / "lrs3.py"), str(tmp_path / "nope"), "-o", str(tmp_path / "o2")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "data_prep" / "lrs3.py"), str(tmp_path / "nope"), "-o", str(tmp_path / "o2")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "no such LRS3 split folder" in bad.stderr

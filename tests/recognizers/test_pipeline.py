@@ -1,16 +1,17 @@
 """`avsr transcribe --mode vsr` and LipReader: composition of ROI, VSR and phoneme-to-text."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 import torch
+from conftest import CARPHONE, PYFEAT
 
+from avsr.core.errors import MissingModelError
 from avsr.core.store import save_checkpoint
 from avsr.recognizers.lip import LipReader
-from avsr.core.errors import MissingModelError
 from avsr.vsr import VSRConfig, VSRModel
-from conftest import CARPHONE, PYFEAT
 
 CLI = [sys.executable, "-m", "avsr.cli", "transcribe"]
 
@@ -33,11 +34,23 @@ def p2t_adapter(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("p2t")
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(["Phonemes: AH B K | T\nText: a cat sat"] * 5, vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"])
+    bpe.train_from_iterator(
+        ["Phonemes: AH B K | T\nText: a cat sat"] * 5, vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"]
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                         num_key_value_heads=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    )
     model.save_pretrained(root / "base")
     tok.save_pretrained(root / "base")
     cfg = P2TConfig(base=str(root / "base"), lora_r=4, lora_alpha=8, max_new_tokens=6)
@@ -54,12 +67,28 @@ def test_missing_checkpoint_says_what_and_how():
 
 def test_phonemes_only_and_full_pipeline(vsr_ckpt, p2t_adapter, tmp_path, media):
     out = tmp_path / "t.jsonl"
-    r = subprocess.run(CLI + [str(CARPHONE), str(media.text_as_mp4), "--vsr", str(vsr_ckpt), "--phonemes-only", "--decode", "greedy", "-o", str(out)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        CLI
+        + [
+            str(CARPHONE),
+            str(media.text_as_mp4),
+            "--vsr",
+            str(vsr_ckpt),
+            "--phonemes-only",
+            "--decode",
+            "greedy",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1, r.stderr  # the bad input fails, the good one is transcribed
     assert "not a readable media file" in r.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert lines[0]["text"] is None and lines[0]["duration"] == 4.0 and lines[0]["mode"] == "vsr" and "error" in lines[1]
+    assert (
+        lines[0]["text"] is None and lines[0]["duration"] == 4.0 and lines[0]["mode"] == "vsr" and "error" in lines[1]
+    )
     assert lines[0]["phonemes"] == lines[0]["segments"][0]["phonemes"]
     reader = LipReader.from_pretrained(vsr_ckpt, p2t_adapter, method="greedy")
     t = reader.transcribe(PYFEAT)
@@ -84,13 +113,17 @@ def test_long_silent_video_is_read_in_segments(vsr_ckpt):
     import numpy as np
 
     import avsr
-    from avsr.core.video import centre_mouth
-    from avsr.roi import extract
-    from avsr.recognizers.prepare import Preparer
     from avsr.core.segments import SegmentConfig
+    from avsr.core.video import centre_mouth
+    from avsr.recognizers.prepare import Preparer
+    from avsr.roi import extract
 
     segs = list(Preparer("vsr", segments=SegmentConfig(vsr_seconds=1.6))(0, "c", str(CARPHONE)))
-    assert [(s.start, s.end, s.final, s.index) for s in segs] == [(0.0, 1.6, False, 0), (1.6, 3.2, False, 1), (3.2, 4.0, True, 2)]
+    assert [(s.start, s.end, s.final, s.index) for s in segs] == [
+        (0.0, 1.6, False, 0),
+        (1.6, 3.2, False, 1),
+        (3.2, 4.0, True, 2),
+    ]
     whole = centre_mouth(extract(CARPHONE, audio=False).crops)
     joined = np.concatenate([s.crops for s in segs])
     assert joined.shape == whole.shape

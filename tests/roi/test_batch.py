@@ -1,4 +1,5 @@
 """`avsr roi` over many inputs: outputs, errors, exit codes, resume after a kill."""
+
 import shutil
 import signal
 import subprocess
@@ -7,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import CARPHONE, PYFEAT
 
 from avsr.core.jsonl import read_jsonl
 from avsr.core.video import read_crops
 from avsr.roi.save import load_landmarks
-from conftest import CARPHONE, PYFEAT
 
 AVSR = [sys.executable, "-m", "avsr.cli", "roi"]
 

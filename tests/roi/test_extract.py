@@ -1,11 +1,12 @@
 """The ROI stage on real video, and on every awkward input it must survive."""
+
 import numpy as np
 import pytest
+from conftest import CARPHONE, DISTORTED, PYFEAT
 
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError
 from avsr.roi import NoFaceError, RoiConfig, extract, geometry
-from conftest import CARPHONE, DISTORTED, PYFEAT
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,9 @@ def test_carphone_face_found_on_90_percent(carphone):
 def test_carphone_mouth_inside_central_region_of_every_crop(carphone):
     lips = geometry.OUTER_LIPS + geometry.INNER_LIPS
     for t in np.flatnonzero(carphone.measured):
-        pts = geometry.apply(carphone.transforms[t].astype(np.float64), carphone.landmarks[t, list(lips)].astype(np.float64))
+        pts = geometry.apply(
+            carphone.transforms[t].astype(np.float64), carphone.landmarks[t, list(lips)].astype(np.float64)
+        )
         assert pts.min() >= 96 * 0.12 and pts.max() <= 96 * 0.88, f"frame {t}: lips at {pts.min():.1f}..{pts.max():.1f}"
         centre = pts.mean(0)
         assert np.all(np.abs(centre - 48) < 96 * 0.15), f"frame {t}: mouth centre {centre}"
@@ -61,7 +64,10 @@ def test_smoothing_lowers_crop_jitter():
 def test_face_mode_full_face_rgb():
     clip = extract(PYFEAT, RoiConfig(mode="face", color=True))
     assert clip.crops.shape == (60, 224, 224, 3)
-    eyes = [geometry.apply(clip.transforms[t].astype(float), clip.landmarks[t, [33, 263]].astype(float)) for t in range(0, 60, 10)]
+    eyes = [
+        geometry.apply(clip.transforms[t].astype(float), clip.landmarks[t, [33, 263]].astype(float))
+        for t in range(0, 60, 10)
+    ]
     for e in eyes:  # both eyes in the upper half, either side of the centre line
         assert e[:, 1].max() < 112 and e[0, 0] < 112 < e[1, 0]
 

@@ -47,7 +47,7 @@ def test_crop_jitter_measures_shift():
     base = cv2.GaussianBlur(base, (0, 0), 2)
     still = np.stack([base[20:116, 20:116]] * 5)
     assert geometry.crop_jitter(still) == pytest.approx(0, abs=0.05)
-    moving = np.stack([base[20 : 116, 20 + 2 * i : 116 + 2 * i] for i in range(5)])
+    moving = np.stack([base[20:116, 20 + 2 * i : 116 + 2 * i] for i in range(5)])
     assert geometry.crop_jitter(moving) == pytest.approx(2, abs=0.3)
 
 

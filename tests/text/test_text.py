@@ -53,10 +53,25 @@ def test_ipa_mapping():
     assert ipa_to_arpabet("oʊ_b_ˈɑː_m_ə") == ["OW", "B", "AA", "M", "AH"]
 
 
-@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+@pytest.mark.skipif(not espeak_available(), reason="eSpeak NG is not installed (pip install espeakng-loader)")
 def test_out_of_vocabulary_words_use_the_offline_fallback():
     ph = g2p("zuckerbergian lipreadingly")
     words = words_of(ph)
     assert len(words) == 2 and all(len(w) >= 6 for w in words)
     assert words[0][:4] == ["Z", "AH", "K", "ER"]
     assert all(p in PHONEMES for w in words for p in w)
+
+
+def test_bundled_espeak_runs_in_a_child_process_without_a_system_binary(monkeypatch):
+    """With no espeak-ng on PATH, the library from PyPI espeakng-loader is run by
+    ``python -m avsr.text.espeak`` in a child process (GPL-3 code never loads into avsr)."""
+    import importlib
+    import sys
+
+    g2p_module = importlib.import_module("avsr.text.g2p")  # the module (avsr.text.g2p is also the function)
+
+    monkeypatch.setattr(g2p_module.shutil, "which", lambda name: None)
+    assert g2p_module.espeak_available()
+    out = g2p_module._espeak(["zuckerbergian", "hello"])
+    assert out[0][:4] == ["Z", "AH", "K", "ER"] and out[1] == ["HH", "AH", "L", "OW"]
+    assert not any(m.startswith("espeakng_loader") for m in sys.modules)

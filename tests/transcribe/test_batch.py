@@ -1,5 +1,6 @@
 """`avsr transcribe` over many inputs: a miniature LRS3-layout corpus of real face video with real
 speech, a tiny random Whisper (real tokenizer), real mediapipe crops, real Lightning prediction."""
+
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ import pytest
 from avtools import save_tiny_whisper
 from minilrs import build_mini_lrs3, speech
 
-from avsr.core.media import SAMPLE_RATE
 from avsr.core.audio import read_audio, write_wav
+from avsr.core.media import SAMPLE_RATE
 
 CLI = [sys.executable, "-m", "avsr.cli", "transcribe"]
 VOLATILE = ("timings",)  # wall-clock seconds: the only fields that differ between two runs
@@ -62,9 +63,29 @@ def test_batch_equals_sequential_api_with_captions(corpus, whisper, tmp_path):
 
     folder, clips = corpus
     out = tmp_path / "out.jsonl"
-    r = subprocess.run(CLI + [str(folder), "--whisper", str(whisper), "-o", str(out), "-j", "1", "--batch-size", "3",
-                              "--srt", str(tmp_path / "srt"), "--vtt", str(tmp_path / "vtt"), "--crops", str(tmp_path / "crops")],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        CLI
+        + [
+            str(folder),
+            "--whisper",
+            str(whisper),
+            "-o",
+            str(out),
+            "-j",
+            "1",
+            "--batch-size",
+            "3",
+            "--srt",
+            str(tmp_path / "srt"),
+            "--vtt",
+            str(tmp_path / "vtt"),
+            "--crops",
+            str(tmp_path / "crops"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     recs = lines(out)
     assert [x["id"] for x in recs] == [c["id"] for c in clips]  # input order, one line each
@@ -80,7 +101,9 @@ def test_batch_equals_sequential_api_with_captions(corpus, whisper, tmp_path):
         assert srt.startswith(f"1\n00:00:00,000 --> 00:00:0{int(seg['end'])},") and seg["text"] in srt
         assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ") and seg["text"] in vtt
     assert "8 transcribed, 0 already done, 0 failed" in r.stderr
-    r = subprocess.run(CLI + [str(folder), "--whisper", str(whisper), "-o", str(out)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        CLI + [str(folder), "--whisper", str(whisper), "-o", str(out)], capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0 and "0 transcribed, 8 already done" in r.stderr and lines(out) == recs  # nothing redone
 
 
@@ -88,10 +111,22 @@ def test_bad_inputs_one_error_line_each(corpus, whisper, tmp_path, media):
     folder, clips = corpus
     zero_audio = tmp_path / "zero.wav"
     write_wav(zero_audio, np.zeros(0, np.float32))
-    inputs = [clips[0]["video"], str(media.text_as_mp4), str(media.empty), str(media.no_face_with_audio), str(zero_audio),
-              str(media.root / "missing.mp4"), clips[1]["video"]]
+    inputs = [
+        clips[0]["video"],
+        str(media.text_as_mp4),
+        str(media.empty),
+        str(media.no_face_with_audio),
+        str(zero_audio),
+        str(media.root / "missing.mp4"),
+        clips[1]["video"],
+    ]
     out = tmp_path / "out.jsonl"
-    r = subprocess.run(CLI + inputs + ["--mode", "avsr", "--whisper", str(whisper), "-o", str(out)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        CLI + inputs + ["--mode", "avsr", "--whisper", str(whisper), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 1, r.stderr[-3000:]
     recs = {x["id"]: x for x in lines(out)}
     assert len(recs) == len(inputs) and len(lines(out)) == len(inputs)
@@ -105,10 +140,18 @@ def test_bad_inputs_one_error_line_each(corpus, whisper, tmp_path, media):
 def test_silent_video_without_lip_reader_says_what_is_missing(whisper, tmp_path, media, corpus):
     _, clips = corpus
     out = tmp_path / "out.jsonl"
-    r = subprocess.run(CLI + [str(media.no_face), clips[0]["video"], "--whisper", str(whisper), "-o", str(out)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        CLI + [str(media.no_face), clips[0]["video"], "--whisper", str(whisper), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 1
     recs = lines(out)
-    assert "silent video: lip reading needs a trained VSR checkpoint (--vsr FOLDER)" in recs[0]["error"] and recs[1]["mode"] == "avsr"
+    assert (
+        "silent video: lip reading needs a trained VSR checkpoint (--vsr FOLDER)" in recs[0]["error"]
+        and recs[1]["mode"] == "avsr"
+    )
 
 
 def test_manifest_input_and_long_audio_in_segments(whisper, tmp_path):
@@ -117,10 +160,16 @@ def test_manifest_input_and_long_audio_in_segments(whisper, tmp_path):
     gap = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
     audio = np.concatenate([x for r in speech() * 2 for x in (read_audio(r["audio"]), gap)])
     write_wav(tmp_path / "long.wav", audio)
-    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "talk/long", "audio": "long.wav", "text": "A REFERENCE", "speaker": "x"}) + "\n")
+    (tmp_path / "m.jsonl").write_text(
+        json.dumps({"id": "talk/long", "audio": "long.wav", "text": "A REFERENCE", "speaker": "x"}) + "\n"
+    )
     out = tmp_path / "out.jsonl"
-    r = subprocess.run(CLI + [str(tmp_path / "m.jsonl"), "--whisper", str(whisper), "-o", str(out), "--batch-size", "2"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        CLI + [str(tmp_path / "m.jsonl"), "--whisper", str(whisper), "-o", str(out), "--batch-size", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     (rec,) = lines(out)
     assert rec["id"] == "talk/long" and rec["ref"] == "A REFERENCE" and rec["speaker"] == "x" and rec["mode"] == "asr"
@@ -140,7 +189,9 @@ def test_killed_run_resumes_to_identical_output(corpus, whisper, tmp_path):
     r = subprocess.run(CLI + args + ["-o", str(full)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     part = tmp_path / "part.jsonl"
-    p = subprocess.Popen(CLI + args + ["-o", str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    p = subprocess.Popen(
+        CLI + args + ["-o", str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
         if part.exists() and part.read_text().count("\n") >= 2:
@@ -163,7 +214,9 @@ def test_ddp_two_processes_on_cpu(corpus, whisper, tmp_path):
     single, ddp = tmp_path / "single.jsonl", tmp_path / "ddp.jsonl"
     base = CLI + [str(folder), "--mode", "asr", "--whisper", str(whisper), "-j", "0", "-q"]
     assert subprocess.run(base + ["-o", str(single)], capture_output=True, timeout=600).returncode == 0
-    r = subprocess.run(base + ["-o", str(ddp), "--devices", "2", "--strategy", "ddp"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        base + ["-o", str(ddp), "--devices", "2", "--strategy", "ddp"], capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "8 transcribed" in r.stderr and not list(tmp_path.glob("ddp.jsonl.part-*"))
     assert stable(lines(ddp)) == stable(lines(single))

@@ -1,4 +1,5 @@
 """The torch-free preparation workers of ``avsr transcribe -j N`` (avsr/transcribe/workers.py)."""
+
 from __future__ import annotations
 
 import os
@@ -45,10 +46,12 @@ def test_a_dead_worker_fails_its_input_and_a_new_one_takes_the_rest():
 
 
 def test_workers_die_with_their_parent():
-    code = ("import sys; from avsr.core.jobs import Job; from avsr.transcribe.workers import prepared; "
-            f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); from workerprobes import Sleeper; "
-            "s = next(prepared([(0, Job('a', 'x'))], Sleeper(), 1, 1)); print(s.extra['pid'], flush=True); "
-            "import time; time.sleep(120)")
+    code = (
+        "import sys; from avsr.core.jobs import Job; from avsr.transcribe.workers import prepared; "
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); from workerprobes import Sleeper; "
+        "s = next(prepared([(0, Job('a', 'x'))], Sleeper(), 1, 1)); print(s.extra['pid'], flush=True); "
+        "import time; time.sleep(120)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())

@@ -1,8 +1,8 @@
 import pytest
+from conftest import CARPHONE, PYFEAT
 
 from avsr.core.jsonl import write_jsonl
 from avsr.roi.save import extract_to
-from conftest import CARPHONE, PYFEAT
 
 TARGETS = {"carphone": "go forward ten meters", "pyfeat": "she had your dark suit"}
 

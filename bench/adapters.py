@@ -1,6 +1,6 @@
 """AVSR speed on this machine, as ratios against baselines measured in the same run.
 
-    python bench/av.py [--whisper whisper-base] [--repeats 5]
+    python bench/adapters.py [--whisper whisper-base] [--repeats 5]
 
 1. AVSR latency / plain Whisper latency on the same clip: audio features + fusion (mouth
    crops) + Whisper with an adapter set, vs features + the frozen Whisper (target <= 1.3x).
@@ -10,9 +10,9 @@
 Greedy decoding with at most --tokens new tokens; the small random adapter weights leave the
 text (and so the work) the same, which the script checks.
 """
+
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,16 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# this file shares its name with PyAV's package `av`: keep its own folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from avsr.av.fusion import FusionConfig  # noqa: E402
-from avsr.av.model import AVWhisper, LoraSetConfig  # noqa: E402
 from avsr.av.classifier import NoiseClassifier
-from avsr.av.whisper import load_whisper  # noqa: E402
+
+# this file shares its name with PyAV's package `av`: keep its own folder off the import path
+from avsr.av.fusion import FusionConfig
+from avsr.av.model import AVWhisper, LoraSetConfig
+from avsr.av.whisper import load_whisper
 from avsr.core.audio import read_audio
-from avsr.roi import extract  # noqa: E402
+from avsr.roi import extract
 
 FIX = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
@@ -95,15 +93,23 @@ def main() -> None:
         t = time.perf_counter()
         fresh.load_set(Path(d) / "music")
         load_s = time.perf_counter() - t
-    print(f"{args.whisper}, {torch.get_num_threads()} threads, clip {len(audio) / 16000:.1f} s, {args.tokens} new tokens, best of {args.repeats}")
-    print(f"  plain Whisper {p_s * 1000:7.0f} ms | AVSR (fusion + LoRA set) {a_s * 1000:7.0f} ms | AVSR / plain {a_s / p_s:.2f}x (target <= 1.3x)")
+    print(
+        f"{args.whisper}, {torch.get_num_threads()} threads, clip {len(audio) / 16000:.1f} s, {args.tokens} new tokens, best of {args.repeats}"
+    )
+    print(
+        f"  plain Whisper {p_s * 1000:7.0f} ms | AVSR (fusion + LoRA set) {a_s * 1000:7.0f} ms | AVSR / plain {a_s / p_s:.2f}x (target <= 1.3x)"
+    )
     print(f"  mouth-crop extraction (once per video, {clip.frames} frames): {roi_s * 1000:.0f} ms")
-    print(f"  adapter switch: median {statistics.median(switches) * 1000:.2f} ms, max {max(switches) * 1000:.2f} ms (target < 50 ms); "
-          f"loading a set from disk {load_s * 1000:.0f} ms")
+    print(
+        f"  adapter switch: median {statistics.median(switches) * 1000:.2f} ms, max {max(switches) * 1000:.2f} ms (target < 50 ms); "
+        f"loading a set from disk {load_s * 1000:.0f} ms"
+    )
     print(f"  noise classifier: {n_s * 1000:.1f} ms per clip = {n_s / p_s:.3f}x the plain Whisper decode")
-    print(f"  trainable parameters: babble-av {av.trainable_parameters('babble-av'):,} / music {av.trainable_parameters('music'):,} "
-          f"vs full fine-tuning {av.full_parameters():,} ({100 * av.trainable_parameters('babble-av') / av.full_parameters():.1f}% / "
-          f"{100 * av.trainable_parameters('music') / av.full_parameters():.1f}%)")
+    print(
+        f"  trainable parameters: babble-av {av.trainable_parameters('babble-av'):,} / music {av.trainable_parameters('music'):,} "
+        f"vs full fine-tuning {av.full_parameters():,} ({100 * av.trainable_parameters('babble-av') / av.full_parameters():.1f}% / "
+        f"{100 * av.trainable_parameters('music') / av.full_parameters():.1f}%)"
+    )
 
 
 if __name__ == "__main__":
