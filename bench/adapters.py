@@ -94,20 +94,25 @@ def main() -> None:
         fresh.load_set(Path(d) / "music")
         load_s = time.perf_counter() - t
     print(
-        f"{args.whisper}, {torch.get_num_threads()} threads, clip {len(audio) / 16000:.1f} s, {args.tokens} new tokens, best of {args.repeats}"
+        f"{args.whisper}, {torch.get_num_threads()} threads, clip {len(audio) / 16000:.1f} s, "
+        f"{args.tokens} new tokens, best of {args.repeats}"
     )
     print(
-        f"  plain Whisper {p_s * 1000:7.0f} ms | AVSR (fusion + LoRA set) {a_s * 1000:7.0f} ms | AVSR / plain {a_s / p_s:.2f}x (target <= 1.3x)"
+        f"  plain Whisper {p_s * 1000:7.0f} ms | AVSR (fusion + LoRA set) {a_s * 1000:7.0f} ms | "
+        f"AVSR / plain {a_s / p_s:.2f}x (target <= 1.3x)"
     )
     print(f"  mouth-crop extraction (once per video, {clip.frames} frames): {roi_s * 1000:.0f} ms")
     print(
-        f"  adapter switch: median {statistics.median(switches) * 1000:.2f} ms, max {max(switches) * 1000:.2f} ms (target < 50 ms); "
+        f"  adapter switch: median {statistics.median(switches) * 1000:.2f} ms, "
+        f"max {max(switches) * 1000:.2f} ms (target < 50 ms); "
         f"loading a set from disk {load_s * 1000:.0f} ms"
     )
     print(f"  noise classifier: {n_s * 1000:.1f} ms per clip = {n_s / p_s:.3f}x the plain Whisper decode")
     print(
-        f"  trainable parameters: babble-av {av.trainable_parameters('babble-av'):,} / music {av.trainable_parameters('music'):,} "
-        f"vs full fine-tuning {av.full_parameters():,} ({100 * av.trainable_parameters('babble-av') / av.full_parameters():.1f}% / "
+        f"  trainable parameters: babble-av {av.trainable_parameters('babble-av'):,} "
+        f"/ music {av.trainable_parameters('music'):,} "
+        f"vs full fine-tuning {av.full_parameters():,} "
+        f"({100 * av.trainable_parameters('babble-av') / av.full_parameters():.1f}% / "
         f"{100 * av.trainable_parameters('music') / av.full_parameters():.1f}%)"
     )
 

@@ -85,7 +85,10 @@ def _loop(fn, paths: list[Path], key: str) -> tuple[list, float, float]:
 
 def _bound(busy: float) -> str:
     cores = len(os.sched_getaffinity(0))  # the cores this process may use (os.cpu_count() counts the host's)
-    return f"The loop keeps {busy:.2f} of {cores} cores busy: running its stages side by side can make it at most {cores / busy:.2f}x faster here."
+    return (
+        f"The loop keeps {busy:.2f} of {cores} cores busy: "
+        f"running its stages side by side can make it at most {cores / busy:.2f}x faster here."
+    )
 
 
 def _batch_rows(
@@ -122,7 +125,8 @@ def _batch_rows(
         same = sum(a == b for a, b in zip(seq_ref, got))
         w = f" | {wer(refs, got):.1f}%" if refs else ""
         print(
-            f"| `avsr transcribe LIST -o out.jsonl {' '.join(base)} {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} | **{t_seq / proc:.2f}x** "
+            f"| `avsr transcribe LIST -o out.jsonl {' '.join(base)} {opts}` | {wall:.1f} | {proc:.1f} | {n / proc:.2f} "
+            f"| **{t_seq / proc:.2f}x** "
             f"(end to end {t_seq / wall:.2f}x); same {key} {same}/{n}{w} |"
         )
 
@@ -140,14 +144,18 @@ def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
     n = len(paths)
     (tmp / "list.txt").write_text("\n".join(str(p) for p in paths) + "\n")
     print(
-        f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), {args.whisper}"
+        f"\n1a. throughput, avsr mode: {n} talking-face clips ({sum(_durations(paths)):.0f} s of speech), "
+        f"{args.whisper}"
     )
     print(_bound(busy), "More needs less work per clip.")
     print(
-        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential | WER vs references |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential "
+        "| WER vs references |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |"
     )
     print(
-        f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
+        f"| sequential loop over `AVRecognizer.transcribe` (models loaded, {torch.get_num_threads()} threads) | "
+        f"| {t_seq:.1f} | {n / t_seq:.2f} | 1.00x "
         f"| {wer(refs, seq):.1f}% |"
     )
     _batch_rows(tmp, ["--mode", "avsr", "--whisper", args.whisper], "text", args.configs, seq, t_seq, refs)
@@ -174,7 +182,8 @@ def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
     print(f"\n1b. throughput, vsr mode (phonemes, `small` VSR model with random weights, beam 8): the same {n} clips")
     print(_bound(busy))
     print(
-        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n| --- | ---: | ---: | ---: | ---: |"
+        "| run | wall s (incl. start-up, model loading) | processing s | clips/s | vs sequential |\n"
+        "| --- | ---: | ---: | ---: | ---: |"
     )
     print(f"| sequential loop over `LipReader.transcribe` | | {t_seq:.1f} | {n / t_seq:.2f} | 1.00x |")
     _batch_rows(
@@ -247,10 +256,12 @@ def memory(args, tmp: Path) -> None:
         rec = json.loads(out.read_text().splitlines()[0])
         rows.append((m, mb, sec, len(rec["segments"]), len(rec["text"].split())))
     print(
-        f"\n2. peak memory of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode; MB (ratio to the first row)"
+        f"\n2. peak memory of `avsr transcribe` (main + {args.workers} worker), {args.whisper}, avsr mode; "
+        "MB (ratio to the first row)"
     )
     print(
-        "| input | segments | words | wall s | x realtime | peak PSS, all processes | peak RSS sum, all processes | main RSS | worker RSS |\n"
+        "| input | segments | words | wall s | x realtime | peak PSS, all processes | peak RSS sum, all processes "
+        "| main RSS | worker RSS |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     r0 = rows[0][1]

@@ -1,7 +1,8 @@
 """Phoneme-to-text generation speed on CPU: the offline SmolLM2-135M with a LoRA adapter,
 unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio, then the cost
 of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored
-(greedy sentence + lookup) vs rescored with hybrids and a word-lattice search (beam 4), then the CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
+(greedy sentence + lookup) vs rescored with hybrids and a word-lattice search (beam 4), then the
+CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
 VALLR's LoRA dropout 0.05 vs the CPU config's step (logits only at answer positions, no
 dropout).
 
@@ -95,7 +96,8 @@ def training(lexicon) -> None:
     batch = collate_examples(exs, tok.pad_token_id)
     scored = int((batch["labels"] != IGNORE).sum())
     print(
-        f"  training step, batch {tuple(batch['input_ids'].shape)} ({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:"
+        f"  training step, batch {tuple(batch['input_ids'].shape)} "
+        f"({scored} answer tokens of {int(batch['attention_mask'].sum())}), bf16 autocast:"
     )
     times = {}
     for name, dropout, loss_fn in [
@@ -139,8 +141,9 @@ def main() -> None:
     )
     lat = sentences_per_s(decoder, noisy, DecodingConfig(rescore=True, hybrids=True, lattice=4), 8)
     print(
-        f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s | with rescoring {r:.2f}/s "
-        f"({g / r:.2f}x the time) | rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)"
+        f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s "
+        f"| with rescoring {r:.2f}/s ({g / r:.2f}x the time) "
+        f"| rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)"
     )
     if not args.skip_train:
         training(lexicon)

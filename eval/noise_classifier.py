@@ -36,7 +36,8 @@ def main() -> int:
     os.makedirs(args.out, exist_ok=True)
     Path(args.out, "report.json").write_text(json.dumps(rep, indent=1))
     print(
-        f"accuracy {100 * rep['accuracy']:.1f}% on {rep['items']} mixtures; SNR mean abs error {rep['snr_mae_db']:.1f} dB"
+        f"accuracy {100 * rep['accuracy']:.1f}% on {rep['items']} mixtures; "
+        f"SNR mean abs error {rep['snr_mae_db']:.1f} dB"
     )
     print("per class: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in rep["per_class"].items()))
     print("by SNR: " + ", ".join(f"{s:g} dB {100 * v:.0f}%" for s, v in rep["accuracy_by_snr"].items()))

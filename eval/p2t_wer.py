@@ -39,13 +39,15 @@ def main() -> int:
         "--hybrids",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="rescoring candidates include word-level mixtures of the LLM's sentence and the lookup's reading (default: the adapter's decoding.json)",
+        help="rescoring candidates include word-level mixtures of the LLM's sentence and the lookup's reading "
+        "(default: the adapter's decoding.json)",
     )
     p.add_argument(
         "--lattice",
         type=int,
         metavar="BEAM",
-        help="rescoring candidates include the best sentences of a word-lattice search with this beam (0: none; default: the adapter's decoding.json)",
+        help="rescoring candidates include the best sentences of a word-lattice search with this beam "
+        "(0: none; default: the adapter's decoding.json)",
     )
     p.add_argument(
         "--lattice-words",

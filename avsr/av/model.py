@@ -318,4 +318,7 @@ def list_sets(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _fmt(sig: dict[str, Any]) -> str:
-    return f"d_model={sig.get('d_model')}, layers={sig.get('encoder_layers')}/{sig.get('decoder_layers')}, vocab={sig.get('vocab_size')}"
+    return (
+        f"d_model={sig.get('d_model')}, layers={sig.get('encoder_layers')}/{sig.get('decoder_layers')}, "
+        f"vocab={sig.get('vocab_size')}"
+    )

@@ -11,7 +11,8 @@ def add(sub) -> None:
     p = sub.add_parser(
         "eval",
         help="evaluate on an LRS2/LRS3 test manifest (WER with bootstrap CI, noise, tables, plots, report)",
-        description="Evaluate a system on a test manifest (data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
+        description="Evaluate a system on a test manifest "
+        "(data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
         "Writes OUT/utterances.jsonl, results.md, results.csv, wer_vs_snr.png, report.html, run.json.",
     )
     esub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -62,7 +63,8 @@ def add(sub) -> None:
     v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t), or 'lexicon' for dictionary lookup")
     v.add_argument(
         "--lexicon-counts",
-        help="with --p2t lexicon: JSON word -> count file for the spelling choice (e.g. an adapter's lexicon_counts.json)",
+        help="with --p2t lexicon: JSON word -> count file for the spelling choice "
+        "(e.g. an adapter's lexicon_counts.json)",
     )
     v.add_argument("--decode", choices=["greedy", "beam"], default="greedy")
     v.add_argument("--beam", type=int, default=8)
@@ -104,7 +106,8 @@ def _eval_setup(args) -> dict:
 
     if not os.path.isfile(args.manifest):
         raise UsageError(
-            f"--manifest {args.manifest}: no such file (data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)"
+            f"--manifest {args.manifest}: no such file "
+            "(data_prep/lrs3.py or data_prep/lrs2.py writes OUT/test/manifest.jsonl)"
         )
     if args.out and os.path.isfile(args.out):
         raise UsageError(f"-o {args.out}: is a file; give a folder for the run's results")

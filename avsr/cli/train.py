@@ -20,7 +20,8 @@ _TRAIN = {  # what: (help, description, config folder)
     "av": (
         "AVSR: one adapter set (LoRA on frozen Whisper [+ fusion]) on one noise scenario",
         "Train one adapter set on speech "
-        "mixed with noise (data_prep/audio.py writes the manifests), e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200",
+        "mixed with noise (data_prep/audio.py writes the manifests), "
+        "e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200",
         "av",
     ),
     "noise": (

@@ -1,4 +1,5 @@
-"""``avsr transcribe``: one file or thousands, resumable (:mod:`avsr.transcribe`, over the recognisers of :mod:`avsr.recognizers`)."""
+"""``avsr transcribe``: one file or thousands, resumable (:mod:`avsr.transcribe`, over the recognisers of
+:mod:`avsr.recognizers`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def add(sub) -> None:
         "transcribe",
         help="transcribe video or audio files (one, or thousands: resumable batch)",
         description="Transcribe. "
-        "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick (audio "
-        "only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes (VSR checkpoint) -> text "
+        "--mode avsr: audio + mouth crops -> frozen Whisper with the adapter set the noise classifier and router pick "
+        "(audio only when there is no face); asr: audio only; vsr: silent video -> mouth crops -> phonemes "
+        "(VSR checkpoint) -> text "
         "(phoneme-to-text adapter). With -o, one JSON line per input; re-running the same command skips inputs already "
         "in the output. Files are read in segments (<= 30 s, cut at pauses), so long recordings use flat memory.",
     )
@@ -58,8 +60,8 @@ def add(sub) -> None:
         "--precision",
         default="32-true",
         choices=["32-true", "bf16-mixed", "16-mixed"],
-        help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs with "
-        "bf16 units and on GPUs; recorded in each output line's model)",
+        help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs "
+        "with bf16 units and on GPUs; recorded in each output line's model)",
     )
     p.add_argument("--retry-failed", action="store_true", help="redo inputs whose line in the output is an error")
     progress_arg(p)
@@ -98,7 +100,8 @@ def describe(rec: dict) -> str:
         n = rec.get("noise")
         noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else "noise: no classifier"
         info = (
-            f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']}){', visual' if rec.get('visual') else ''}"
+            f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']})"
+            f"{', visual' if rec.get('visual') else ''}"
             f"{'; ' + rec['note'] if rec.get('note') else ''}]"
         )
     crops = f"\n  mouth crops: {rec['montage']}" if rec.get("montage") else ""

@@ -135,7 +135,8 @@ def read_sources(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     if not os.path.isfile(path):
         raise InputError(
-            f"{path}: no such noise-sources file (python data_prep/audio.py ... -o data/audio writes noise_sources.jsonl)"
+            f"{path}: no such noise-sources file "
+            "(python data_prep/audio.py ... -o data/audio writes noise_sources.jsonl)"
         )
     recs = list(read_jsonl(path))
     bad = [r for r in recs if not {"id", "audio", "category"} <= set(r)]

@@ -102,7 +102,8 @@ def differences_table(diffs: list[dict[str, Any]]) -> str:
     ]
     for d in diffs:
         lines.append(
-            f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |"
+            f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} "
+            f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |"
         )
     return "\n".join(lines)
 

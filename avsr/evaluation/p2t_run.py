@@ -116,11 +116,15 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
         dev = with_phonemes(heldout[cfg.sentences : cfg.sentences + cfg.tune])
         if not dev:
             raise UsageError(f"--tune {cfg.tune}: no held-out sentences after the first {cfg.sentences}")
-        tuned_on = f"{len(dev)} held-out sentences {cfg.sentences}..{cfg.sentences + len(dev) - 1} of {cfg.corpus}, error rates {list(cfg.rates)}"
+        tuned_on = (
+            f"{len(dev)} held-out sentences {cfg.sentences}..{cfg.sentences + len(dev) - 1} of {cfg.corpus}, "
+            f"error rates {list(cfg.rates)}"
+        )
         tuning = tune_decoding(p2t, candidates, dev, cfg.rates, cfg.adapter, tuned_on)
         (out / "tuning.json").write_text(json.dumps(tuning, indent=1))
         print(
-            f"rescoring weights -> best dev WER {100 * min(tuning['wer_by_weights'].values()):.1f}%; chosen {tuning['chosen']}"
+            f"rescoring weights -> best dev WER {100 * min(tuning['wer_by_weights'].values()):.1f}%; "
+            f"chosen {tuning['chosen']}"
         )
     name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
     if not p2t.decoding.rescore:  # greedy only: no candidate scoring

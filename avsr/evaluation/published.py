@@ -111,7 +111,8 @@ def published_table(
             if canonical_condition(r.condition) == cond:
                 ci = "" if math.isnan(r.ci_low) else f"; 95% CI {pct(r.ci_low)}-{pct(r.ci_high)}"
                 out.append(
-                    f"| {cond} | **this run: {label} [{r.set}]** | {r.system} | **{pct(r.wer)}** | | this run ({r.utterances} utterances{ci}) | |"
+                    f"| {cond} | **this run: {label} [{r.set}]** | {r.system} | **{pct(r.wer)}** | "
+                    f"| this run ({r.utterances} utterances{ci}) | |"
                 )
         for e in sorted(
             (e for e in mine if canonical_condition(e["condition"]) == cond), key=lambda e: (e["task"], e["wer"])
@@ -125,6 +126,7 @@ def published_table(
             said = " ".join(str(e["condition"]).split())
             where = cond if said == cond else f"{cond} (paper: {_cell(said)})"
             out.append(
-                f"| {where} | {_cell(name)} | {e['task']} | {_fmt_wer(float(e['wer']))} | {hours} | {_cell(e['source'])} | {_cell(e['notes'] or '')} |"
+                f"| {where} | {_cell(name)} | {e['task']} | {_fmt_wer(float(e['wer']))} | {hours} "
+                f"| {_cell(e['source'])} | {_cell(e['notes'] or '')} |"
             )
     return "\n".join(out)

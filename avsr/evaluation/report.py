@@ -34,7 +34,8 @@ th{background:#f2f2f2}img.plot{max-width:100%;border:1px solid #ddd;margin:.4em 
 .al{display:flex;flex-wrap:wrap;gap:3px;font-family:ui-monospace,monospace;font-size:13px}
 .w{display:inline-flex;flex-direction:column;padding:1px 4px;border-radius:3px}.w span:last-child{color:#444}
 .w.s{background:SUB}.w.d{background:DEL}.w.i{background:INS}
-.legend span{padding:1px 6px;margin-right:6px;border-radius:3px}details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
+.legend span{padding:1px 6px;margin-right:6px;border-radius:3px}\
+details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
 """.replace("SUB", COLOURS[SUBSTITUTION])
     .replace("DEL", COLOURS[DELETION])
     .replace("INS", COLOURS[INSERTION])
@@ -153,19 +154,27 @@ def write_report(
         parts.append(f'<img class="plot" alt="{html.escape(Path(p).name)}" src="{_png_uri(Path(p).read_bytes())}">')
     legend = "".join(f'<span style="background:{c}">{op}</span>' for op, c in COLOURS.items())
     parts.append(
-        f"<h2>Examples</h2><p class='legend'>Worst, median and best utterance (by utterance WER) per set and condition; "
+        f"<h2>Examples</h2><p class='legend'>Worst, median and best utterance (by utterance WER) "
+        f"per set and condition; "
         f"reference above hypothesis, both normalized. {legend}</p>"
     )
     for (system, name, cond), picks in examples.items():
         parts.append(
-            f"<details{' open' if cond == CLEAN else ''}><summary>{html.escape(system)} [{html.escape(name)}], {html.escape(cond)}</summary>"
+            f"<details{' open' if cond == CLEAN else ''}><summary>{html.escape(system)} [{html.escape(name)}], "
+            f"{html.escape(cond)}</summary>"
         )
         for label, u in picks:
             strip = ""
             if u["id"] in css_id:
                 _, w, h = strips[u["id"]]
-                strip = f'<div class="strip {css_id[u["id"]]}" style="width:{w}px;height:{h}px" role="img" aria-label="mouth crops"></div>'
-            meta = f"{label}: <b>{html.escape(u['id'])}</b>, WER {100 * utterance_wer(u):.1f}% ({u['edits']} edits, {u['ref_words']} reference words)"
+                strip = (
+                    f'<div class="strip {css_id[u["id"]]}" style="width:{w}px;height:{h}px" '
+                    'role="img" aria-label="mouth crops"></div>'
+                )
+            meta = (
+                f"{label}: <b>{html.escape(u['id'])}</b>, WER {100 * utterance_wer(u):.1f}% "
+                f"({u['edits']} edits, {u['ref_words']} reference words)"
+            )
             parts.append(
                 f"<div class='utt'><div class='meta'>{meta}</div>{strip}{alignment_html(u['ref'], u['hyp'])}</div>"
             )

@@ -78,7 +78,8 @@ class AVRecognizer:
             )
             if not found:
                 raise MissingModelError(
-                    f"{adapters}: no adapter sets here (a set is a folder with {ADAPTER_META}; `avsr train av` writes them)"
+                    f"{adapters}: no adapter sets here "
+                    f"(a set is a folder with {ADAPTER_META}; `avsr train av` writes them)"
                 )
             for folder in found:
                 av.load_set(folder)

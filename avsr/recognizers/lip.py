@@ -29,7 +29,8 @@ VSR_MISSING = (
     "and pass --vsr runs/vsr-small/final"
 )
 P2T_MISSING = (
-    "turning phonemes into words needs a phoneme-to-text adapter (--p2t FOLDER): `python data_prep/corpus.py -o data/corpus` "
+    "turning phonemes into words needs a phoneme-to-text adapter (--p2t FOLDER): "
+    "`python data_prep/corpus.py -o data/corpus` "
     "then `avsr train p2t configs/p2t/smollm2-135m.yaml`, and pass --p2t runs/p2t-smollm2/adapter; "
     "or use --phonemes-only"
 )

@@ -44,7 +44,8 @@ class ModelOptions:
             raise UsageError("--batch-size must be >= 1")
         if self.quantize and (precision != "32-true" or accelerator != "cpu" or self.device != "cpu"):
             raise UsageError(
-                "--quantize int8 runs on CPU in float32 around the int8 layers: use it with --precision 32-true and --accelerator cpu"
+                "--quantize int8 runs on CPU in float32 around the int8 layers: "
+                "use it with --precision 32-true and --accelerator cpu"
             )
 
 
@@ -115,7 +116,8 @@ def load_av(opts: ModelOptions) -> Recognizer:
         raise UsageError(str(e)) from e
     if opts.adapter and opts.adapter != "none" and opts.adapter not in rec.av.sets:
         raise UsageError(
-            f"--adapter {opts.adapter}: not installed (sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)"
+            f"--adapter {opts.adapter}: not installed "
+            f"(sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)"
         )
     return rec
 

@@ -153,7 +153,8 @@ def _espeak(words: list[str]) -> list[list[str]]:
     exe = shutil.which("espeak-ng")
     if exe is None and not _bundled_available():
         raise G2PError(
-            f"{len(words)} word(s) are not in the CMU dictionary (e.g. {', '.join(words[:5])}) and eSpeak NG, the offline "
+            f"{len(words)} word(s) are not in the CMU dictionary (e.g. {', '.join(words[:5])}) "
+            "and eSpeak NG, the offline "
             "fallback, is not installed: pip install espeakng-loader==0.2.4 (or apt-get install espeak-ng)"
         )
     if exe is None:

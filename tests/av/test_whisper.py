@@ -207,7 +207,8 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
     refs = [r["text"].split() for r in recs]
     wer, wer_fw = error_rate(refs, [o.split() for o in ours]), error_rate(refs, [t.split() for t in theirs])
     print(
-        f"{name}: same tokens as CTranslate2 on {len(recs)}/{len(recs)}; {same}/{len(recs)} word-identical to faster-whisper; "
+        f"{name}: same tokens as CTranslate2 on {len(recs)}/{len(recs)}; "
+        f"{same}/{len(recs)} word-identical to faster-whisper; "
         f"WER vs transcripts {100 * wer:.1f}% (faster-whisper {100 * wer_fw:.1f}%)"
     )
     assert same >= len(recs) - 4 and abs(wer - wer_fw) < 0.03

@@ -15,8 +15,10 @@ from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_
 
 SNRS = (5.0, -5.0)
 PUB = """
-- {system: PubAV, paper: "P et al. 2025", arxiv: "2502.00000", corpus: LRS3, task: avsr, condition: clean, wer: 0.9, labelled_hours: 433, source: "P Table 3", notes: ""}
-- {system: PubAV, paper: "P et al. 2025", arxiv: "2502.00000", corpus: LRS3, task: avsr, condition: "babble -5 dB", wer: 12.5, labelled_hours: 433, source: "P Table 4", notes: ""}
+- {system: PubAV, paper: "P et al. 2025", arxiv: "2502.00000", corpus: LRS3, task: avsr, condition: clean, wer: 0.9, \
+labelled_hours: 433, source: "P Table 3", notes: ""}
+- {system: PubAV, paper: "P et al. 2025", arxiv: "2502.00000", corpus: LRS3, task: avsr, condition: "babble -5 dB", \
+wer: 12.5, labelled_hours: 433, source: "P Table 4", notes: ""}
 """
 
 

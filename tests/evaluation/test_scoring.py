@@ -146,9 +146,12 @@ def test_crop_strip_spans_the_clip():
 
 
 PUB = """
-- {system: SysA, paper: "A et al. 2024", arxiv: "2401.00001", corpus: LRS3, task: asr, condition: clean, wer: 1.5, labelled_hours: 30, source: "paper Table 2", notes: ""}
-- {system: SysB, paper: "B et al. 2023", arxiv: "2301.00002", corpus: LRS3, task: asr, condition: "natural 0 dB", wer: 3.2, labelled_hours: null, source: "github.com/b/b README", notes: "MUSAN"}
-- {system: SysC, paper: "C 2022", arxiv: "", corpus: LRS2, task: asr, condition: clean, wer: 9.9, labelled_hours: null, source: "C Table 1", notes: ""}
+- {system: SysA, paper: "A et al. 2024", arxiv: "2401.00001", corpus: LRS3, task: asr, condition: clean, wer: 1.5, \
+labelled_hours: 30, source: "paper Table 2", notes: ""}
+- {system: SysB, paper: "B et al. 2023", arxiv: "2301.00002", corpus: LRS3, task: asr, condition: "natural 0 dB", \
+wer: 3.2, labelled_hours: null, source: "github.com/b/b README", notes: "MUSAN"}
+- {system: SysC, paper: "C 2022", arxiv: "", corpus: LRS2, task: asr, condition: clean, wer: 9.9, \
+labelled_hours: null, source: "C Table 1", notes: ""}
 """
 
 
@@ -184,11 +187,13 @@ def test_published_table_shows_sources_beside_this_run(tmp_path):
         ("{system: X}", "expected a YAML list"),
         ("- [1, 2]", "not a mapping"),
         (
-            "- {system: X, paper: p, arxiv: a, corpus: LRS4, task: asr, condition: clean, wer: 1, labelled_hours: null, source: s, notes: n}",
+            "- {system: X, paper: p, arxiv: a, corpus: LRS4, task: asr, condition: clean, wer: 1, "
+            "labelled_hours: null, source: s, notes: n}",
             "corpus must be one of",
         ),
         (
-            "- {system: X, paper: p, arxiv: a, corpus: LRS3, task: asr, condition: clean, wer: 1, labelled_hours: null, source: '', notes: n}",
+            "- {system: X, paper: p, arxiv: a, corpus: LRS3, task: asr, condition: clean, wer: 1, "
+            "labelled_hours: null, source: '', notes: n}",
             "source must say",
         ),
         ("- {system: X\n  bad: [", "not valid YAML"),
