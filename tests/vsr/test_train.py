@@ -39,7 +39,7 @@ def test_small_config_learns_two_real_clips(roi_manifest, tmp_path):
     cfg = build(
         VSRTrainConfig,
         None,
-        OVERFIT + [f"data.train={m}", f"data.val={m}", "trainer.max_steps=200", f"output={tmp_path}"],
+        OVERFIT + [f"data.train={m}", f"data.val={m}", "trainer.max_steps=300", f"output={tmp_path}"],
     )
     final = train_vsr(cfg)
     rows = list(csv.DictReader(open(tmp_path / "logs" / "version_0" / "metrics.csv")))
