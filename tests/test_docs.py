@@ -1,5 +1,6 @@
 """The README is the front door: short, and every link in it and in docs/ resolves inside the
 repository (no file outside it, no missing heading)."""
+
 from __future__ import annotations
 
 import re

@@ -138,16 +138,7 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 500))
     task = AVTask(av, cfg.name, cfg.optim, max_steps)
     out = Path(cfg.output)
-    trainer = fit_resumable(
-        task,
-        out,
-        cfg.trainer,
-        max_steps,
-        cfg.checkpoint_every,
-        cfg.resume,
-        train_dataloaders=train_dl,
-        val_dataloaders=val_dl,
-    )
+    trainer = fit_resumable(task, cfg, max_steps, train_dataloaders=train_dl, val_dataloaders=val_dl)
     folder = out / "adapters" / cfg.name
     if trainer.is_global_zero:
         av.meta[cfg.name]["steps"] = trainer.global_step

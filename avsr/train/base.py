@@ -57,19 +57,23 @@ def adamw_warmup_cosine(params, o: OptimConfig, total_steps: int) -> dict:
 
 def fit_resumable(
     task: L.LightningModule,
-    out,
-    trainer_cfg: dict,
+    run: RunConfig,
     max_steps: int,
-    checkpoint_every: int,
-    resume: bool,
+    trainer: dict | None = None,
     callbacks: tuple = (),
     **fit_kw,
 ) -> L.Trainer:
-    """Fit with OUT/lightning/last.ckpt saved every ``checkpoint_every`` steps and resumed from
-    when it exists (``resume``); CSV logs in OUT/logs. ``trainer_cfg`` overrides the defaults."""
+    """Fit with OUTPUT/lightning/last.ckpt saved every ``run.checkpoint_every`` steps and resumed
+    from when it exists (``run.resume``); CSV logs in OUTPUT/logs. ``trainer`` (default
+    ``run.trainer``): lightning.Trainer keyword arguments over the defaults."""
     from pathlib import Path
 
-    out = Path(out)
+    out = Path(run.output)
+    trainer_cfg, checkpoint_every, resume = (
+        run.trainer if trainer is None else trainer,
+        run.checkpoint_every,
+        run.resume,
+    )
     ckpt = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=out / "lightning", save_last=True, save_top_k=0, every_n_train_steps=checkpoint_every
     )

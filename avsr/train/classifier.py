@@ -122,16 +122,7 @@ def train_noise(cfg: NoiseTrainConfig) -> Path:
     max_steps = int(cfg.trainer.get("max_steps", 1000))
     task = NoiseTask(model, cfg.optim, cfg.snr_weight, max_steps)
     out = Path(cfg.output)
-    trainer = fit_resumable(
-        task,
-        out,
-        cfg.trainer,
-        max_steps,
-        cfg.checkpoint_every,
-        cfg.resume,
-        train_dataloaders=train_dl,
-        val_dataloaders=val_dl,
-    )
+    trainer = fit_resumable(task, cfg, max_steps, train_dataloaders=train_dl, val_dataloaders=val_dl)
     final = out / "final"
     if trainer.is_global_zero:
         save_checkpoint(

@@ -171,14 +171,7 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
     out = Path(cfg.output)
     extra = {"use_distributed_sampler": False} if cfg.data.batch_tokens > 0 else {}
     trainer = fit_resumable(
-        task,
-        out,
-        {**extra, **cfg.trainer},
-        max_steps,
-        cfg.checkpoint_every,
-        cfg.resume,
-        train_dataloaders=train_dl,
-        val_dataloaders=val_dl,
+        task, cfg, max_steps, {**extra, **cfg.trainer}, train_dataloaders=train_dl, val_dataloaders=val_dl
     )
     final = out / "adapter"
     if trainer.is_global_zero:

@@ -176,14 +176,7 @@ def train_vsr(cfg: VSRTrainConfig) -> Path:
     task = VSRTask(model, cfg.optim, total_steps=max_steps)
     data = VSRDataModule(cfg.data, cfg.model.time_stride, cfg.seed)
     final = out / "final"
-    fit_resumable(
-        task,
-        out,
-        {**cfg.trainer, "use_distributed_sampler": False},
-        max_steps,
-        cfg.checkpoint_every,
-        cfg.resume,  # the sampler shards itself
-        (AverageLastSnapshots(cfg.average_last, cfg.snapshot_every, final, cfg.to_dict()),),
-        datamodule=data,
-    )
+    snapshots = AverageLastSnapshots(cfg.average_last, cfg.snapshot_every, final, cfg.to_dict())
+    trainer = {**cfg.trainer, "use_distributed_sampler": False}  # the sampler shards itself
+    fit_resumable(task, cfg, max_steps, trainer, (snapshots,), datamodule=data)
     return final
