@@ -34,11 +34,6 @@ def register_builder(kind: str, builder: Builder) -> None:
     _BUILDERS[kind] = builder
 
 
-def builders() -> dict[str, Builder]:
-    """The registered model kinds and their builders."""
-    return dict(_BUILDERS)
-
-
 def save_checkpoint(
     folder: str | os.PathLike,
     model: torch.nn.Module,

@@ -96,7 +96,10 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         segs.append(seg)
     texts = [r["text"] for r in results]
     frames = [(s.face_ratio, s.end - s.start) for s in segments if s.face_ratio is not None]
-    rec = Result(
+    by_mode: dict[str, Any] = _av_summary(segments, results) if "adapter" in results[0] else {}
+    if "phonemes" in results[0]:
+        by_mode["phonemes"] = " | ".join(r["phonemes"] for r in results if r["phonemes"])
+    return Result(
         id=first.id,
         source=first.source,
         mode=first.mode,
@@ -108,12 +111,8 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         montage=first.montage or None,
         segments=segs,
         timings={k: _r(v) for k, v in timings.items()},
+        **by_mode,
     )
-    if "adapter" in results[0]:
-        rec.__dict__.update(_av_summary(segments, results))
-    if "phonemes" in results[0]:
-        rec.phonemes = " | ".join(r["phonemes"] for r in results if r["phonemes"])
-    return rec
 
 
 def _av_summary(segments: list, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from typing import Any
 
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError, UsageError
-from avsr.core.jobs import Job, RunLock, RunSummary, error_record, in_workers
-from avsr.core.jsonl import JsonlAppender, read_jsonl, write_jsonl
+from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, in_workers
+from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.roi.config import RoiConfig
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def run_batch(
         if manifest == MANIFEST:  # sole writer of this folder (shards leave each other's alone)
             for stale in glob.glob(str(out / "**" / ".*.tmp*"), recursive=True):
                 os.remove(stale)  # partial files of an interrupted run: never trusted, now removed
-        done = {r["id"]: r for r in read_jsonl(man_path) if all((out / r[k]).exists() for k in ("roi", "landmarks"))}
+        done = finished_ids(man_path, keep=lambda r: all((out / r[k]).exists() for k in ("roi", "landmarks")))
         result = RunSummary(skipped=sum(j.id in done for j in jobs))
         todo = [j for j in jobs if j.id not in done]
         threads = max(1, (os.cpu_count() or 2) // max(1, workers))
