@@ -80,12 +80,26 @@ def add(sub) -> None:
     g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
     g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
     g.add_argument("--router", help="YAML router table (configs/av/router.yaml)")
-    g.add_argument("--beam", type=int, default=1, help="Whisper beam size")
+    p.add_argument(
+        "--beam",
+        type=int,
+        help="beam size (default: Whisper 1; avsr VSR 8; Auto-AVSR joint 40 as published, --decode ctc 1 = greedy)",
+    )
     v = p.add_argument_group("vsr")
-    v.add_argument("--vsr", help="VSR checkpoint folder (avsr train vsr)")
+    v.add_argument(
+        "--vsr",
+        help="VSR checkpoint folder (avsr train vsr), or a published Auto-AVSR visual model (.pth, with --tokens)",
+    )
+    v.add_argument("--tokens", help="Auto-AVSR units file unigram5000_units.txt (sha256 checked)")
+    v.add_argument("--ctc-weight", type=float, default=0.1, help="Auto-AVSR joint decoding: CTC weight (0.1)")
     v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
     v.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
-    v.add_argument("--decode", choices=["greedy", "beam"], default="beam")
+    v.add_argument(
+        "--decode",
+        choices=["greedy", "beam", "joint", "ctc"],
+        help="avsr VSR: greedy | beam (default); Auto-AVSR: joint (default: attention + CTC beam search) | "
+        "ctc (encoder only: greedy at --beam 1, else CTC prefix beam search)",
+    )
     p.add_argument("--device", default="cpu", help="where models are loaded before Lightning moves them (cpu)")
     p.set_defaults(func=run)
 
@@ -130,6 +144,8 @@ def run(args) -> int:
         beam=args.beam,
         quantize=args.quantize,
         vsr=args.vsr,
+        tokens=args.tokens,
+        ctc_weight=args.ctc_weight,
         p2t=args.p2t,
         phonemes_only=args.phonemes_only,
         decode=args.decode,

@@ -29,12 +29,14 @@ class ModelOptions:
     adapter: str | None = None  # force this set ("none": the frozen Whisper) instead of the router's choice
     classifier: str | None = None
     router: str | None = None
-    beam: int = 1  # Whisper beam size
+    beam: int | None = None  # beam size: Whisper (default 1), VSR CTC (8), Auto-AVSR joint (40)
     quantize: str | None = None  # "int8": Whisper's linear layers in int8 on CPU
-    vsr: str | None = None  # VSR checkpoint folder
+    vsr: str | None = None  # VSR checkpoint folder, or a published Auto-AVSR .pth file
+    tokens: str | None = None  # the Auto-AVSR units file (unigram5000_units.txt)
+    ctc_weight: float = 0.1  # Auto-AVSR joint decoding
     p2t: str | None = None  # phoneme-to-text adapter folder
     phonemes_only: bool = False
-    decode: str = "beam"  # VSR CTC decoding: greedy | beam
+    decode: str | None = None  # VSR decoding: greedy | beam (avsr VSR, default beam); joint | ctc (Auto-AVSR, default joint)
     device: str = "cpu"
     batch_size: int = 8  # segments per Whisper batch
 
@@ -42,6 +44,8 @@ class ModelOptions:
         """UsageError on options that cannot go together."""
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        if self.beam is not None and self.beam < 1:
+            raise UsageError("--beam must be >= 1")
         if self.quantize and (precision != "32-true" or accelerator != "cpu" or self.device != "cpu"):
             raise UsageError(
                 "--quantize int8 runs on CPU in float32 around the int8 layers: "
@@ -60,9 +64,11 @@ def load_recognizer(
     phonemes_only: bool = False,
     device: str = "cpu",
     quantize: str | None = None,
-    beam: int = 1,
+    beam: int | None = None,
     adapter: str | None = None,
-    decode: str = "beam",
+    decode: str | None = None,
+    tokens: str | os.PathLike | None = None,
+    ctc_weight: float = 0.1,
 ) -> Recognizer:
     """A recogniser with ``.transcribe(path)``, whisper-style.
 
@@ -70,7 +76,9 @@ def load_recognizer(
       folder, openai ``.pt`` or hub id), with the adapter sets in ``adapters``, the noise
       ``classifier`` and the ``router`` table when given (:class:`~avsr.recognizers.audiovisual.AVRecognizer`);
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
-      adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`).
+      adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
+    - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
+      units file (:class:`~avsr.recognizers.published.AutoAVSRReader`; ``decode`` joint | ctc).
 
     Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
     opts = ModelOptions(
@@ -82,6 +90,8 @@ def load_recognizer(
         beam=beam,
         quantize=quantize,
         vsr=_str(vsr),
+        tokens=_str(tokens),
+        ctc_weight=ctc_weight,
         p2t=_str(p2t),
         phonemes_only=phonemes_only,
         decode=decode,
@@ -105,7 +115,7 @@ def load_av(opts: ModelOptions) -> Recognizer:
             opts.classifier,
             opts.router,
             device=opts.device,
-            beams=opts.beam,
+            beams=opts.beam or 1,
             quantize=opts.quantize,
             adapter=opts.adapter,
             batch_size=opts.batch_size,
@@ -122,16 +132,47 @@ def load_av(opts: ModelOptions) -> Recognizer:
     return rec
 
 
+def is_published(vsr: str | None) -> bool:
+    """Whether ``--vsr`` names a published Auto-AVSR ``.pth`` file (a file, not a checkpoint folder)."""
+    return bool(vsr) and not os.path.isdir(vsr) and (os.path.isfile(vsr) or vsr.endswith((".pth", ".pt")))
+
+
 def load_lipreader(opts: ModelOptions) -> Recognizer:
     """The lip reader of ``opts``; MissingModelError when a model it needs is not given."""
+    if is_published(opts.vsr):
+        return _load_published(opts)
     from avsr.recognizers.lip import LipReader
 
+    if opts.decode not in (None, "greedy", "beam"):
+        raise UsageError(f"--decode {opts.decode}: an avsr VSR checkpoint decodes with greedy or beam")
     try:
         return LipReader.from_pretrained(
-            opts.vsr, opts.p2t, device=opts.device, phonemes_only=opts.phonemes_only, method=opts.decode
+            opts.vsr,
+            opts.p2t,
+            device=opts.device,
+            phonemes_only=opts.phonemes_only,
+            method=opts.decode or "beam",
+            beam=opts.beam or 8,
         )
     except FileNotFoundError as e:
         raise MissingModelError(str(e)) from e
+
+
+def _load_published(opts: ModelOptions) -> Recognizer:
+    from avsr.recognizers.published import AutoAVSRReader
+
+    if opts.p2t or opts.phonemes_only:
+        raise UsageError("an Auto-AVSR checkpoint outputs words: --p2t and --phonemes-only do not apply")
+    if opts.decode not in (None, "joint", "ctc"):
+        raise UsageError(f"--decode {opts.decode}: an Auto-AVSR checkpoint decodes with joint (default) or ctc")
+    return AutoAVSRReader.from_files(
+        opts.vsr,
+        opts.tokens,
+        device=opts.device,
+        decode=opts.decode or "joint",
+        beam=opts.beam,
+        ctc_weight=opts.ctc_weight,
+    )
 
 
 def needed_kinds(jobs: list[Job], mode: str) -> set[str]:
