@@ -36,7 +36,8 @@ class ModelOptions:
     ctc_weight: float = 0.1  # Auto-AVSR joint decoding
     p2t: str | None = None  # phoneme-to-text adapter folder
     phonemes_only: bool = False
-    decode: str | None = None  # VSR decoding: greedy | beam (avsr VSR, default beam); joint | ctc (Auto-AVSR, default joint)
+    # VSR decoding: greedy | beam (avsr VSR, default beam); joint | ctc (Auto-AVSR, default joint)
+    decode: str | None = None
     device: str = "cpu"
     batch_size: int = 8  # segments per Whisper batch
 

@@ -34,6 +34,11 @@ class RoiConfig:
     min_detection_confidence / min_tracking_confidence: mediapipe thresholds.
     min_track_frames: detections a track needs (at ``detect_every`` spacing) to count as a speaker.
     qa_frames: number of frames shown in the QA montage.
+    align: ``"mesh"`` (default): FaceMesh anchors fitted to our template with the smoothing
+      above; ``"mean_face"``: Auto-AVSR's own preparation (:mod:`avsr.roi.mean_face`): the face
+      detector's 4 keypoints on every frame, a 12-frame mean, similarity to the 68-point mean
+      face and a 96x96 cut around the mouth (mode ``"mouth"`` only; ``size`` other than 96
+      scales that crop; ``crop_scale``, ``smooth_sigma`` and ``centre_sigma`` are not used).
     """
 
     mode: str = "mouth"
@@ -51,6 +56,7 @@ class RoiConfig:
     min_tracking_confidence: float = 0.5
     min_track_frames: int = 1
     qa_frames: int = 16
+    align: str = "mesh"
 
     def __post_init__(self) -> None:
         if self.mode not in ("mouth", "face"):
@@ -62,6 +68,10 @@ class RoiConfig:
             raise ValueError(f"RoiConfig.size must be >= 8, got {self.size}")
         if self.max_gap < 0 or self.smooth_sigma < 0 or self.centre_sigma < 0:
             raise ValueError("RoiConfig.max_gap, smooth_sigma and centre_sigma must be >= 0")
+        if self.align not in ("mesh", "mean_face"):
+            raise ValueError(f"RoiConfig.align must be 'mesh' or 'mean_face', got {self.align!r}")
+        if self.align == "mean_face" and self.mode != "mouth":
+            raise ValueError("RoiConfig.align='mean_face' makes mouth crops only (mode='mouth')")
 
     @property
     def out_size(self) -> int:
@@ -77,4 +87,13 @@ class RoiConfig:
         return 1.75 if self.mode == "mouth" else 2.6
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every field, except fields added later while they keep their default: output folders
+        made before those fields existed still match the config (:mod:`avsr.roi.batch`)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, default in _ADDED.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
+
+_ADDED = {"align": "mesh"}  # fields added after output folders were first written, and their defaults

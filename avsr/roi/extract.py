@@ -6,7 +6,9 @@ landmarks, ~4 KB a frame, are held):
 1. analysis: sparse face detection linked into tracks (:mod:`avsr.roi.detect`) and FaceMesh
    landmarks in tracking mode for each open track on two threads (:mod:`avsr.roi.landmarks`);
    the speaker track is chosen over the whole clip, then gap filling, smoothing and similarity
-   alignment give one crop transform per frame (:mod:`avsr.roi.geometry`);
+   alignment give one crop transform per frame (:mod:`avsr.roi.geometry`; with
+   ``align="mean_face"`` the face detector also runs on every frame and Auto-AVSR's own
+   alignment is used instead, :mod:`avsr.roi.mean_face`);
 2. render: each frame is warped straight into its crop and handed to a sink (memory or a
    lossless file).
 """
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 import avsr.roi.geometry as geometry
+import avsr.roi.mean_face as mean_face
 from avsr.core.audio import read_audio
 from avsr.core.errors import MediaError
 from avsr.core.media import FPS, SAMPLE_RATE, probe_video
@@ -50,6 +53,8 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     start: float = 0.0  # the time range analysed (seconds from the first frame; end None = to the end)
     end: float | None = None
+    fps: float = FPS  # frame rate of the analysed frames (25, or the source's own rate)
+    keypoints: np.ndarray | None = None  # align="mean_face": (T, 4, 2) detector keypoints, NaN where none
     gray_cache: GrayFrameCache | None = field(default=None, repr=False)  # consumed by render()
 
     @property
@@ -102,7 +107,6 @@ class RoiClip(Analysis):
     crops: np.ndarray | None = None
     audio: np.ndarray | None = None
     config: RoiConfig = field(default_factory=RoiConfig)
-    fps: int = FPS
 
 
 def analyse(
@@ -111,16 +115,21 @@ def analyse(
     workers: int = 2,
     start: float = 0.0,
     end: float | None = None,
+    fps: float | None = FPS,
 ) -> Analysis:
     """Passes 1 and 2 in one decode: sparse detection, landmarks of every open face track on
     ``workers`` threads, then the speaker track's landmarks -> crop transforms. ``start`` /
-    ``end`` (seconds) analyse one time range only (the speaker is chosen within it)."""
+    ``end`` (seconds) analyse one time range only (the speaker is chosen within it). ``fps``:
+    the frame grid (default 25); None keeps the source's own average rate (every frame of a
+    constant-rate file once, as Auto-AVSR's preparation does; frame counts in ``cfg`` are then
+    source frames)."""
     cfg = cfg or RoiConfig()
     path = str(path)
     info = probe_video(path)
+    rate = info.fps if fps is None else fps
     with quiet_native_stderr():
-        a = _analyse(path, info, cfg, workers, start, end)
-    a.start, a.end = start, end
+        a = _analyse(path, info, cfg, workers, start, end, rate)
+    a.start, a.end, a.fps = start, end, rate
     return a
 
 
@@ -130,15 +139,19 @@ def _span(info, start: float, end: float | None) -> float:
     return max(0.0, stop - start) if info.duration else 0.0
 
 
-def _analyse(path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, end: float | None = None) -> Analysis:
+def _analyse(
+    path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, end: float | None = None, rate: float = FPS
+) -> Analysis:
     det = FaceDetector(cfg)
     tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
     pool = LandmarkPool(cfg, workers)
-    expected = _span(info, start, end) * FPS * info.width * info.height
+    kp_det = mean_face.KeypointDetector(cfg.min_detection_confidence) if cfg.align == "mean_face" else None
+    keypoints: list[list[np.ndarray]] = []  # align="mean_face": every frame's detector keypoints
+    expected = _span(info, start, end) * rate * info.width * info.height
     cache = GrayFrameCache(info.width, info.height) if not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES else None
     n = 0
     try:
-        for fr in iter_frames(path, start=start, end=end):
+        for fr in iter_frames(path, fps=rate, start=start, end=end):
             n = fr.index + 1
             if cache is not None:
                 cache.append(to_gray(fr.image))
@@ -150,15 +163,19 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, 
                 for i, tr in tracks.active(fr.index):
                     image = image or prepare(fr.image, cfg)
                     pool.submit(fr.index, i, image, tr.last())
+            if kp_det is not None:
+                keypoints.append(kp_det(*mean_face.peer_rgb(fr.image)))
     except BaseException:
         if cache is not None:
             cache.close()
         raise
     finally:
         det.close()
+        if kp_det is not None:
+            kp_det.close()
         found = pool.finish()
     try:
-        a = _conclude(path, info, cfg, tracks, found, n, _span(info, start, end))
+        a = _conclude(path, info, cfg, tracks, found, n, _span(info, start, end), rate, keypoints)
     except BaseException:
         if cache is not None:
             cache.close()
@@ -167,10 +184,20 @@ def _analyse(path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, 
     return a
 
 
-def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n: int, declared: float) -> Analysis:
+def _conclude(
+    path: str,
+    info,
+    cfg: RoiConfig,
+    tracks: TrackSet,
+    found: dict,
+    n: int,
+    declared: float,
+    rate: float = FPS,
+    keypoints: list[list[np.ndarray]] | None = None,
+) -> Analysis:
     best = tracks.speaker(cfg.min_track_frames)
     if best is None:
-        raise NoFaceError(f"{path}: no face found in {n} frames ({n / FPS:.1f} s)")
+        raise NoFaceError(f"{path}: no face found in {n} frames ({n / rate:.1f} s)")
     lm = np.full((n, N_LANDMARKS, 2), np.nan, np.float32)
     for t, pts in found.get(best, {}).items():
         lm[t] = pts
@@ -182,14 +209,23 @@ def _conclude(path: str, info, cfg: RoiConfig, tracks: TrackSet, found: dict, n:
     last = int(np.flatnonzero(measured)[-1])
     if n - 1 - last < cfg.landmark_stride:  # frames after the last stride step were never tried
         face[last:] = True
-    tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
+    kp = None
+    if cfg.align == "mean_face":
+        kp = mean_face.speaker_keypoints((keypoints or [])[:n], filled)
+        if np.isnan(kp).all():
+            raise NoFaceError(f"{path}: the face detector placed no keypoints on the speaker's face")
+        tf = mean_face.crop_transforms(kp, cfg.out_size)
+    else:
+        tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
     warnings = []
-    if declared and n / FPS < 0.9 * declared - 0.5:
-        warnings.append(f"decoded {n / FPS:.2f} s of a declared {declared:.2f} s (truncated or corrupt file)")
+    if declared and n / rate < 0.9 * declared - 0.5:
+        warnings.append(f"decoded {n / rate:.2f} s of a declared {declared:.2f} s (truncated or corrupt file)")
     n_faces = len(tracks.tracks)
     if n_faces > 1:
         warnings.append(f"{n_faces} face tracks seen; kept the largest, steadiest one")
-    return Analysis(path, lm, face, measured, tf.astype(np.float32), n_faces, info.width, info.height, warnings)
+    a = Analysis(path, lm, face, measured, tf.astype(np.float32), n_faces, info.width, info.height, warnings)
+    a.keypoints = None if kp is None else kp.astype(np.float32)
+    return a
 
 
 def _fit(image: tuple[np.ndarray, float], max_side: int) -> tuple[np.ndarray, float]:
@@ -204,7 +240,8 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
     """Pass 2: warp every frame straight into its crop and hand it to ``sink``; grey crops read
     the frames the analysis kept (:class:`GrayFrameCache`) instead of decoding again. When the crop
     shrinks the face by more than 2x (large faces, 4K), frames are first reduced with area
-    filtering so the crop does not alias."""
+    filtering so the crop does not alias. ``align="mean_face"`` fills outside the frame with
+    black, as Auto-AVSR does (``"mesh"`` repeats the border)."""
     zoom = float(np.max(np.hypot(a.transforms[:, 0, 0], a.transforms[:, 0, 1])))
     pre = min(1.0, 2.0 * zoom)
     size = cfg.out_size
@@ -215,7 +252,8 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
     if cache is not None:
         frames = ((t, g) for t, g in enumerate(cache))
     else:
-        frames = ((fr.index, fr.image) for fr in iter_frames(path, start=a.start, end=a.end))
+        frames = ((fr.index, fr.image) for fr in iter_frames(path, fps=a.fps, start=a.start, end=a.end))
+    border = cv2.BORDER_CONSTANT if cfg.align == "mean_face" else cv2.BORDER_REPLICATE
     count = 0
     try:
         for t, image in frames:
@@ -223,7 +261,7 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
                 break
             m = a.transforms[t].astype(np.float64)
             if cfg.color:
-                img, s = to_rgb(image, scale=pre)
+                img, s = (mean_face.peer_rgb if cfg.align == "mean_face" else to_rgb)(image, scale=pre)
             else:
                 img, s = (image if cache is not None else to_gray(image)), 1.0
                 if pre < 1.0:
@@ -233,7 +271,7 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
                     s = img.shape[1] / a.width
             if s != 1.0:
                 m[:, :2] /= s
-            sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+            sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border))
             count += 1
     finally:
         if cache is not None:
@@ -250,13 +288,16 @@ def extract(
     start: float = 0.0,
     end: float | None = None,
     workers: int = 2,
+    fps: float | None = FPS,
 ) -> RoiClip:
     """Video file -> :class:`RoiClip` with crops in memory (use :func:`avsr.roi.save.extract_to`
     to stream a long video to disk instead). ``start`` / ``end`` (seconds) take one time range:
-    crop ``i`` is then the frame at ``start + i / 25`` s, and ``audio`` covers the same range."""
+    crop ``i`` is then the frame at ``start + i / 25`` s, and ``audio`` covers the same range.
+    ``fps=None`` keeps the source frame rate (see :func:`analyse`; crops are then no longer on
+    the 25 fps grid the later stages expect)."""
     cfg = cfg or RoiConfig()
     path = str(path)
-    a = analyse(path, cfg, workers, start, end)
+    a = analyse(path, cfg, workers, start, end, fps)
     crops: list[np.ndarray] = []
     render(path, a, cfg, crops.append)
     wav = read_audio(path) if audio else None
