@@ -58,7 +58,13 @@ def add(sub) -> None:
         description="Lip-read the manifest's crops. Without --p2t: phoneme error rate (-o: per-utterance JSONL). With "
         "--p2t ADAPTER|lexicon: phonemes -> words, WER and PER, and -o is the run folder.",
     )
-    v.add_argument("--ckpt", required=True, help="checkpoint folder (model.safetensors + config.json)")
+    v.add_argument(
+        "--ckpt",
+        required=True,
+        help="checkpoint folder (model.safetensors + config.json), or a published Auto-AVSR .pth (with --tokens)",
+    )
+    v.add_argument("--tokens", help="Auto-AVSR units file unigram5000_units.txt (with a .pth --ckpt)")
+    v.add_argument("--ctc-weight", type=float, default=0.1, help="Auto-AVSR joint decoding: CTC weight (0.1)")
     _eval_common(v, out_required=False)
     v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t), or 'lexicon' for dictionary lookup")
     v.add_argument(
@@ -66,8 +72,12 @@ def add(sub) -> None:
         help="with --p2t lexicon: JSON word -> count file for the spelling choice "
         "(e.g. an adapter's lexicon_counts.json)",
     )
-    v.add_argument("--decode", choices=["greedy", "beam"], default="greedy")
-    v.add_argument("--beam", type=int, default=8)
+    v.add_argument(
+        "--decode",
+        choices=["greedy", "beam", "joint", "ctc"],
+        help="avsr VSR: greedy (default) | beam; Auto-AVSR: joint (default) | ctc",
+    )
+    v.add_argument("--beam", type=int, help="beam size (avsr VSR 8; Auto-AVSR joint 40, ctc 1 = greedy)")
     v.set_defaults(func=_cmd_eval_vsr)
 
 
@@ -167,6 +177,13 @@ def _cmd_eval_whisper(args) -> int:
 def _cmd_eval_vsr(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.recognizers.checkpoints import load_checkpoint
+    from avsr.recognizers.load import is_published
+
+    if is_published(args.ckpt):
+        return _eval_autoavsr(args)
+    if args.decode in ("joint", "ctc") or args.tokens:
+        raise UsageError("--decode joint|ctc and --tokens apply to a published Auto-AVSR .pth checkpoint")
+    args.decode, args.beam = args.decode or "greedy", args.beam or 8
 
     if args.p2t:
         from avsr.evaluation.systems import describe, evaluate_lipreading
@@ -197,4 +214,30 @@ def _cmd_eval_vsr(args) -> int:
         f"PER {100 * res.per:.2f}% on {res.utterances} utterances ({args.decode})"
         + (f" -> {args.out}" if args.out else "")
     )
+    return 0
+
+
+def _eval_autoavsr(args) -> int:
+    from avsr.core.errors import UsageError
+    from avsr.evaluation.systems import describe, evaluate_autoavsr
+
+    if not args.out:
+        raise UsageError("an Auto-AVSR evaluation writes a run folder: give -o OUT")
+    if args.p2t:
+        raise UsageError("an Auto-AVSR checkpoint outputs words: --p2t does not apply")
+    if args.decode not in (None, "joint", "ctc"):
+        raise UsageError(f"--decode {args.decode}: an Auto-AVSR checkpoint decodes with joint (default) or ctc")
+    common = _eval_setup(args)
+    rows, _ = evaluate_autoavsr(
+        args.manifest,
+        args.out,
+        ckpt=args.ckpt,
+        tokens=args.tokens,
+        decode=args.decode or "joint",
+        beam=args.beam,
+        ctc_weight=args.ctc_weight,
+        **common,
+    )
+    print("\n".join(describe(rows)))
+    print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
     return 0

@@ -30,7 +30,22 @@ def run_models(args) -> int:
         print(f"  files: {where}")
         if state:
             print(f"  {state}")
+    _published()
     return 0
+
+
+def _published() -> None:
+    from avsr.core.registry import published
+
+    for family, e in published().items():
+        print(f"\n{family} [published checkpoints you download; run with --vsr FILE {e['needs'].split(' (')[0]}]")
+        print(f"  {e['description']}")
+        print(f"  needs: {e['needs']}")
+        print(f"  crops: {e['crops']}")
+        for f in e["files"]:
+            print(f"  {f['file']:<34} LRS3 WER {f['wer_lrs3']:>5}%  {f['hours']:>5} h {f['data']:<36} {f['url']}")
+        if e.get("not_yet"):
+            print(f"  not run yet: {e['not_yet']}")
 
 
 def run_adapters(args) -> int:

@@ -107,3 +107,39 @@ def resolve_llm(base: str, gguf_file: str | None = None) -> tuple[str, str | Non
     if os.path.isdir(base) or base not in registry():
         return base, gguf_file  # a folder, or a hub id (needs network access unless in the HF cache)
     return str(convert_once(base, _convert_gguf)), None
+
+
+PUBLISHED = REGISTRY.parent / "published.yaml"
+
+
+@lru_cache(maxsize=1)
+def published() -> dict[str, dict[str, Any]]:
+    """Families of other projects' checkpoints that users download (``checkpoints/published.yaml``)."""
+    import yaml
+
+    if not PUBLISHED.is_file():
+        return {}
+    with open(PUBLISHED, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def check_published(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The published entry of a file that keeps its published name, after checking its md5
+    against the published prefix (CheckpointError on a mismatch); None for other names."""
+    import hashlib
+
+    name = Path(path).name
+    for family in published().values():
+        for f in family.get("files", []):
+            if f["file"] == name:
+                h = hashlib.md5()
+                with open(path, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                if not h.hexdigest().startswith(str(f["md5_prefix"])):
+                    raise CheckpointError(
+                        f"{path}: md5 {h.hexdigest()[:8]}... is not the published {name} (md5 {f['md5_prefix']}...): "
+                        f"an incomplete download? Fetch it again from {f['url']}"
+                    )
+                return f
+    return None

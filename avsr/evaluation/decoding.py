@@ -167,3 +167,23 @@ def run_vsr(
                 out.append(line)
             bar.update(len(chunk))
     return sorted(out, key=lambda u: u["id"])
+
+
+def run_word_reader(
+    reader, records: Sequence[dict[str, Any]], name: str, batch_size: int = 8, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Lip reading with a model that outputs words (:meth:`avsr.recognizers.published.AutoAVSRReader.read`):
+    crops of ``batch_size`` clips per padded batch -> text; lines carry the hypothesis score."""
+    from tqdm import tqdm
+
+    out = []
+    cond = Condition(CLEAN)
+    with tqdm(total=len(records), desc="eval vsr", unit="utt", disable=not progress) as bar:
+        for s in range(0, len(records), batch_size):
+            chunk = records[s : s + batch_size]
+            for r, res in zip(chunk, reader.read([_crops(r) for r in chunk])):
+                line = utterance(r, "vsr", name, cond, res["text"])
+                line["score"] = res["score"]
+                out.append(line)
+            bar.update(len(chunk))
+    return sorted(out, key=lambda u: u["id"])

@@ -18,7 +18,7 @@ from avsr.av.router import NO_ADAPTER
 from avsr.core.errors import UsageError
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.conditions import DEFAULT_SNRS, available_categories, conditions, noise_bank, read_sources
-from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper
+from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper, run_word_reader
 from avsr.evaluation.published import DEFAULT_PATH
 from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import ResultRow
@@ -179,6 +179,47 @@ def evaluate_lipreading(
         "phoneme-to-text": os.fspath(p2t) + (f" ({lexicon_counts})" if lexicon_counts else ""),
         "phoneme-to-text decoding": p2t_decoding,
         "decoding": method + (f" (beam {beam})" if method == "beam" else ""),
+        "manifest": os.fspath(manifest),
+        "corpus": corpus or "?",
+        "utterances": len(records),
+        "seed": seed,
+        "bootstrap resamples": resamples,
+    }
+    return write_run(
+        out, lines, records, info, corpus, ("vsr",), f"vsr {Path(ckpt).name}", _published(published), resamples, seed
+    )
+
+
+def evaluate_autoavsr(
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    ckpt: str | os.PathLike,
+    tokens: str | os.PathLike,
+    decode: str = "joint",
+    beam: int | None = None,
+    ctc_weight: float = 0.1,
+    corpus: str | None = None,
+    published: str | os.PathLike | None = DEFAULT_PATH,
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    limit: int | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[list[ResultRow], str]:
+    """Lip-read ``manifest`` (crops made with configs/roi/auto_avsr.yaml) with a published
+    Auto-AVSR visual checkpoint; WER with a bootstrap interval, one line per utterance."""
+    from avsr.recognizers.published import AutoAVSRReader
+
+    records = read_manifest(manifest, ("text", "roi"), limit)
+    reader = AutoAVSRReader.from_files(ckpt, tokens, device=device, decode=decode, beam=beam, ctc_weight=ctc_weight)
+    lines = run_word_reader(reader, records, Path(ckpt).name, batch_size, progress)
+    info = {
+        "system": "vsr",
+        "checkpoint": f"{os.fspath(ckpt)} (sha256 {reader.names['vsr_sha256']}, {reader.names['vsr_layout']} layout)",
+        "units": os.fspath(tokens),
+        "decoding": f"{decode} (beam {reader.beam}" + (f", CTC weight {ctc_weight})" if decode == "joint" else ")"),
         "manifest": os.fspath(manifest),
         "corpus": corpus or "?",
         "utterances": len(records),

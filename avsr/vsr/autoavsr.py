@@ -29,6 +29,7 @@ from torch import nn
 
 from avsr.core.errors import CheckpointError
 from avsr.core.files import sha256
+from avsr.core.registry import check_published
 from avsr.vsr.conformer import ConformerEncoder
 from avsr.vsr.resnet import VisualFrontend
 from avsr.vsr.transformer import TransformerDecoder
@@ -211,6 +212,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_published(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[AutoAVSR, dict[str, Any]]:
     """An Auto-AVSR visual checkpoint -> (model in eval mode, provenance: path, sha256, layout,
     config). The state_dict must fit the inferred model exactly (strict)."""
+    known = check_published(path) if os.path.isfile(path) else None  # md5 of a file with a published name
     sd = read_state_dict(path)
     layout = detect_layout(sd)
     ours = to_ours(sd)
@@ -222,4 +224,6 @@ def load_published(path: str | os.PathLike, device: str | torch.device = "cpu") 
     except RuntimeError as e:
         raise CheckpointError(f"{path}: does not fit the Auto-AVSR model inferred from its shapes: {e}") from e
     info = {"path": os.fspath(path), "sha256": sha256(path), "layout": layout, "config": cfg.to_dict()}
+    if known:
+        info["published"] = {k: known[k] for k in ("file", "data", "hours", "wer_lrs3")}
     return model.float().to(device).eval(), info
