@@ -145,7 +145,7 @@ def _eval_setup(args) -> dict:
 def _cmd_eval_whisper(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.evaluation.conditions import DEFAULT_SNRS, parse_snrs
-    from avsr.evaluation.systems import describe, evaluate_whisper
+    from avsr.evaluation.systems import evaluate_whisper
 
     common = _eval_setup(args)
     clean, snrs = parse_snrs(args.snrs) if args.snrs else (True, DEFAULT_SNRS)
@@ -169,8 +169,7 @@ def _cmd_eval_whisper(args) -> int:
         beams=args.beam,
         **common,
     )
-    print("\n".join(describe(rows)))
-    print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
+    _print_run(rows, args.out)
     return 0
 
 
@@ -186,7 +185,7 @@ def _cmd_eval_vsr(args) -> int:
     args.decode, args.beam = args.decode or "greedy", args.beam or 8
 
     if args.p2t:
-        from avsr.evaluation.systems import describe, evaluate_lipreading
+        from avsr.evaluation.systems import evaluate_lipreading
 
         if not args.out:
             raise UsageError("--p2t writes a run folder: give -o OUT")
@@ -201,8 +200,7 @@ def _cmd_eval_vsr(args) -> int:
             beam=args.beam,
             **common,
         )
-        print("\n".join(describe(rows)))
-        print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
+        _print_run(rows, args.out)
         return 0
     from avsr.evaluation.vsr import evaluate_vsr
 
@@ -219,7 +217,7 @@ def _cmd_eval_vsr(args) -> int:
 
 def _eval_autoavsr(args) -> int:
     from avsr.core.errors import UsageError
-    from avsr.evaluation.systems import describe, evaluate_autoavsr
+    from avsr.evaluation.systems import evaluate_autoavsr
 
     if not args.out:
         raise UsageError("an Auto-AVSR evaluation writes a run folder: give -o OUT")
@@ -238,6 +236,12 @@ def _eval_autoavsr(args) -> int:
         ctc_weight=args.ctc_weight,
         **common,
     )
-    print("\n".join(describe(rows)))
-    print(f"-> {args.out}/results.md, results.csv, utterances.jsonl, report.html")
+    _print_run(rows, args.out)
     return 0
+
+
+def _print_run(rows, out) -> None:
+    from avsr.evaluation.systems import describe
+
+    print("\n".join(describe(rows)))
+    print(f"-> {out}/results.md, results.csv, utterances.jsonl, report.html")
