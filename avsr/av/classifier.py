@@ -9,7 +9,6 @@ the attention cost, no loss in a clip-level decision), and the SNR head predicts
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from torch import nn
 from avsr.av.features import HOP, N_MELS, log_mel
 from avsr.core.media import SAMPLE_RATE
 from avsr.data.mixing import CATEGORIES
+from avsr.vsr.conformer import sinusoid
 
 NOISE_CLASSES = ("clean",) + CATEGORIES
 
@@ -42,21 +42,13 @@ class NoiseClassifierConfig:
         return d
 
 
-def _sinusoids(n: int, dim: int) -> torch.Tensor:
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    pe = torch.zeros(n, dim)
-    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
-    return pe
-
-
 class NoiseClassifier(nn.Module):
     def __init__(self, cfg: NoiseClassifierConfig = NoiseClassifierConfig()):
         super().__init__()
         self.cfg = cfg
         self.front = nn.Sequential(nn.Conv1d(cfg.n_mels, cfg.dim, 3, stride=2, padding=1), nn.GELU())
         max_frames = int(cfg.max_seconds * SAMPLE_RATE / HOP) // 2 + 1
-        self.register_buffer("pos", _sinusoids(max_frames, cfg.dim), persistent=False)
+        self.register_buffer("pos", sinusoid(torch.arange(max_frames), cfg.dim), persistent=False)
         layer = nn.TransformerEncoderLayer(
             cfg.dim, cfg.heads, cfg.ffn, cfg.dropout, activation="gelu", batch_first=True, norm_first=True
         )

@@ -52,8 +52,14 @@ class OpenFile:
 
 def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in ``chunk``-byte blocks."""
-    h = hashlib.sha256()
+    return digests(path, ("sha256",), chunk)["sha256"]
+
+
+def digests(path: str | os.PathLike, algorithms: tuple[str, ...], chunk: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of a file by each of ``algorithms`` (hashlib names), in one read."""
+    hs = {a: hashlib.new(a) for a in algorithms}
     with open(path, "rb") as f:
         while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+            for h in hs.values():
+                h.update(block)
+    return {a: h.hexdigest() for a, h in hs.items()}

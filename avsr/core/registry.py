@@ -123,23 +123,19 @@ def published() -> dict[str, dict[str, Any]]:
         return yaml.safe_load(f) or {}
 
 
-def check_published(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The published entry of a file that keeps its published name, after checking its md5
-    against the published prefix (CheckpointError on a mismatch); None for other names."""
-    import hashlib
-
-    name = Path(path).name
+def published_file(name: str) -> dict[str, Any] | None:
+    """The ``checkpoints/published.yaml`` entry of a published file name, or None."""
     for family in published().values():
         for f in family.get("files", []):
             if f["file"] == name:
-                h = hashlib.md5()
-                with open(path, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-                if not h.hexdigest().startswith(str(f["md5_prefix"])):
-                    raise CheckpointError(
-                        f"{path}: md5 {h.hexdigest()[:8]}... is not the published {name} (md5 {f['md5_prefix']}...): "
-                        f"an incomplete download? Fetch it again from {f['url']}"
-                    )
                 return f
     return None
+
+
+def check_published(path: str | os.PathLike, entry: dict[str, Any], md5: str) -> None:
+    """CheckpointError when ``md5`` (of ``path``) does not start with the entry's published prefix."""
+    if not md5.startswith(str(entry["md5_prefix"])):
+        raise CheckpointError(
+            f"{path}: md5 {md5[:8]}... is not the published {entry['file']} (md5 {entry['md5_prefix']}...): "
+            f"an incomplete download? Fetch it again from {entry['url']}"
+        )

@@ -12,7 +12,7 @@ published ``.pth`` files (a plain ``state_dict``, no config inside) load into it
   is one of these models and records its sha256.
 
 The model input is (B, 1, T, 88, 88) grey mouth crops at 25 fps, normalised with
-:data:`MEAN` / :data:`STD` after scaling to [0, 1] (:func:`normalise`).
+:data:`~avsr.vsr.model.PIXEL_MEAN` / ``PIXEL_STD`` after scaling to [0, 1] (:func:`normalise`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import torch
 from torch import nn
 
 from avsr.core.errors import CheckpointError
-from avsr.core.files import sha256
-from avsr.core.registry import check_published
+from avsr.core.files import digests
+from avsr.core.registry import check_published, published_file
 from avsr.vsr.conformer import ConformerEncoder
+from avsr.vsr.model import PIXEL_MEAN, PIXEL_STD
 from avsr.vsr.resnet import VisualFrontend
 from avsr.vsr.transformer import TransformerDecoder
 
-MEAN, STD = 0.421, 0.165  # grey-level statistics the published models were trained with
 LAYOUTS = ("v1", "head")
 
 
@@ -95,9 +95,8 @@ class AutoAVSR(nn.Module):
 
 
 def normalise(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 grey crops (..., H, W) -> float32 ``(x / 255 - MEAN) / STD``."""
-    x = torch.as_tensor(np.asarray(crops) if not isinstance(crops, torch.Tensor) else crops).float()
-    return (x / 255.0 - MEAN) / STD
+    """uint8 grey crops (..., H, W) -> float32 ``(x / 255 - PIXEL_MEAN) / PIXEL_STD``."""
+    return (torch.as_tensor(crops).float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
 
 
 # --- key layouts ---------------------------------------------------------------------------
@@ -212,7 +211,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_published(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[AutoAVSR, dict[str, Any]]:
     """An Auto-AVSR visual checkpoint -> (model in eval mode, provenance: path, sha256, layout,
     config). The state_dict must fit the inferred model exactly (strict)."""
-    known = check_published(path) if os.path.isfile(path) else None  # md5 of a file with a published name
+    known = published_file(os.path.basename(path))
+    sums = digests(path, ("sha256", "md5") if known else ("sha256",)) if os.path.isfile(path) else {}
+    if known and sums:  # a bad download says so before it fails to unpickle
+        check_published(path, known, sums["md5"])
     sd = read_state_dict(path)
     layout = detect_layout(sd)
     ours = to_ours(sd)
@@ -223,7 +225,7 @@ def load_published(path: str | os.PathLike, device: str | torch.device = "cpu") 
         model.load_state_dict(ours, strict=True, assign=True)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: does not fit the Auto-AVSR model inferred from its shapes: {e}") from e
-    info = {"path": os.fspath(path), "sha256": sha256(path), "layout": layout, "config": cfg.to_dict()}
+    info = {"path": os.fspath(path), "sha256": sums["sha256"], "layout": layout, "config": cfg.to_dict()}
     if known:
         info["published"] = {k: known[k] for k in ("file", "data", "hours", "wer_lrs3")}
     return model.float().to(device).eval(), info

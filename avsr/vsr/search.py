@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from avsr.vsr.transformer import TransformerDecoder
+from avsr.vsr.transformer import DecoderState, TransformerDecoder
 
 LOGZERO = -1e10
 END_MARGIN = math.log(1 * math.exp(-10))  # end detection: ended hypotheses this far below the best
@@ -133,7 +133,7 @@ class _Batch:
     utt: torch.Tensor  # (Ua,) original utterance index
     yseq: torch.Tensor  # (N, L)
     score: torch.Tensor  # (N,), -inf in empty slots
-    dec: object = None
+    dec: DecoderState | None = None
     memory: list = field(default_factory=list)
     src_mask: torch.Tensor | None = None
     r: torch.Tensor | None = None
@@ -170,9 +170,9 @@ class JointSearch:
         b = _Batch(
             utt=torch.arange(u_all, device=dev),
             yseq=torch.full((u_all * k, 1), self.sos, dtype=torch.long, device=dev),
-            score=torch.full((u_all, k), float("-inf"), device=dev).index_fill_(1, torch.tensor([0], device=dev), 0.0),
+            score=torch.full((u_all * k,), float("-inf"), device=dev),
         )
-        b.score = b.score.view(-1)
+        b.score[::k] = 0.0  # one live hypothesis (<sos>) per utterance
         if self.w_dec > 0:
             b.dec = self.decoder.init_state(u_all * k, dev)
             b.memory = self.decoder.memory(enc)

@@ -184,6 +184,10 @@ def test_bad_checkpoints_are_refused_with_a_reason(tmp_path, pair):
     torch.save({"fc.weight": torch.zeros(2, 2)}, foreign)
     with pytest.raises(CheckpointError, match="not an Auto-AVSR visual checkpoint: expected"):
         load_published(foreign)
+    renamed = tmp_path / "vsr_trlrs3_base.pth"  # a published name: its md5 must be the published one
+    renamed.write_bytes(good.read_bytes())
+    with pytest.raises(CheckpointError, match="incomplete download"):
+        load_published(renamed)
     sd = torch.load(good, weights_only=True)
     sd.pop("decoder.after_norm.weight")
     torch.save(sd, tmp_path / "partial.pth")
