@@ -5,8 +5,10 @@
 - :func:`package_version`: the version of a ``.deb``, a wheel / sdist, or an unpacked root;
 - :func:`copyright_file`: the Debian ``copyright`` file (per-file authors and licences) to keep
   beside derived data;
-- :func:`read_zip_members`: members of zip archives inside packages (``.pk3``, ``.wz``, 0ad's
-  ``public.zip`` are plain zips);
+- :func:`read_zip_members` / :func:`read_cat_members`: members of archives inside packages
+  (``.pk3``, ``.wz``, 0ad's ``public.zip`` are plain zips; OpenTTD's ``.cat`` is a sound table);
+- :func:`package_files`: the files of an unpacked package (or members of its archives) that
+  match globs, ``ARCHIVE_GLOB::MEMBER_GLOB`` reaching into archives;
 - :func:`decode_bytes` / :func:`decode_file`: audio as 16 kHz mono float32 (PyAV) plus the
   source sample rate. Write results with :func:`avsr.core.audio.write_wav` (16-bit, atomic).
 
@@ -27,7 +29,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -212,24 +214,92 @@ def read_zip_members(archive: str | os.PathLike, patterns: Sequence[str] = ("*",
         raise PackageError(f"{archive}: not a zip archive ({e})") from None
 
 
-def decode_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """(16 kHz mono float32 samples, source sample rate). MediaError when it has no audio."""
-    from avsr.core.audio import read_audio
-    from avsr.core.media import open_media
+def read_cat_members(archive: str | os.PathLike, patterns: Sequence[str] = ("*",)) -> Iterator[tuple[str, bytes]]:
+    """(name, RIFF WAV bytes) of the sounds in an OpenTTD ``.cat`` (opensfx) whose names match
+    ``patterns``. Layout: a table of little-endian (offset, size) pairs (the first offset, top bit
+    masked, is the table's length), then at each offset a name-length byte, the name (a title in
+    quotes plus author and licence text) and the WAV. Names: ``NNN_title.wav``."""
+    import struct
+
+    d = Path(archive).read_bytes()
+    try:
+        n = (struct.unpack_from("<I", d)[0] & 0x7FFFFFFF) // 8
+        for i in range(n):
+            off, size = struct.unpack_from("<II", d, 8 * i)
+            off &= 0x7FFFFFFF
+            text = d[off + 1 : off + 1 + d[off]].rstrip(b"\0").decode("utf-8", "replace")
+            title = text.split('"')[1] if text.count('"') >= 2 else text
+            name = f"{i:03d}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.wav"
+            body = d[off + 1 + d[off] : off + size]
+            if body[:4] == b"RIFF" and matches(name, patterns):
+                yield name, body
+    except (struct.error, IndexError) as e:
+        raise PackageError(f"{archive}: not an OpenTTD .cat sound table ({e})") from None
+
+
+def _members(archive: Path, pattern: str) -> list[tuple[str, Callable[[], bytes]]]:
+    """(name, lazy reader) of the matching members of a zip or ``.cat`` archive."""
+    if archive.suffix == ".cat":
+        names = [n for n, _ in read_cat_members(archive, [pattern])]
+        return [(n, lambda n=n: dict(read_cat_members(archive, [n]))[n]) for n in names]
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = sorted(m for m in z.namelist() if not m.endswith("/") and matches(m, [pattern]))
+    except zipfile.BadZipFile as e:
+        raise PackageError(f"{archive}: not a zip archive ({e})") from None
+
+    def read(m: str) -> bytes:
+        with zipfile.ZipFile(archive) as z:
+            return z.read(m)
+
+    return [(m, lambda m=m: read(m)) for m in names]
+
+
+def package_files(
+    root: str | os.PathLike, patterns: Sequence[str], exclude: Sequence[str] = ()
+) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(label, reader of the file's bytes) of each file under ``root`` that matches a glob in
+    ``patterns`` and none in ``exclude``, sorted by label. A glob ``A::M`` reaches into the archives
+    matching ``A`` (zip or ``.cat``) and yields their members matching ``M`` as ``archive::member``."""
+    root = Path(root)
+    files = sorted(str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*") if p.is_file())
+    plain = [p for p in patterns if "::" not in p]
+    for f in files:
+        if matches(f, plain) and not matches(f, exclude):
+            yield f, (lambda f=f: (root / f).read_bytes())
+    for p in (p for p in patterns if "::" in p):
+        outer, inner = p.split("::", 1)
+        for f in (f for f in files if matches(f, [outer])):
+            for m, read in _members(root / f, inner):
+                if not matches(f"{f}::{m}", exclude) and not matches(m, exclude):
+                    yield f"{f}::{m}", read
+
+
+def decode_file(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(16 kHz mono float32 samples, at most ``max_seconds`` of them; source sample rate).
+    MediaError when there is no decodable audio."""
+    from avsr.core.audio import iter_audio
+    from avsr.core.media import SAMPLE_RATE, open_media
 
     with open_media(path) as c:
         if not c.streams.audio:
             raise MediaError(f"{path}: no audio stream")
         rate = int(c.streams.audio[0].rate or 0)
-    a = read_audio(path)
-    if a is None or len(a) == 0:
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    chunks, have = [], 0
+    for block in iter_audio(path, block=30 * SAMPLE_RATE):
+        chunks.append(block)
+        have += len(block)
+        if limit is not None and have >= limit:
+            break
+    if not have:
         raise MediaError(f"{path}: no decodable audio")
-    return a, rate
+    return np.concatenate(chunks)[:limit], rate
 
 
-def decode_bytes(data: bytes, suffix: str) -> tuple[np.ndarray, int]:
+def decode_bytes(data: bytes, suffix: str, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """:func:`decode_file` of in-memory file bytes (e.g. a zip member) with extension ``suffix``."""
     with tempfile.NamedTemporaryFile(suffix=suffix) as t:
         t.write(data)
         t.flush()
-        return decode_file(t.name)
+        return decode_file(t.name, max_seconds)
