@@ -5,6 +5,18 @@
     python eval/av_noise.py --whisper whisper-tiny.en --adapters runs/av-music/adapters --sets none music \
         --speech data/audio/speech_test.jsonl --categories music -o runs/eval-music
 
+The shipped sets and classifier on held-out speakers x held-out noise packages (README table):
+
+    python eval/av_noise.py --adapters checkpoints/adapters --classifier checkpoints/noise-head \
+        --sets none babble music noise sidespeaker routed --own-category \
+        --heldout data/audio_corpus/speech_en.jsonl --speech data/audio/speech_train.jsonl \
+        data/audio/speech_test.jsonl --sources data/audio_corpus/noise_sources.jsonl \
+        data/audio_corpus/talkers.jsonl --snrs 10 5 0 -5 -o runs/eval-adapters
+
+``routed``: each mixture decoded with the set the noise classifier and router pick (``--router``,
+default configs/av/router.yaml's rules); ``--own-category``: a forced set runs on clean speech and
+on its own category only (the frozen model and ``routed`` run everywhere).
+
 Audio-only speech manifests (data_prep/audio.py); for LRS2/LRS3 test sets use `avsr eval asr|avsr`.
 Test-split noise only; mixtures are seeded per (utterance, category, SNR): two runs give the
 same numbers. Writes the run folder of `avsr eval` (avsr/evaluation/run.py): utterances.jsonl,
@@ -17,11 +29,23 @@ from pathlib import Path
 
 from avsr.av.model import AVWhisper
 from avsr.av.whisper import load_whisper
-from avsr.data.mixing import CATEGORIES
-from avsr.evaluation.conditions import conditions, noise_bank, read_sources
-from avsr.evaluation.decoding import read_manifest, run_whisper
+from avsr.data.mixing import CATEGORIES, read_sources
+from avsr.evaluation.conditions import conditions, noise_bank
+from avsr.evaluation.decoding import ROUTED, read_manifest, run_whisper
 from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import snr_grid
+from avsr.recognizers.audiovisual import AVRecognizer
+from avsr.recognizers.checkpoints import load_checkpoint
+
+
+def _router(path):
+    from avsr.av.router import RouterConfig
+    from avsr.core.configs import load_yaml
+
+    if not path:
+        return RouterConfig()
+    d = load_yaml(path)
+    return RouterConfig.from_dict(d.get("router", d))
 
 
 def main() -> int:
@@ -29,8 +53,12 @@ def main() -> int:
     p.add_argument("--whisper", default="whisper-base")
     p.add_argument("--adapters", help="folder of adapter sets")
     p.add_argument("--sets", nargs="+", default=["none"], help="adapter sets to evaluate ('none' = frozen Whisper)")
-    p.add_argument("--speech", nargs="+", required=True, help="speech manifests (JSONL: id, audio, text)")
-    p.add_argument("--sources", default="data/audio/noise_sources.jsonl")
+    p.add_argument("--speech", nargs="+", default=[], help="speech manifests (JSONL: id, audio, text), used whole")
+    p.add_argument("--heldout", nargs="+", default=[], help="speech manifests of which the 'test' split is used")
+    p.add_argument("--sources", nargs="+", default=["data/audio/noise_sources.jsonl"])
+    p.add_argument("--classifier", help="noise classifier checkpoint (for the 'routed' system)")
+    p.add_argument("--router", help="router YAML (default: the built-in rules)")
+    p.add_argument("--own-category", action="store_true", help="run a forced set on clean and its own category only")
     p.add_argument("--categories", nargs="+", default=list(CATEGORIES))
     p.add_argument("--snrs", type=float, nargs="+", default=[10, 5, 0, -5])
     p.add_argument("--seed", type=int, default=2024)
@@ -41,18 +69,42 @@ def main() -> int:
     model, proc = load_whisper(args.whisper)
     av = AVWhisper(model, proc, args.whisper).eval()
     for name in args.sets:
-        if name != "none":
+        if name not in ("none", ROUTED):
             av.load_set(Path(args.adapters) / name)
+    choose = None
+    if ROUTED in args.sets:
+        if not args.classifier:
+            p.error("the 'routed' system needs --classifier")
+        rec = AVRecognizer(av, load_checkpoint(args.classifier), _router(args.router))
+        choose = rec.choose
     records = [r for m in args.speech for r in read_manifest(m, need=("text", "audio"))]
+    records += [r for m in args.heldout for r in read_manifest(m, need=("text", "audio")) if r.get("split") == "test"]
+    if not records:
+        p.error("no utterances: give --speech and/or --heldout manifests")
     bank = noise_bank(read_sources(args.sources), args.categories, args.seed)
     conds = conditions(args.categories, args.snrs)
-    lines = run_whisper(av, records, conds, args.sets, bank, batch_size=args.batch_size, progress=sys.stderr.isatty())
+
+    def plan(cond):
+        return [n for n in args.sets if n in ("none", ROUTED) or cond.category in ("clean", n)]
+
+    lines = run_whisper(
+        av,
+        records,
+        conds,
+        args.sets,
+        bank,
+        batch_size=args.batch_size,
+        progress=sys.stderr.isatty(),
+        choose=choose,
+        plan=plan if args.own_category else None,
+    )
     info = {
         "system": "asr",
         "whisper": args.whisper,
         "manifest": " ".join(args.speech),
         "utterances": len(records),
-        "noise": args.sources,
+        "noise": " ".join(args.sources),
+        "classifier": args.classifier,
         "seed": args.seed,
         "bootstrap": args.bootstrap,
     }

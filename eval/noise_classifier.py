@@ -15,8 +15,8 @@ from pathlib import Path
 
 import avsr
 from avsr.core.jsonl import read_jsonl
-from avsr.data.mixing import CATEGORIES
-from avsr.evaluation.conditions import classifier_report, noise_bank, read_sources
+from avsr.data.mixing import CATEGORIES, read_sources
+from avsr.evaluation.conditions import classifier_report, noise_bank
 
 
 def main() -> int:

@@ -5,11 +5,12 @@ fusion, one LoRA adapter set per noise scenario, the noise classifier and the ro
 - :mod:`~avsr.av.features`: log-mel features and Whisper's window;
 - :mod:`~avsr.av.fusion`: ``AVFusion`` (lip front-end + cross-modal attention -> enhanced mel);
 - :mod:`~avsr.av.model`: ``AVWhisper``, the adapter bank (one peft folder per set);
-- :mod:`~avsr.av.classifier`: ``NoiseClassifier`` (category + SNR);
+- :mod:`~avsr.av.classifier`: ``NoiseClassifier`` (category + SNR, from log-mel);
+- :mod:`~avsr.av.whisper_classifier`: ``NoiseHead`` (category + SNR on the frozen Whisper's lower layers: the default);
 - :mod:`~avsr.av.router`: noise estimate -> adapter set;
 - :mod:`~avsr.av.quantize`: int8 linear layers on CPU.
 
-Importing the package is cheap (no torch); it registers the ``noise`` checkpoint builder with
+Importing the package is cheap (no torch); it registers the ``noise`` and ``noise-head`` checkpoint builders with
 :mod:`avsr.core.store`.
 """
 
@@ -23,6 +24,14 @@ def _build_noise_classifier(config: dict):
     return NoiseClassifier(from_dict(NoiseClassifierConfig, config))
 
 
-register_builder("noise", _build_noise_classifier)
+def _build_noise_head(config: dict):
+    from avsr.av.whisper_classifier import NoiseHead, WhisperNoiseConfig
+    from avsr.core.configs import from_dict
 
-__all__ = ["whisper", "ct2", "features", "fusion", "model", "classifier", "router", "quantize"]
+    return NoiseHead(from_dict(WhisperNoiseConfig, config))
+
+
+register_builder("noise", _build_noise_classifier)
+register_builder("noise-head", _build_noise_head)
+
+__all__ = ["whisper", "ct2", "features", "fusion", "model", "classifier", "whisper_classifier", "router", "quantize"]

@@ -52,16 +52,22 @@ class LoraSetConfig:
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
     scope: str = "all"
     fusion: bool = False  # audio-visual set (adds an AVFusion)
+    skip_encoder_layers: int = 0  # the first N encoder blocks stay frozen (the noise head reads them)
 
     def __post_init__(self) -> None:
         if self.scope not in ("all", "encoder", "decoder"):
             raise ConfigError(f"LoraSetConfig.scope must be all, encoder or decoder, got {self.scope!r}")
 
     def targets(self) -> list[str] | str:
-        """peft ``target_modules``: the names, or a regex restricted to one side."""
-        if self.scope == "all":
+        """peft ``target_modules``: the names, or a regex restricted to one side and, in the
+        encoder, to the blocks from ``skip_encoder_layers`` on."""
+        if self.scope == "all" and self.skip_encoder_layers == 0:
             return list(self.target_modules)
-        return rf".*\.{self.scope}\.layers\.\d+\..*({'|'.join(self.target_modules)})"
+        skip = "|".join(str(i) for i in range(self.skip_encoder_layers))
+        frozen = r"(?!(?:" + skip + r")\.)" if skip else ""
+        enc = r"encoder\.layers\." + frozen + r"\d+"
+        sides = {"all": [enc, r"decoder\.layers\.\d+"], "encoder": [enc], "decoder": [r"decoder\.layers\.\d+"]}
+        return rf".*\.(?:{'|'.join(sides[self.scope])})\..*({'|'.join(self.target_modules)})"
 
 
 def whisper_signature(whisper) -> dict[str, int]:

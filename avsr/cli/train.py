@@ -1,4 +1,4 @@
-"""``avsr train vsr|p2t|av|noise CONFIG [KEY=VALUE ...]``: the four training recipes (:mod:`avsr.train`)."""
+"""``avsr train vsr|p2t|av|noise-head|noise CONFIG [KEY=VALUE ...]``: the training recipes (:mod:`avsr.train`)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ _TRAIN = {  # what: (help, description, config folder)
         "e.g. avsr train av configs/av/babble.yaml trainer.max_steps=200",
         "av",
     ),
+    "noise-head": (
+        "AVSR: the noise classifier head on the frozen Whisper's lower layers (the shipped one)",
+        "Train the noise head (category + SNR) on frozen Whisper features of speech mixed with train-split noise "
+        "(data_prep/noise_corpus.py, data_prep/speech_corpus.py write the corpus).",
+        "noise",
+    ),
     "noise": (
-        "AVSR: the noise classifier (category + SNR)",
+        "AVSR: the log-mel noise classifier (category + SNR), trained from scratch",
         "Train the noise classifier on speech mixed with train-split noise (data_prep/audio.py).",
         "noise",
     ),
@@ -55,22 +61,29 @@ def run(args) -> int:
     elif args.what == "av":
         from avsr.train.av import AVTrainConfig as Config
         from avsr.train.av import train_av as fit
+    elif args.what == "noise-head":
+        from avsr.train.noise_head import NoiseHeadTrainConfig as Config
+        from avsr.train.noise_head import train_noise_head as fit
     else:
         from avsr.train.classifier import NoiseTrainConfig as Config
         from avsr.train.classifier import train_noise as fit
     cfg = build(Config, args.config, args.overrides)
-    for name in ("train", "val"):
-        path = getattr(cfg.data, name)
-        if (path or name == "train") and not os.path.isfile(path):
-            raise UsageError(
-                f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH)"
-            )
-    sources = getattr(cfg.data, "noise_sources", None)
-    if sources is not None and not os.path.isfile(sources):
-        raise UsageError(f"data.noise_sources={sources!r}: no such file (python data_prep/audio.py ... -o data/audio)")
+    for name in ("train", "val", "noise_sources"):
+        paths = getattr(cfg.data, name, None)
+        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        for path in paths if name != "train" or paths else [""]:
+            if (path or name == "train") and not os.path.isfile(path):
+                raise UsageError(
+                    f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH; "
+                    "python data_prep/noise_corpus.py and data_prep/speech_corpus.py write the audio corpus)"
+                )
     final = fit(cfg)
-    what = {"vsr": "(averaged) checkpoint", "p2t": "adapter", "av": "adapter set", "noise": "noise classifier"}[
-        args.what
-    ]
+    what = {
+        "vsr": "(averaged) checkpoint",
+        "p2t": "adapter",
+        "av": "adapter set",
+        "noise": "noise classifier",
+        "noise-head": "noise head",
+    }[args.what]
     print(f"final {what}: {final}")
     return 0

@@ -76,6 +76,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
             v = from_dict(t, v)
         elif typing.get_origin(t) is tuple and isinstance(v, list):
             v = tuple(v)
+        elif typing.get_origin(t) is tuple and isinstance(v, str) and typing.get_args(t)[:1] == (str,):
+            v = (v,)  # one path where a list of paths is accepted
         elif t is float and isinstance(v, (int, str)) and not isinstance(v, bool):
             v = float(v)  # YAML 1.1 reads "2e-3" as a string
         kw[k] = v

@@ -4,7 +4,9 @@ Categories (the adapter-based AVSR paper's scenarios):
 
 - ``noise``: environmental / stationary-ish noise recordings;
 - ``music``: music recordings;
-- ``babble``: several talkers (``babble_talkers``) summed at equal power;
+- ``babble``: several talkers (``babble_talkers``) summed at equal power, with a real crowd
+  recording (sources of category ``crowd``, when the split has any) added at equal power to
+  ``crowd_prob`` of the mixtures;
 - ``sidespeaker``: one interfering talker.
 
 Every random choice for an utterance (category, file(s), offset, SNR) comes from a generator
@@ -16,20 +18,23 @@ Noise sources are JSONL records ``{"id", "audio", "category", "split", "start", 
 (``start``/``end`` in seconds, optional: one long recording can give disjoint train and test
 regions); ``data_prep/noise.py`` writes them.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from avsr.core.errors import ConfigError, InputError
-from avsr.data.phoneme_errors import sentence_rng
-from avsr.core.media import SAMPLE_RATE
 from avsr.core.audio import read_audio
+from avsr.core.errors import ConfigError, InputError
+from avsr.core.manifest import read_manifest
+from avsr.core.media import SAMPLE_RATE
+from avsr.data.phoneme_errors import sentence_rng
 
 CATEGORIES = ("babble", "music", "noise", "sidespeaker")
 SPEECH_CATEGORIES = ("babble", "sidespeaker")  # built from speech sources (category "speech")
@@ -79,7 +84,8 @@ class NoiseConfig:
     snr: tuple[float, float] = (-5.0, 20.0)
     snr_values: tuple[float, ...] = ()
     clean_prob: float = 0.0
-    babble_talkers: tuple[int, int] = (3, 6)  # inclusive range of talkers in a babble mixture
+    babble_talkers: tuple[int, int] = (4, 10)  # inclusive range of talkers in a babble mixture
+    crowd_prob: float = 0.5  # share of babble mixtures that also hold a real crowd bed (if any)
     split: str = "train"
     seed: int = 0
 
@@ -91,7 +97,22 @@ class NoiseConfig:
             raise ConfigError(f"NoiseConfig.snr: low {self.snr[0]} > high {self.snr[1]}")
 
 
-@lru_cache(maxsize=64)
+def read_sources(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Noise sources from one or more manifests (noise, music and crowd recordings, talkers of
+    category ``speech``), their paths resolved; InputError when a file is missing or unusable."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    recs = []
+    for p in paths:
+        if not os.path.isfile(p):
+            raise InputError(f"{p}: no such noise-sources file (data_prep/noise_corpus.py or data_prep/audio.py write them)")
+        part = read_manifest(p)
+        if any(not {"id", "audio", "category"} <= set(r) for r in part):
+            raise InputError(f"{p}: not a noise-sources list (each line needs id, audio, category)")
+        recs += part
+    return recs
+
+
+@lru_cache(maxsize=512)
 def _load(path: str, start: float, end: float) -> np.ndarray:
     a = read_audio(path)
     if a is None or len(a) == 0:
@@ -123,7 +144,9 @@ class NoiseBank:
         src = self.audio(pool[int(rng.integers(len(pool)))])
         return fit_length(src, n, int(rng.integers(len(src))))
 
-    def draw(self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def draw(
+        self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """(noise signal scaled to the drawn SNR, description) for utterance ``key``; the
         description has ``category`` (``clean`` when left clean) and ``snr`` (None if clean).
         ``category`` / ``snr`` fix those choices (the rest stays seeded by ``key``)."""
@@ -140,13 +163,18 @@ class NoiseBank:
             lo, hi = self.cfg.babble_talkers
             talkers = [self._pick(rng, "speech", n, key) for _ in range(int(rng.integers(lo, hi + 1)))]
             noise = np.sum([t / math.sqrt(max(power(t), _EPS)) for t in talkers], axis=0)
+            if self.by_cat.get("crowd") and rng.random() < self.cfg.crowd_prob:
+                bed = self._pick(rng, "crowd", n, None)
+                noise = noise / math.sqrt(max(power(noise), _EPS)) + bed / math.sqrt(max(power(bed), _EPS))
         elif category == "sidespeaker":
             noise = self._pick(rng, "speech", n, key)
         else:
             noise = self._pick(rng, category, n, None)
         return scale_to_snr(speech, noise, snr), {"category": category, "snr": round(snr, 3)}
 
-    def corrupt(self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def corrupt(
+        self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """(speech + noise, description): see :meth:`draw`."""
         noise, info = self.draw(key, speech, category, snr)
         return (speech.astype(np.float32) + noise).astype(np.float32), info

@@ -8,7 +8,6 @@ are evaluated. Two runs give identical numbers.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -127,19 +126,3 @@ def classifier_report(
         "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},
         "confusion": {f"{t}->{p}": v for (t, p), v in sorted(confusion.items())},
     }
-
-
-def read_sources(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The noise-sources JSONL written by ``data_prep/audio.py`` (ValueError when unusable)."""
-    from avsr.core.jsonl import read_jsonl
-
-    if not os.path.isfile(path):
-        raise InputError(
-            f"{path}: no such noise-sources file "
-            "(python data_prep/audio.py ... -o data/audio writes noise_sources.jsonl)"
-        )
-    recs = list(read_jsonl(path))
-    bad = [r for r in recs if not {"id", "audio", "category"} <= set(r)]
-    if not recs or bad:
-        raise InputError(f"{path}: not a noise-sources list (each line needs id, audio, category)")
-    return recs

@@ -86,6 +86,9 @@ def whisper_texts(
     return [t or "" for t in out]
 
 
+ROUTED = "routed"  # the set the noise classifier and router choose, mixture by mixture
+
+
 def run_whisper(
     av,
     records: Sequence[dict[str, Any]],
@@ -97,13 +100,24 @@ def run_whisper(
     batch_size: int = 8,
     beams: int = 1,
     progress: bool = False,
+    choose: Callable[[np.ndarray], str] | None = None,
+    plan: Callable[[Condition], Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Scored utterance lines for every record x set x condition (noise added to the audio only;
-    with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id."""
+    with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id.
+
+    ``plan(cond)``: the sets to run under ``cond`` (default: all of ``sets``). The set name
+    ``routed`` (with ``choose``: mixture -> set name, the noise classifier + router) decodes each
+    mixture with the set chosen for it; a choice already decoded for that mixture is reused
+    (same model, same input: the same text), and the line records the choice (``routed_to``)."""
     from tqdm import tqdm
 
+    if ROUTED in sets and choose is None:
+        raise ValueError("the 'routed' system needs choose (the noise classifier and router)")
+    runs = {c.name: [n for n in (plan(c) if plan else sets) if n in sets] for c in conds}
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    bar = tqdm(total=len(records) * len(conds) * len(sets), desc=f"eval {system}", unit="utt", disable=not progress)
+    total = len(records) * sum(len(v) for v in runs.values())
+    bar = tqdm(total=total, desc=f"eval {system}", unit="utt", disable=not progress)
     try:
         for s in range(0, len(records), batch_size):
             chunk = records[s : s + batch_size]
@@ -111,10 +125,27 @@ def run_whisper(
             crops = [_crops(r) for r in chunk] if visual else None
             for cond in conds:
                 mixed = [condition_audio(bank, r["id"], a, cond) for r, a in zip(chunk, audio)]
-                for name in sets:
+                done: dict[str, list[str]] = {}
+                for name in [n for n in runs[cond.name] if n != ROUTED]:
                     av.activate(name)
-                    for r, h in zip(chunk, whisper_texts(av, mixed, crops, beams)):
+                    done[name] = whisper_texts(av, mixed, crops, beams)
+                    for r, h in zip(chunk, done[name]):
                         lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h))
+                    bar.update(len(chunk))
+                if ROUTED in runs[cond.name]:
+                    chosen = [choose(m) for m in mixed]
+                    for name in sorted(set(chosen) - set(done)):
+                        idx = [i for i, c in enumerate(chosen) if c == name]
+                        av.activate(name)
+                        texts = whisper_texts(
+                            av, [mixed[i] for i in idx], [crops[i] for i in idx] if crops else None, beams
+                        )
+                        done[name] = [""] * len(chunk)
+                        for i, t in zip(idx, texts):
+                            done[name][i] = t
+                    for i, r in enumerate(chunk):
+                        u = utterance(r, system, ROUTED, cond, done[chosen[i]][i])
+                        lines.setdefault((ROUTED, cond.name), []).append({**u, "routed_to": chosen[i]})
                     bar.update(len(chunk))
     finally:
         bar.close()

@@ -17,7 +17,8 @@ from pathlib import Path
 from avsr.av.router import NO_ADAPTER
 from avsr.core.errors import UsageError
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES
-from avsr.evaluation.conditions import DEFAULT_SNRS, available_categories, conditions, noise_bank, read_sources
+from avsr.data.mixing import read_sources
+from avsr.evaluation.conditions import DEFAULT_SNRS, available_categories, conditions, noise_bank
 from avsr.evaluation.decoding import EvalInputError, read_manifest, run_vsr, run_whisper, run_word_reader
 from avsr.evaluation.published import DEFAULT_PATH
 from avsr.evaluation.run import write_run

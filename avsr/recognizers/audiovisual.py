@@ -43,6 +43,9 @@ class AVRecognizer:
         from avsr.av.router import RouterConfig
 
         self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
+        if classifier is not None and hasattr(classifier, "attach"):  # a head on Whisper's lower layers
+            plain = av.peft.disable_adapter if av.peft is not None else None
+            classifier.attach(av.whisper, plain)
         self.roi, self.beams = roi or RoiConfig(), beams
         self.names = names or {}
         self.adapter, self.batch_size = adapter, batch_size
@@ -98,6 +101,10 @@ class AVRecognizer:
             if v
         }
         return cls(av, clf, rc, names=names, **kw)
+
+    def choose(self, audio: np.ndarray) -> str:
+        """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
+        return self._choose(audio, self.adapter, False)[0]
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
         from avsr.av.router import NO_ADAPTER, route

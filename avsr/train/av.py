@@ -20,23 +20,26 @@ from torch.utils.data import DataLoader
 from avsr.av.fusion import FusionConfig
 from avsr.av.model import AVWhisper, LoraSetConfig
 from avsr.av.whisper import is_multilingual, load_whisper
-from avsr.core.manifest import read_manifest
 from avsr.core.media import MOUTH_CROP_SIZE
 from avsr.core.padding import pad
-from avsr.data.mixing import NoiseBank, NoiseConfig
-from avsr.data.speech import NoisySpeech
+from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
+from avsr.data.speech import NoisySpeech, PackedNoisySpeech, read_split
 from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
 
 @dataclass(frozen=True)
 class AVDataConfig:
-    train: str = "data/speech/train.jsonl"  # JSONL: id, audio, text[, crops]
-    val: str = ""
-    noise_sources: str = "data/noise/sources.jsonl"
+    train: tuple[str, ...] = ("data/speech/train.jsonl",)  # JSONL: id, audio, text[, target, crops, split]
+    val: tuple[str, ...] = ()
+    train_split: str = "train"  # records whose "split" is this (records without one: kept)
+    val_split: str = "test"
+    noise_sources: tuple[str, ...] = ("data/noise/sources.jsonl",)  # noise, music, crowd, talkers
     noise: NoiseConfig = NoiseConfig(split="train")
     val_noise: NoiseConfig = NoiseConfig(split="test", seed=1)
     repeats: int = 1  # each utterance this many times an epoch, each with its own noise
     max_seconds: float = 30.0
+    pack_seconds: float = 0.0  # > 0: pack utterances into windows of this length (audio-only)
+    text_key: str = "text"  # the target field ("target": self-distillation targets, else "text")
     batch_size: int = 4
     num_workers: int = 0
 
@@ -110,6 +113,12 @@ def _loader(av: AVWhisper, ds: NoisySpeech, batch_size: int, shuffle: bool, work
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=workers, generator=g)
 
 
+def _dataset(d: AVDataConfig, records: list, bank: NoiseBank, train: bool, seed: int) -> NoisySpeech:
+    if d.pack_seconds > 0:
+        return PackedNoisySpeech(records, bank, train, d.pack_seconds, text_key=d.text_key, seed=seed)
+    return NoisySpeech(records, bank, train, d.repeats if train else 1, d.max_seconds, text_key=d.text_key)
+
+
 def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     """Fit the set and return its folder. ``whisper`` = (model, processor) skips loading
     ``cfg.whisper`` (tests pass a tiny model)."""
@@ -119,7 +128,7 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
     if is_multilingual(model):
         proc.tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
     d = cfg.data
-    sources = read_manifest(d.noise_sources)
+    sources = read_sources(d.noise_sources)
     info = {
         "noise": {
             "categories": list(d.noise.categories),
@@ -129,11 +138,11 @@ def train_av(cfg: AVTrainConfig, whisper=None) -> Path:
         "trained_with": cfg.to_dict(),
     }
     av.add_set(cfg.name, cfg.lora, cfg.fusion if cfg.lora.fusion else None, info)
-    train = NoisySpeech(read_manifest(d.train), NoiseBank(sources, d.noise), True, d.repeats, d.max_seconds)
+    train = _dataset(d, read_split(d.train, d.train_split), NoiseBank(sources, d.noise), True, cfg.seed)
     train_dl = _loader(av, train, d.batch_size, True, d.num_workers, cfg.seed)
     val_dl = None
     if d.val:
-        val = NoisySpeech(read_manifest(d.val), NoiseBank(sources, d.val_noise), False, 1, d.max_seconds)
+        val = _dataset(d, read_split(d.val, d.val_split), NoiseBank(sources, d.val_noise), False, cfg.seed)
         val_dl = _loader(av, val, d.batch_size, False, 0, cfg.seed)
     max_steps = int(cfg.trainer.get("max_steps", 500))
     task = AVTask(av, cfg.name, cfg.optim, max_steps)

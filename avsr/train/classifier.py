@@ -20,7 +20,7 @@ from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
 from avsr.core.manifest import read_manifest
 from avsr.core.padding import pad
 from avsr.core.store import save_checkpoint
-from avsr.data.mixing import NoiseBank, NoiseConfig
+from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.speech import NoisySpeech
 from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
@@ -108,7 +108,7 @@ def train_noise(cfg: NoiseTrainConfig) -> Path:
     L.seed_everything(cfg.seed, workers=True)
     d = cfg.data
     model = NoiseClassifier(cfg.model)
-    sources = read_manifest(d.noise_sources)
+    sources = read_sources(d.noise_sources)
     collate = collate_mels(model)
     train = NoisySpeech(read_manifest(d.train), NoiseBank(sources, d.noise), True, d.repeats, cfg.model.max_seconds)
     g = torch.Generator().manual_seed(cfg.seed)

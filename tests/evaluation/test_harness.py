@@ -9,7 +9,8 @@ import matplotlib.image as mpimg
 import pytest
 
 from avsr.core.jsonl import read_jsonl
-from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank, read_sources
+from avsr.data.mixing import read_sources
+from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank
 from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_av
 

@@ -1,0 +1,129 @@
+"""Noise classifier on the frozen Whisper encoder's lower layers.
+
+The decode already holds Whisper; its first ``layers`` encoder blocks (of 6 in base) turn a clip
+into frame features that separate one talker, many talkers, music and noise far better than a
+network trained from scratch on a few hours of mixtures can learn to: they were trained on
+680k hours of speech in every condition. The classifier is a small head on those frozen
+features (a frame MLP, masked mean + standard-deviation pooling, a category and an SNR head),
+so only the head is trained and shipped (a few hundred kB); the Whisper weights come from the
+model the recognizer has loaded anyway. The adapter sets leave these lower layers frozen
+(``LoraSetConfig.skip_encoder_layers``), so the features do not depend on the set in use.
+
+The head judges the first ``max_seconds`` of a clip, unpadded (no 30 s window): for a 10 s
+clip that is a sixth of the encoder's work at 3 of 6 layers, measured in ``bench/adapters.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avsr.av.classifier import NOISE_CLASSES
+from avsr.av.features import log_mel
+from avsr.core.errors import CheckpointError
+from avsr.core.media import SAMPLE_RATE
+
+FRAME_SAMPLES = 320  # one Whisper encoder frame: 20 ms
+
+
+@dataclass(frozen=True)
+class WhisperNoiseConfig:
+    whisper: str = "whisper-base"  # the model whose lower encoder layers give the features
+    layers: int = 3  # encoder blocks used
+    d_model: int = 512
+    n_mels: int = 80
+    hidden: int = 256
+    dropout: float = 0.1
+    classes: tuple[str, ...] = NOISE_CLASSES
+    snr_scale: float = 10.0  # the SNR head outputs dB / snr_scale
+    max_seconds: float = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+
+def lower_features(encoder, mel: torch.Tensor, layers: int) -> torch.Tensor:
+    """(B, n_mels, T) log-mel -> (B, T // 2, d_model): Whisper's convolutional stem, positions and
+    first ``layers`` encoder blocks, run on the frames given (no padding to 30 s)."""
+    x = nn.functional.gelu(encoder.conv1(mel))
+    x = nn.functional.gelu(encoder.conv2(x)).transpose(1, 2)
+    if x.shape[1] > encoder.embed_positions.num_embeddings:
+        raise ValueError(f"{mel.shape[-1]} mel frames: longer than Whisper's 30 s window")
+    x = x + encoder.embed_positions.weight[: x.shape[1]]
+    for block in encoder.layers[:layers]:
+        x = block(x, attention_mask=None)
+        x = x[0] if isinstance(x, tuple) else x
+    return x
+
+
+class NoiseHead(nn.Module):
+    """Frame features (B, T, d_model) with valid lengths -> (class logits (B, C), SNR dB (B,))."""
+
+    def __init__(self, cfg: WhisperNoiseConfig = WhisperNoiseConfig()):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.frame = nn.Sequential(
+            nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, h), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(h, h)
+        )
+        self.category = nn.Sequential(nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(2 * h, len(cfg.classes)))
+        self.snr = nn.Sequential(nn.GELU(), nn.Linear(2 * h, 1))
+        self.encoder = None  # Whisper's encoder, attached at run time (not part of the checkpoint)
+        self._plain: Callable[[], AbstractContextManager] = nullcontext
+
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t, _ = feats.shape
+        frames = torch.full((b,), t, device=feats.device) if frames is None else frames.to(feats.device)
+        keep = (torch.arange(t, device=feats.device)[None] < frames[:, None]).unsqueeze(-1).to(feats.dtype)
+        x = self.frame(feats)
+        n = keep.sum(1).clamp(min=1)
+        mean = (x * keep).sum(1) / n
+        std = (((x - mean[:, None]) ** 2 * keep).sum(1) / n).clamp(min=1e-6).sqrt()
+        pooled = torch.cat([mean, std], -1)
+        return self.category(pooled), self.snr(pooled).squeeze(-1) * self.cfg.snr_scale
+
+    # ----- with the frozen Whisper attached
+    def attach(self, whisper, plain: Callable[[], AbstractContextManager] | None = None) -> NoiseHead:
+        """Use ``whisper``'s encoder for the features. ``plain``: a context in which no adapter
+        set is active (``PeftModel.disable_adapter``), for sets that adapt the lower layers."""
+        enc = whisper.model.encoder if hasattr(whisper, "model") else whisper
+        d, mels = enc.conv1.out_channels, enc.conv1.in_channels
+        if (d, mels) != (self.cfg.d_model, self.cfg.n_mels) or len(enc.layers) < self.cfg.layers:
+            raise CheckpointError(
+                f"noise head for {self.cfg.whisper} (d_model {self.cfg.d_model}, {self.cfg.n_mels} mels) "
+                f"cannot use a Whisper with d_model {d}, {mels} mels and {len(enc.layers)} layers"
+            )
+        self.__dict__["encoder"] = enc  # a plain attribute: not a submodule, not saved
+        self._plain = plain or nullcontext
+        return self
+
+    def features(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T', d_model) frozen features of the first ``max_seconds`` of one 16 kHz clip."""
+        if self.encoder is None:
+            raise CheckpointError("noise head: no Whisper attached (NoiseHead.attach(whisper))")
+        a = torch.as_tensor(audio, dtype=torch.float32)[: int(self.cfg.max_seconds * SAMPLE_RATE)]
+        a = nn.functional.pad(a, (0, max(0, 2 * FRAME_SAMPLES - len(a))))
+        device = self.encoder.conv1.weight.device
+        mel = log_mel(a, self.cfg.n_mels)[None].to(device, self.encoder.conv1.weight.dtype)
+        with torch.inference_mode(), self._plain():
+            return lower_features(self.encoder, mel, self.cfg.layers)[0].float()
+
+    @torch.inference_mode()
+    def predict(self, audio: np.ndarray | torch.Tensor) -> dict[str, Any]:
+        """{"category", "probs", "snr"} for one 16 kHz clip."""
+        feats = self.features(audio)
+        logits, snr = self.eval()(feats[None].to(next(self.parameters()).device))
+        p = logits.softmax(-1)[0].cpu()
+        return {
+            "category": self.cfg.classes[int(p.argmax())],
+            "probs": {c: round(float(v), 4) for c, v in zip(self.cfg.classes, p)},
+            "snr": round(float(snr[0]), 2),
+        }

@@ -1,0 +1,155 @@
+"""``avsr train noise-head CONFIG``: the noise head on the frozen Whisper's lower layers.
+
+The features are frozen, so they are computed once: ``examples`` mixtures of train speech
+(several utterances packed into ``seconds``) with train-split noise, clean for ``clean_prob``
+of them, each category equally often, the SNR uniform in ``snr``; the same for ``val`` from the
+held-out speakers and test-split noise. They are cached (OUTPUT/features-{train,val}.pt,
+float16, reused by a rerun with the same data settings), then the head trains for many epochs
+over them in seconds a step (:class:`avsr.train.classifier.NoiseTask`, the log-mel classifier's
+task: cross-entropy + smooth-L1 on SNR).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from avsr.av.whisper_classifier import NoiseHead, WhisperNoiseConfig
+from avsr.core.padding import pad
+from avsr.core.store import save_checkpoint
+from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
+from avsr.data.phoneme_errors import sentence_rng
+from avsr.data.speech import NoisySpeech, read_split
+from avsr.train.base import OptimConfig, RunConfig, fit_resumable
+from avsr.train.classifier import NoiseTask
+
+
+@dataclass(frozen=True)
+class HeadDataConfig:
+    train: tuple[str, ...] = ("data/audio_corpus/speech_en.jsonl",)
+    val: tuple[str, ...] = ("data/audio_corpus/speech_en.jsonl",)
+    train_split: str = "train"  # records whose "split" is this (records without one: kept)
+    val_split: str = "test"
+    noise_sources: tuple[str, ...] = ("data/audio_corpus/noise_sources.jsonl", "data/audio_corpus/talkers.jsonl")
+    examples: int = 4000
+    val_examples: int = 600
+    seconds: tuple[float, float] = (3.0, 10.0)  # length of one example (utterances packed to it)
+    snr: tuple[float, float] = (-10.0, 25.0)
+    clean_prob: float = 0.2
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class NoiseHeadTrainConfig(RunConfig):
+    model: WhisperNoiseConfig = WhisperNoiseConfig()
+    data: HeadDataConfig = HeadDataConfig()
+    optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=0.01, warmup_steps=50)
+    snr_weight: float = 1.0
+    output: str = "runs/noise-head"
+
+
+def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -> tuple[np.ndarray, str, float | None]:
+    """One mixture for ``key`` (seeded): utterances packed to a drawn length, then clean or one
+    category at a drawn SNR."""
+    rng = sentence_rng(bank.cfg.seed, key)
+    n = int(rng.uniform(*d.seconds) * 16000)
+    pieces, have = [], 0
+    while have < n:
+        r = speech.records[int(rng.integers(len(speech.records)))]
+        a = speech.clean(r)
+        pieces += [a, np.zeros(int(rng.uniform(0.1, 0.5) * 16000), np.float32)]
+        have += len(a) + len(pieces[-1])
+    clip = np.concatenate(pieces)[:n]
+    if rng.random() < d.clean_prob:
+        return clip, "clean", None
+    cat = bank.cfg.categories[int(rng.integers(len(bank.cfg.categories)))]
+    snr = float(rng.uniform(*d.snr))
+    mixed, _ = bank.corrupt(key, clip, cat, snr)
+    return mixed, cat, snr
+
+
+def cache_features(
+    head: NoiseHead, speech: NoisySpeech, bank: NoiseBank, n: int, d: HeadDataConfig, path: Path, tag: str
+) -> dict[str, Any]:
+    """``n`` examples' frozen features (float16), labels and SNRs, cached at ``path``."""
+    from tqdm import tqdm
+
+    sig = hashlib.sha256(
+        json.dumps([asdict(d), head.cfg.to_dict(), n, tag, len(speech.records)], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    if path.is_file():
+        c = torch.load(path, weights_only=True)
+        if c.get("signature") == sig:
+            return c
+    feats, labels, snrs = [], [], []
+    classes = list(head.cfg.classes)
+    for i in tqdm(range(n), desc=f"features ({tag})", unit="clip"):
+        audio, cat, snr = example(speech, bank, f"{tag}:{i}", d)
+        feats.append(head.features(audio).half())
+        labels.append(classes.index(cat))
+        snrs.append(float("nan") if snr is None else snr)
+    c = {"signature": sig, "feats": feats, "label": torch.tensor(labels), "snr": torch.tensor(snrs)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(c, path)
+    return c
+
+
+class _Cached(torch.utils.data.Dataset):
+    def __init__(self, c: dict[str, Any]):
+        self.c = c
+
+    def __len__(self) -> int:
+        return len(self.c["feats"])
+
+    def __getitem__(self, i: int):
+        return self.c["feats"][i], self.c["label"][i], self.c["snr"][i]
+
+
+def _collate(items):
+    x, frames = pad([f.float() for f, _, _ in items])
+    return {
+        "mel": x,
+        "frames": frames,
+        "label": torch.stack([t[1] for t in items]),
+        "snr": torch.stack([t[2] for t in items]),
+    }
+
+
+def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
+    """Fit the head; returns its checkpoint folder OUTPUT/final. ``whisper``: the loaded model
+    (default: ``cfg.model.whisper`` through :func:`avsr.av.whisper.load_whisper`)."""
+    from avsr.av.whisper import load_whisper
+
+    L.seed_everything(cfg.seed, workers=True)
+    d, out = cfg.data, Path(cfg.output)
+    model = whisper if whisper is not None else load_whisper(cfg.model.whisper)[0]
+    head = NoiseHead(cfg.model).attach(model.eval())
+    sources = read_sources(d.noise_sources)
+    cats = tuple(c for c in cfg.model.classes if c != "clean")
+    data = {}
+    for tag, paths, split, n, seed in (
+        ("train", d.train, d.train_split, d.examples, cfg.seed),
+        ("val", d.val, d.val_split, d.val_examples, cfg.seed + 1),
+    ):
+        bank = NoiseBank(sources, NoiseConfig(categories=cats, split=split, seed=seed))
+        speech = NoisySpeech(read_split(paths, split), None, False, max_seconds=d.seconds[1])
+        data[tag] = cache_features(head, speech, bank, n, d, out / f"features-{tag}.pt", tag)
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = DataLoader(_Cached(data["train"]), d.batch_size, shuffle=True, collate_fn=_collate, generator=g)
+    val_dl = DataLoader(_Cached(data["val"]), d.batch_size, collate_fn=_collate)
+    max_steps = int(cfg.trainer.get("max_steps", 2000))
+    task = NoiseTask(head, cfg.optim, cfg.snr_weight, max_steps)
+    trainer = fit_resumable(task, cfg, max_steps, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    final = out / "final"
+    if trainer.is_global_zero:
+        extra = {"trained_with": cfg.to_dict(), "steps": trainer.global_step}
+        save_checkpoint(final, task.model.cpu(), "noise-head", cfg.model.to_dict(), extra)
+    return final
