@@ -6,8 +6,9 @@ from __future__ import annotations
 def add(sub) -> None:
     p = sub.add_parser("models", help="list the registered offline models and where each comes from")
     p.set_defaults(func=run_models)
-    a = sub.add_parser("adapters", help="list the adapter sets in a folder")
-    a.add_argument("folder", nargs="?", default="adapters", help="folder of adapter-set folders (default: ./adapters)")
+    a = sub.add_parser("adapters", help="list the adapter sets in a folder (default: the sets that ship)")
+    a.add_argument("folder", nargs="?", help="folder of adapter-set folders (default: the shipped whisper-base sets)")
+    a.add_argument("--whisper", default="whisper-base", help="whose shipped sets to list (default whisper-base)")
     a.set_defaults(func=run_adapters)
 
 
@@ -50,7 +51,14 @@ def _published() -> None:
 
 def run_adapters(args) -> int:
     from avsr.av.model import list_sets
+    from avsr.core.registry import shipped
 
+    if args.folder is None:
+        args.folder = shipped("adapter-sets", args.whisper)
+        if args.folder is None:
+            print(f"no adapter sets ship for {args.whisper}; give a folder (avsr adapters FOLDER)")
+            return 0
+        print(f"shipped sets for {args.whisper} (sha256 verified): {args.folder}")
     sets = list_sets(args.folder)
     if not sets:
         print(f"{args.folder}: no adapter sets (train one: avsr train av configs/av/babble.yaml)")

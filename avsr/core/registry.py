@@ -41,6 +41,12 @@ def registered_files(name: str) -> list[Path]:
     e = registry()[name]
     out = []
     for f in e["files"]:
+        if "local" in f:  # shipped in this repository (checkpoints/...)
+            path = REGISTRY.parent.parent / f["local"]
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing from this checkout (it ships with avsr: {e['install']})")
+            out.append(path)
+            continue
         spec = importlib.util.find_spec(f["package"])  # locates the package without importing it
         if spec is None or not spec.origin:
             raise CheckpointError(f"model {name!r} needs the package {f['package']!r}: {e['install']}")
@@ -61,6 +67,16 @@ def verified_files(name: str) -> list[Path]:
                 f"{path}: sha256 {got[:16]}... does not match the registry's {f['sha256'][:16]}... for {name!r}"
             )
     return paths
+
+
+def shipped(kind: str, whisper: str) -> Path | None:
+    """The folder of the shipped model of ``kind`` (``adapter-sets``, ``noise-head``) made for
+    ``whisper``, its files' sha256 verified; None when none ships for that Whisper."""
+    for name, e in registry().items():
+        if e.get("kind") == kind and e.get("whisper") == whisper:
+            verified_files(name)
+            return REGISTRY.parent.parent / e["folder"]
+    return None
 
 
 def converted_dir(name: str) -> Path:

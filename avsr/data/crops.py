@@ -4,15 +4,17 @@ Reads the ROI stage's outputs (``roi`` crops + ``text`` or ``phonemes``). Target
 ids of :data:`avsr.text.VOCAB`; a line without ``phonemes`` gets them from G2P of its ``text``.
 Batches are filled up to a frame budget (similar lengths together) rather than a fixed count.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,7 +84,13 @@ def phoneme_targets(records: list[dict[str, Any]]) -> list[list[int]]:
 class CropDataset(Dataset):
     """Items of one manifest: dict(id, video (T, S, S) uint8 tensor, target (L,) long)."""
 
-    def __init__(self, manifest: str | os.PathLike, train: bool = False, augment: AugmentConfig | None = None, time_stride: int = 1):
+    def __init__(
+        self,
+        manifest: str | os.PathLike,
+        train: bool = False,
+        augment: AugmentConfig | None = None,
+        time_stride: int = 1,
+    ):
         manifest = Path(manifest)
         records = list(read_jsonl(manifest))
         if not records:
@@ -96,9 +104,13 @@ class CropDataset(Dataset):
             except ValueError as e:
                 dropped.append(str(e))
                 continue
-            self.items.append((r["id"], resolve_path(manifest.parent, r["roi"]), int(r["frames"]), tgt, r.get("text", "")))
+            self.items.append(
+                (r["id"], resolve_path(manifest.parent, r["roi"]), int(r["frames"]), tgt, r.get("text", ""))
+            )
         if dropped:
-            log.warning("%s: dropped %d clip(s) too short for their targets, e.g. %s", manifest, len(dropped), dropped[0])
+            log.warning(
+                "%s: dropped %d clip(s) too short for their targets, e.g. %s", manifest, len(dropped), dropped[0]
+            )
         if not self.items:
             raise ValueError(f"{manifest}: no usable clip ({len(dropped)} too short for their targets: {dropped[:1]})")
         self.train = train
@@ -119,7 +131,12 @@ class CropDataset(Dataset):
         # torch's RNG is seeded per worker and epoch by the DataLoader (and by Lightning's seed)
         rng = np.random.default_rng(int(torch.randint(2**31 - 1, ()).item())) if self.train else None
         video = augment_clip(video, self.aug, rng)
-        return {"id": clip_id, "video": torch.from_numpy(np.ascontiguousarray(video)), "target": torch.tensor(target), "text": text}
+        return {
+            "id": clip_id,
+            "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "target": torch.tensor(target),
+            "text": text,
+        }
 
 
 def augment_clip(video: np.ndarray, aug: AugmentConfig, rng: np.random.Generator | None) -> np.ndarray:
@@ -162,7 +179,15 @@ class FrameBudgetSampler(Sampler[list[int]]):
     longer than the budget gets a batch of its own). Sharded across DDP ranks: every rank gets
     the same number of batches each epoch, so no rank waits on another at the end."""
 
-    def __init__(self, lengths: list[int], max_frames: int, shuffle: bool, seed: int = 0, rank: int | None = None, world: int | None = None):
+    def __init__(
+        self,
+        lengths: list[int],
+        max_frames: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int | None = None,
+        world: int | None = None,
+    ):
         self.lengths, self.max_frames, self.shuffle, self.seed = lengths, max_frames, shuffle, seed
         self.rank, self.world = rank, world  # None: read from torch.distributed when batches are made
         self.epoch = 0
@@ -180,7 +205,9 @@ class FrameBudgetSampler(Sampler[list[int]]):
     def _batches(self) -> list[list[int]]:
         rng = random.Random(self.seed + self.epoch)
         ties = [rng.random() for _ in self.lengths] if self.shuffle else [0.0] * len(self.lengths)
-        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], ties[i]))  # equal lengths mix anew each epoch
+        order = sorted(
+            range(len(self.lengths)), key=lambda i: (self.lengths[i], ties[i])
+        )  # equal lengths mix anew each epoch
         batches, cur, frames = [], [], 0
         for i in order:
             if cur and frames + self.lengths[i] > self.max_frames:

@@ -104,7 +104,9 @@ def read_sources(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     recs = []
     for p in paths:
         if not os.path.isfile(p):
-            raise InputError(f"{p}: no such noise-sources file (data_prep/noise_corpus.py or data_prep/audio.py write them)")
+            raise InputError(
+                f"{p}: no such noise-sources file (data_prep/noise_corpus.py or data_prep/audio.py write them)"
+            )
         part = read_manifest(p)
         if any(not {"id", "audio", "category"} <= set(r) for r in part):
             raise InputError(f"{p}: not a noise-sources list (each line needs id, audio, category)")

@@ -2,6 +2,7 @@
 alone. A CTC lip reader confuses phonemes that look alike (same viseme group), drops and
 inserts phonemes, and loses word boundaries; each is simulated at a configurable rate, seeded
 per sentence so a corpus corrupts the same way on every run."""
+
 from __future__ import annotations
 
 import zlib

@@ -76,6 +76,9 @@ def load_recognizer(
     - audio / audio-visual (default): the frozen Whisper ``whisper`` (registry name, CTranslate2
       folder, openai ``.pt`` or hub id), with the adapter sets in ``adapters``, the noise
       ``classifier`` and the ``router`` table when given (:class:`~avsr.recognizers.audiovisual.AVRecognizer`);
+      when neither ``adapters`` nor ``classifier`` is given, the sets and noise head that ship for
+      that Whisper (``checkpoints/registry.yaml``; whisper-base has them) are used; ``adapter="none"``
+      keeps the frozen model;
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
@@ -107,13 +110,18 @@ def _str(p: str | os.PathLike | None) -> str | None:
 
 def load_av(opts: ModelOptions) -> Recognizer:
     """The audio / audio-visual recogniser of ``opts``; AvsrError (usage) when it cannot be loaded."""
+    from avsr.core.registry import shipped
     from avsr.recognizers.audiovisual import AVRecognizer
 
+    adapters, classifier = opts.adapters, opts.classifier
+    if adapters is None and classifier is None:  # the sets and noise head that ship for this Whisper
+        found = shipped("adapter-sets", opts.whisper), shipped("noise-head", opts.whisper)
+        adapters, classifier = (None, None) if None in found else tuple(map(str, found))
     try:
         rec = AVRecognizer.from_pretrained(
             opts.whisper,
-            opts.adapters,
-            opts.classifier,
+            adapters,
+            classifier,
             opts.router,
             device=opts.device,
             beams=opts.beam or 1,

@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 
-from avsr.data.crops import AugmentConfig, CropDataset, FrameBudgetSampler, augment_clip, check_ctc_feasible, collate, ctc_min_frames
 from avsr.core.jsonl import write_jsonl
+from avsr.data.crops import (
+    AugmentConfig,
+    CropDataset,
+    FrameBudgetSampler,
+    augment_clip,
+    check_ctc_feasible,
+    collate,
+    ctc_min_frames,
+)
 
 
 def test_frame_budget_batches():
@@ -52,8 +60,11 @@ def roi_like(tmp_path):
         with CropWriter(tmp_path / f"{cid}.roi.mkv", 96, False) as w:
             for _ in range(n):
                 w.write(np.zeros((96, 96), np.uint8))
-    write_jsonl(tmp_path / "m.jsonl", [
-        {"id": "long", "roi": "long.roi.mkv", "frames": 30, "phonemes": "G OW | F"},
-        {"id": "short", "roi": "short.roi.mkv", "frames": 6, "text": "go forward ten meters"},
-    ])
+    write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": "long", "roi": "long.roi.mkv", "frames": 30, "phonemes": "G OW | F"},
+            {"id": "short", "roi": "short.roi.mkv", "frames": 6, "text": "go forward ten meters"},
+        ],
+    )
     return tmp_path / "m.jsonl"
