@@ -55,6 +55,7 @@ def main() -> int:
     p.add_argument("--sets", nargs="+", default=["none"], help="adapter sets to evaluate ('none' = frozen Whisper)")
     p.add_argument("--speech", nargs="+", default=[], help="speech manifests (JSONL: id, audio, text), used whole")
     p.add_argument("--heldout", nargs="+", default=[], help="speech manifests of which the 'test' split is used")
+    p.add_argument("--min-seconds", type=float, default=0.0, help="skip shorter utterances (e.g. single words)")
     p.add_argument("--sources", nargs="+", default=["data/audio/noise_sources.jsonl"])
     p.add_argument("--classifier", help="noise classifier checkpoint (for the 'routed' system)")
     p.add_argument("--router", help="router YAML (default: the built-in rules)")
@@ -79,6 +80,7 @@ def main() -> int:
         choose = rec.choose
     records = [r for m in args.speech for r in read_manifest(m, need=("text", "audio"))]
     records += [r for m in args.heldout for r in read_manifest(m, need=("text", "audio")) if r.get("split") == "test"]
+    records = [r for r in records if float(r.get("seconds") or 1e9) >= args.min_seconds]
     if not records:
         p.error("no utterances: give --speech and/or --heldout manifests")
     bank = noise_bank(read_sources(args.sources), args.categories, args.seed)

@@ -39,6 +39,8 @@ from avsr.data.phoneme_errors import sentence_rng
 CATEGORIES = ("babble", "music", "noise", "sidespeaker")
 SPEECH_CATEGORIES = ("babble", "sidespeaker")  # built from speech sources (category "speech")
 _EPS = 1e-12
+_DRAWS = 20  # tries to find a stretch of a noise source that is not silent
+_QUIET = 1e-7  # power below -70 dBFS: a pause or fade, not noise to scale up
 
 
 def power(x: np.ndarray) -> float:
@@ -143,8 +145,12 @@ class NoiseBank:
 
     def _pick(self, rng: np.random.Generator, cat: str, n: int, exclude: str | None) -> np.ndarray:
         pool = [r for r in self.by_cat[cat] if r["id"] != exclude] or self.by_cat[cat]
-        src = self.audio(pool[int(rng.integers(len(pool)))])
-        return fit_length(src, n, int(rng.integers(len(src))))
+        for _ in range(_DRAWS):  # a stretch of a recording can be silent (a pause, a fade): draw again
+            src = self.audio(pool[int(rng.integers(len(pool)))])
+            out = fit_length(src, n, int(rng.integers(len(src))))
+            if power(out) > _QUIET:
+                return out
+        raise InputError(f"{_DRAWS} draws of {cat!r} sources were all silent: check the noise manifest")
 
     def draw(
         self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None

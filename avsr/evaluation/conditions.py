@@ -101,15 +101,23 @@ def classifier_report(
 ) -> dict[str, Any]:
     """Accuracy, per-class accuracy, confusion counts and SNR mean absolute error (noisy items)
     of the noise classifier on every record x (clean + category x SNR) mixture."""
+    import time
+
     confusion: Counter = Counter()
     errs: list[float] = []
+    low: list[tuple[bool, float]] = []  # (correct, SNR error) at SNR <= 10 dB
     per_snr: dict[float, list[bool]] = {}
+    seconds = 0.0
     for cond, _, m in mixtures(records, bank, conditions(categories, snrs)):
+        t = time.perf_counter()
         p = clf.predict(m)
+        seconds += time.perf_counter() - t
         confusion[(cond.category, p["category"])] += 1
         if cond.noisy:
             errs.append(abs(p["snr"] - cond.snr))
             per_snr.setdefault(cond.snr, []).append(p["category"] == cond.category)
+            if cond.snr <= 10:
+                low.append((p["category"] == cond.category, abs(p["snr"] - cond.snr)))
     classes = [CLEAN, *categories]
     total = sum(confusion.values())
     correct = sum(v for (t, p), v in confusion.items() if t == p)
@@ -123,6 +131,10 @@ def classifier_report(
         "items": total,
         "per_class": per_class,
         "snr_mae_db": float(np.mean(errs)) if errs else None,
+        "accuracy_snr_le_10": float(np.mean([c for c, _ in low])) if low else None,
+        "snr_mae_db_snr_le_10": float(np.mean([e for _, e in low])) if low else None,
+        "seconds_per_clip": seconds / max(1, total),
+        "classes": classes,
         "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},
         "confusion": {f"{t}->{p}": v for (t, p), v in sorted(confusion.items())},
     }

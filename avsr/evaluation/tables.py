@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval, error_rate
 from avsr.evaluation.conditions import CLEAN
 from avsr.evaluation.scoring import corpus_wer
@@ -208,3 +210,37 @@ def plot_wer_vs_snr(rows: Sequence[ResultRow], path: str | os.PathLike, title: s
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def plot_confusion(confusion: dict[str, int], classes: Sequence[str], path: str | os.PathLike, title: str) -> None:
+    """Row-normalised confusion matrix (true class per row) from ``{"true->pred": count}``,
+    each cell labelled with its share and count."""
+    plt = _pyplot()
+    n = len(classes)
+    m = np.zeros((n, n))
+    for k, v in confusion.items():
+        t, p = k.split("->")
+        if t in classes and p in classes:
+            m[classes.index(t), classes.index(p)] += v
+    share = m / np.maximum(1, m.sum(1, keepdims=True))
+    fig, ax = plt.subplots(figsize=(1.2 * n + 1.6, 1.1 * n + 1.2))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j,
+                i,
+                f"{100 * share[i, j]:.0f}%\n({int(m[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
+    ax.set_xticks(range(n), classes, rotation=30, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
