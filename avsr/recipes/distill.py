@@ -23,6 +23,17 @@ from avsr.core.audio import read_audio, write_wav
 from avsr.core.jsonl import JsonlAppender, read_jsonl
 from avsr.core.media import SAMPLE_RATE
 
+MAX_COMPRESSION = 2.4  # Whisper's own test for a looping decode (zlib ratio of the text)
+
+
+def looped(text: str) -> bool:
+    """Whether a transcript repeats itself like a decoding loop ("oh, oh, oh, ..."): its zlib
+    compression ratio is above Whisper's threshold of 2.4. Such a target would teach the loop."""
+    import zlib
+
+    b = text.encode("utf-8")
+    return len(b) > 0 and len(b) / len(zlib.compress(b)) > MAX_COMPRESSION
+
 
 def pack_windows(
     records: Sequence[dict[str, Any]], window_seconds: float = 28.0, gap: float = 0.3
@@ -56,12 +67,14 @@ def distill(
 ) -> Path:
     """Write OUT/audio/distilled/*.wav and OUT/distilled.jsonl (``{"id", "audio", "text",
     "target", "seconds", "parts", "speakers", "split": "train", "source": "self-distillation"}``)
-    and return the manifest. ``model``: an :class:`avsr.av.model.AVWhisper` (default: loaded)."""
+    and return the manifest; a window whose transcript loops (:func:`looped`) goes to
+    OUT/distilled_rejected.jsonl instead. ``model``: an :class:`avsr.av.model.AVWhisper` (default: loaded)."""
     from tqdm import tqdm
 
     out = Path(out)
     manifest = out / "distilled.jsonl"
-    done = {r["id"] for r in read_jsonl(manifest)} if manifest.is_file() else set()
+    rejected = out / "distilled_rejected.jsonl"
+    done = {r["id"] for m in (manifest, rejected) if m.is_file() for r in read_jsonl(m)}
     windows = list(pack_windows(records, window_seconds, gap))[:max_windows]
     todo = [(f"distilled/{i:05d}", w) for i, w in enumerate(windows) if f"distilled/{i:05d}" not in done]
     if not todo:
@@ -77,6 +90,7 @@ def distill(
     (out / "audio" / "distilled").mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), desc="self-distillation", unit="window")
     sink = JsonlAppender(manifest)
+    rejects = JsonlAppender(out / "distilled_rejected.jsonl")  # looping transcripts: not used
     for b in range(0, len(todo), batch_size):
         chunk = todo[b : b + batch_size]
         audios = []
@@ -102,8 +116,9 @@ def distill(
                 "split": "train",
                 "source": f"self-distillation ({whisper}, clean audio, greedy)",
             }
-            sink.write(rec)
+            (rejects if looped(text) else sink).write(rec)
         bar.update(len(chunk))
     bar.close()
     sink.close()
+    rejects.close()
     return manifest

@@ -9,6 +9,7 @@ run resumes; the finished set is written as OUTPUT/adapters/NAME (see :mod:`avsr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from avsr.core.padding import pad
 from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.speech import NoisySpeech, PackedNoisySpeech, read_split
 from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ def labels_for(av: AVWhisper, texts: list[str]) -> torch.Tensor:
     once by :func:`train_av` (English transcription, no timestamps)."""
     tok = av.processor.tokenizer
     seqs = [tok(" " + t.strip(), add_special_tokens=True)["input_ids"][1:] for t in texts]
+    limit = int(av.whisper.config.max_target_positions) - 1  # the model prepends the start token
+    for i, q in enumerate(seqs):
+        if len(q) > limit:  # longer than Whisper's decoder can hold: keep its start and the end token
+            log.warning("a target of %d tokens is cut to Whisper's %d: %.60s...", len(q), limit, texts[i])
+            seqs[i] = q[: limit - 1] + q[-1:]
     out = torch.full((len(seqs), max(map(len, seqs))), -100, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s)

@@ -76,15 +76,22 @@ def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -
     return mixed, cat, snr
 
 
+def feature_signature(cfg: WhisperNoiseConfig, d: HeadDataConfig, n: int, tag: str, utterances: int) -> str:
+    """What the cached features depend on (the data settings and the frozen feature extractor,
+    not the head's own sizes or dropout): a cache with another signature is recomputed."""
+    data = {k: v for k, v in asdict(d).items() if k != "batch_size"}
+    feats = {k: getattr(cfg, k) for k in ("whisper", "layers", "d_model", "n_mels", "max_seconds", "classes")}
+    blob = json.dumps([data, feats, n, tag, utterances], sort_keys=True, default=list)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def cache_features(
     head: NoiseHead, speech: NoisySpeech, bank: NoiseBank, n: int, d: HeadDataConfig, path: Path, tag: str
 ) -> dict[str, Any]:
     """``n`` examples' frozen features (float16), labels and SNRs, cached at ``path``."""
     from tqdm import tqdm
 
-    sig = hashlib.sha256(
-        json.dumps([asdict(d), head.cfg.to_dict(), n, tag, len(speech.records)], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    sig = feature_signature(head.cfg, d, n, tag, len(speech.records))
     if path.is_file():
         c = torch.load(path, weights_only=True)
         if c.get("signature") == sig:

@@ -130,3 +130,24 @@ def test_routed_system_reuses_decodes(tiny_whisper, audio_data):
     with pytest.raises(ValueError, match="choose"):
         run_whisper(av, recs, conditions([], []), [ROUTED])
     assert np.isfinite(len(lines))
+
+
+def test_self_distillation_packs_transcribes_and_resumes(tiny_whisper, audio_data, tmp_path):
+    from avsr.av.model import AVWhisper
+    from avsr.core.manifest import read_manifest
+    from avsr.recipes.distill import distill, looped, pack_windows
+
+    assert looped("oh, " * 60) and not looped("You couldn't pilot your way out of a paper bag, King.")
+    recs = read_manifest(audio_data / "speech_train.jsonl")
+    windows = list(pack_windows(recs, 12.0))
+    assert sum(len(w) for w in windows) == len([r for r in recs if r["seconds"] <= 12.0])
+    assert all(sum(r["seconds"] + 0.3 for r in w) - 0.3 <= 12.0 or len(w) == 1 for w in windows)
+    av = AVWhisper(*tiny_whisper(max_length=6, init_std=0.5), "tiny")
+    out = distill(recs, tmp_path, window_seconds=12.0, max_windows=2, model=av)
+    got = list(read_jsonl(out)) + list(read_jsonl(tmp_path / "distilled_rejected.jsonl"))
+    assert len(got) == 2 and all(r["target"] == r["text"] and r["parts"] for r in got)
+    assert (tmp_path / got[0]["audio"]).is_file()
+    calls = []
+    av.generate = lambda *a, **k: calls.append(1)
+    distill(recs, tmp_path, window_seconds=12.0, max_windows=2, model=av)  # nothing left to do
+    assert not calls
