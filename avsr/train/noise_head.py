@@ -44,6 +44,13 @@ class HeadDataConfig:
     seconds: tuple[float, float] = (3.0, 10.0)  # length of one example (utterances packed to it)
     snr: tuple[float, float] = (-10.0, 25.0)
     clean_prob: float = 0.2
+    # share of examples low-passed at a random cutoff (a channel: telephone, MP3, 11/16 kHz
+    # sources), so that bandwidth, which differs between the packages, is no cue to the class
+    lowpass_prob: float = 0.5
+    lowpass_hz: tuple[float, float] = (3400.0, 7500.0)
+    # every example gets a recording floor: train-split noise at this SNR (real recordings are
+    # never digitally silent between words; without it "silent pauses" meant "clean")
+    floor_snr: tuple[float, float] = (30.0, 50.0)
     batch_size: int = 64
 
 
@@ -57,8 +64,8 @@ class NoiseHeadTrainConfig(RunConfig):
 
 
 def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -> tuple[np.ndarray, str, float | None]:
-    """One mixture for ``key`` (seeded): utterances packed to a drawn length, then clean or one
-    category at a drawn SNR."""
+    """One mixture for ``key`` (seeded): utterances packed to a drawn length over a faint
+    recording floor, then clean or one category at a drawn SNR, then low-passed or not."""
     rng = sentence_rng(bank.cfg.seed, key)
     n = int(rng.uniform(*d.seconds) * 16000)
     pieces, have = [], 0
@@ -68,12 +75,22 @@ def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -
         pieces += [a, np.zeros(int(rng.uniform(0.1, 0.5) * 16000), np.float32)]
         have += len(a) + len(pieces[-1])
     clip = np.concatenate(pieces)[:n]
-    if rng.random() < d.clean_prob:
-        return clip, "clean", None
-    cat = bank.cfg.categories[int(rng.integers(len(bank.cfg.categories)))]
-    snr = float(rng.uniform(*d.snr))
-    mixed, _ = bank.corrupt(key, clip, cat, snr)
-    return mixed, cat, snr
+    clip, _ = bank.corrupt(f"{key}|floor", clip, "noise", float(rng.uniform(*d.floor_snr)))
+    cat, snr = "clean", None
+    if rng.random() >= d.clean_prob:
+        cat = bank.cfg.categories[int(rng.integers(len(bank.cfg.categories)))]
+        snr = float(rng.uniform(*d.snr))
+        clip, _ = bank.corrupt(key, clip, cat, snr)
+    if rng.random() < d.lowpass_prob:
+        clip = lowpass(clip, float(rng.uniform(*d.lowpass_hz)))
+    return clip, cat, snr
+
+
+def lowpass(x: np.ndarray, hz: float) -> np.ndarray:
+    """``x`` with everything above ``hz`` removed (an ideal filter, in the frequency domain)."""
+    spec = np.fft.rfft(x)
+    spec[int(hz / 16000 * len(x)) :] = 0
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
 def feature_signature(cfg: WhisperNoiseConfig, d: HeadDataConfig, n: int, tag: str, utterances: int) -> str:
