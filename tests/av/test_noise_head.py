@@ -8,19 +8,6 @@ from avtools import FIXTURES
 
 from avsr.core.configs import build
 from avsr.core.jsonl import read_jsonl
-from avsr.recipes.audio import prepare_audio
-
-
-@pytest.fixture(scope="module")
-def audio_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("audio")
-    n = FIXTURES / "noise"
-    prepare_audio(
-        FIXTURES / "speech",
-        {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))},
-        out,
-    )
-    return out
 
 
 def test_lower_layers_stay_frozen_with_skip(tiny_whisper):

@@ -3,25 +3,11 @@
 import csv
 import json
 
-import pytest
 import torch
 from avtools import FIXTURES
 
 from avsr.core.configs import build
 from avsr.core.jsonl import read_jsonl, write_jsonl
-from avsr.recipes.audio import prepare_audio
-
-
-@pytest.fixture(scope="module")
-def audio_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("audio")
-    n = FIXTURES / "noise"
-    prepare_audio(
-        FIXTURES / "speech",
-        {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))},
-        out,
-    )
-    return out
 
 
 def _losses(run):

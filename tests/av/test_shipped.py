@@ -1,0 +1,77 @@
+"""The noise head and adapter sets that ship for Whisper base: registered with their sha256,
+small, loaded offline, and used by `avsr transcribe` by default."""
+
+import json
+
+import numpy as np
+import pytest
+from avtools import FIXTURES
+
+from avsr.core.registry import REGISTRY, registry, shipped, verified_files
+
+SETS = {"babble", "music", "noise", "sidespeaker"}
+
+
+def test_registered_with_checksums_and_small():
+    entries = {n: e for n, e in registry().items() if e["kind"] in ("adapter-sets", "noise-head")}
+    assert {e["kind"] for e in entries.values()} == {"adapter-sets", "noise-head"}
+    total = 0
+    for name, e in entries.items():
+        assert e["whisper"] == "whisper-base" and e["trained_with"] and e["licence"]
+        total += sum(p.stat().st_size for p in verified_files(name))  # raises on a sha256 mismatch
+    assert total < 20 * 2**20
+    folder = shipped("adapter-sets", "whisper-base")
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == SETS
+    assert shipped("adapter-sets", "whisper-tiny.en") is None
+
+
+def test_changed_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import avsr.core.registry as reg
+    from avsr.core.errors import CheckpointError
+
+    root = tmp_path / "repo"
+    shutil.copytree(REGISTRY.parent, root / "checkpoints")
+    head = root / "checkpoints" / "whisper-base" / "noise-head" / "model.safetensors"
+    head.write_bytes(head.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(reg, "REGISTRY", root / "checkpoints" / "registry.yaml")
+    reg.registry.cache_clear()
+    try:
+        with pytest.raises(CheckpointError, match="sha256"):
+            reg.shipped("noise-head", "whisper-base")
+    finally:
+        reg.registry.cache_clear()
+
+
+def test_sets_describe_themselves():
+    from avsr.av.model import list_sets
+
+    sets = dict(list_sets(shipped("adapter-sets", "whisper-base")))
+    assert set(sets) == SETS
+    for name, meta in sets.items():
+        assert meta["modality"] == "audio" and meta["noise"]["categories"] == [name]
+        assert meta["whisper"]["name"] == "whisper-base" and meta["whisper"]["d_model"] == 512
+        assert meta["trained_with"]["lora"]["skip_encoder_layers"] == 3
+
+
+def test_transcribe_uses_them_by_default(tmp_path):
+    """A noisy clip: the record names the noise class and the set; --adapter none keeps the
+    frozen model (the classifier still reports the noise)."""
+    from avsr.cli import main
+    from avsr.core.audio import read_audio, write_wav
+    from avsr.data.mixing import mix
+
+    speech = read_audio(FIXTURES / "goforward_16k.wav")
+    rng = np.random.default_rng(0)
+    talkers = sum(np.roll(speech, int(rng.integers(len(speech)))) for _ in range(6))
+    wav = tmp_path / "noisy.wav"
+    write_wav(wav, np.clip(mix(speech, talkers, 0.0), -1, 1))
+    for extra, out in (([], tmp_path / "auto.jsonl"), (["--adapter", "none"], tmp_path / "none.jsonl")):
+        assert main(["transcribe", str(wav), "-o", str(out), *extra]) == 0
+        rec = json.loads(out.read_text().splitlines()[0])
+        assert rec["noise"]["category"] in ("clean", *SETS) and isinstance(rec["noise"]["snr"], float)
+        if extra:
+            assert rec["adapter"] == "none"
+        else:
+            assert rec["adapter"] in ("none", *SETS) and "noise-head" in json.dumps(rec["model"])
