@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from avsr.av.model import AVWhisper
+from avsr.av.router import RouterConfig
 from avsr.av.whisper import load_whisper
 from avsr.data.mixing import CATEGORIES, read_sources
 from avsr.evaluation.conditions import conditions, noise_bank
@@ -36,16 +37,6 @@ from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import snr_grid
 from avsr.recognizers.audiovisual import AVRecognizer
 from avsr.recognizers.checkpoints import load_checkpoint
-
-
-def _router(path):
-    from avsr.av.router import RouterConfig
-    from avsr.core.configs import load_yaml
-
-    if not path:
-        return RouterConfig()
-    d = load_yaml(path)
-    return RouterConfig.from_dict(d.get("router", d))
 
 
 def main() -> int:
@@ -76,7 +67,9 @@ def main() -> int:
     if ROUTED in args.sets:
         if not args.classifier:
             p.error("the 'routed' system needs --classifier")
-        rec = AVRecognizer(av, load_checkpoint(args.classifier), _router(args.router))
+        rec = AVRecognizer(
+            av, load_checkpoint(args.classifier), RouterConfig.from_yaml(args.router) if args.router else RouterConfig()
+        )
         choose = rec.choose
     records = [r for m in args.speech for r in read_manifest(m, need=("text", "audio"))]
     records += [r for m in args.heldout for r in read_manifest(m, need=("text", "audio")) if r.get("split") == "test"]

@@ -84,9 +84,14 @@ class NoiseClassifier(nn.Module):
         device = next(self.parameters()).device
         mel = self.features(audio)[None].to(device)
         logits, snr = self.eval()(mel)
-        p = logits.softmax(-1)[0].cpu()
-        return {
-            "category": self.cfg.classes[int(p.argmax())],
-            "probs": {c: round(float(v), 4) for c, v in zip(self.cfg.classes, p)},
-            "snr": round(float(snr[0]), 2),
-        }
+        return decision(self.cfg.classes, logits[0], snr[0])
+
+
+def decision(classes: tuple[str, ...], logits: torch.Tensor, snr: torch.Tensor) -> dict[str, Any]:
+    """One clip's {"category", "probs", "snr"} from its class logits (C,) and SNR estimate."""
+    p = logits.softmax(-1).cpu()
+    return {
+        "category": classes[int(p.argmax())],
+        "probs": {c: round(float(v), 4) for c, v in zip(classes, p)},
+        "snr": round(float(snr), 2),
+    }

@@ -51,6 +51,14 @@ class RouterConfig:
     default: str = NO_ADAPTER
 
     @classmethod
+    def from_yaml(cls, path) -> RouterConfig:
+        """A router table file: the rules at the top level or under ``router:``."""
+        from avsr.core.configs import load_yaml
+
+        d = load_yaml(path)
+        return cls.from_dict(d.get("router", d))
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RouterConfig:
         allowed = set(Rule.__dataclass_fields__)
         rules = []

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.classifier import NOISE_CLASSES
+from avsr.av.classifier import NOISE_CLASSES, decision
 from avsr.av.features import log_mel
 from avsr.core.errors import CheckpointError
 from avsr.core.media import SAMPLE_RATE
@@ -121,9 +121,4 @@ class NoiseHead(nn.Module):
         """{"category", "probs", "snr"} for one 16 kHz clip."""
         feats = self.features(audio)
         logits, snr = self.eval()(feats[None].to(next(self.parameters()).device))
-        p = logits.softmax(-1)[0].cpu()
-        return {
-            "category": self.cfg.classes[int(p.argmax())],
-            "probs": {c: round(float(v), 4) for c, v in zip(self.cfg.classes, p)},
-            "snr": round(float(snr[0]), 2),
-        }
+        return decision(self.cfg.classes, logits[0], snr[0])

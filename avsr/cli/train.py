@@ -69,10 +69,10 @@ def run(args) -> int:
         from avsr.train.classifier import train_noise as fit
     cfg = build(Config, args.config, args.overrides)
     for name in ("train", "val", "noise_sources"):
-        paths = getattr(cfg.data, name, None)
-        paths = [paths] if isinstance(paths, str) else list(paths or [])
-        for path in paths if name != "train" or paths else [""]:
-            if (path or name == "train") and not os.path.isfile(path):
+        value = getattr(cfg.data, name, None)
+        paths = [p for p in ([value] if isinstance(value, str) else list(value or [])) if p]
+        for path in paths or ([""] if name == "train" else []):  # training data is required
+            if not os.path.isfile(path):
                 raise UsageError(
                     f"data.{name}={path!r}: no such file (give a manifest/corpus JSONL, e.g. data.{name}=PATH; "
                     "python data_prep/noise_corpus.py and data_prep/speech_corpus.py write the audio corpus)"

@@ -66,7 +66,6 @@ class AVRecognizer:
         from avsr.av.model import AVWhisper, list_sets
         from avsr.av.router import RouterConfig
         from avsr.av.whisper import load_whisper
-        from avsr.core.configs import load_yaml
         from avsr.recognizers.checkpoints import load_checkpoint
 
         model, proc = load_whisper(whisper, device=device)
@@ -94,7 +93,7 @@ class AVRecognizer:
                 raise UsageError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
             quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
         clf = load_checkpoint(classifier, device=device) if classifier else None
-        rc = RouterConfig.from_dict(load_yaml(router).get("router", load_yaml(router))) if router else RouterConfig()
+        rc = RouterConfig.from_yaml(router) if router else RouterConfig()
         names = {"whisper": os.fspath(whisper)} | {
             k: os.fspath(v)
             for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
