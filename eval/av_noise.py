@@ -7,15 +7,16 @@
 
 The shipped sets and classifier on held-out speakers x held-out noise packages (README table):
 
-    python eval/av_noise.py --adapters checkpoints/adapters --classifier checkpoints/noise-head \
+    python eval/av_noise.py --adapters checkpoints/whisper-base/adapters \
+        --classifier checkpoints/whisper-base/noise-head \
         --sets none babble music noise sidespeaker routed --own-category \
         --heldout data/audio_corpus/speech_en.jsonl --speech data/audio/speech_train.jsonl \
         data/audio/speech_test.jsonl --sources data/audio_corpus/noise_sources.jsonl \
         data/audio_corpus/talkers.jsonl --snrs 10 5 0 -5 -o runs/eval-adapters
 
 ``routed``: each mixture decoded with the set the noise classifier and router pick (``--router``,
-default configs/av/router.yaml's rules); ``--own-category``: a forced set runs on clean speech and
-on its own category only (the frozen model and ``routed`` run everywhere).
+default the router.yaml that came with the sets, else the built-in rules); ``--own-category``: a
+forced set runs on clean speech and on its own category only (the frozen model and ``routed`` run everywhere).
 
 Audio-only speech manifests (data_prep/audio.py); for LRS2/LRS3 test sets use `avsr eval asr|avsr`.
 Test-split noise only; mixtures are seeded per (utterance, category, SNR): two runs give the
@@ -28,7 +29,7 @@ import sys
 from pathlib import Path
 
 from avsr.av.model import AVWhisper
-from avsr.av.router import RouterConfig
+from avsr.av.router import RouterConfig, sets_router
 from avsr.av.whisper import load_whisper
 from avsr.data.mixing import CATEGORIES, read_sources
 from avsr.evaluation.conditions import conditions, noise_bank
@@ -49,7 +50,7 @@ def main() -> int:
     p.add_argument("--min-seconds", type=float, default=0.0, help="skip shorter utterances (e.g. single words)")
     p.add_argument("--sources", nargs="+", default=["data/audio/noise_sources.jsonl"])
     p.add_argument("--classifier", help="noise classifier checkpoint (for the 'routed' system)")
-    p.add_argument("--router", help="router YAML (default: the built-in rules)")
+    p.add_argument("--router", help="router YAML (default: the adapters folder's router.yaml, else the built-in rules)")
     p.add_argument("--own-category", action="store_true", help="run a forced set on clean and its own category only")
     p.add_argument("--categories", nargs="+", default=list(CATEGORIES))
     p.add_argument("--snrs", type=float, nargs="+", default=[10, 5, 0, -5])
@@ -63,14 +64,15 @@ def main() -> int:
     for name in args.sets:
         if name not in ("none", ROUTED):
             av.load_set(Path(args.adapters) / name)
-    choose = None
+    choose = router = None
     if ROUTED in args.sets:
         if not args.classifier:
             p.error("the 'routed' system needs --classifier")
+        router = args.router or sets_router(args.adapters)
         rec = AVRecognizer(
-            av, load_checkpoint(args.classifier), RouterConfig.from_yaml(args.router) if args.router else RouterConfig()
+            av, load_checkpoint(args.classifier), RouterConfig.from_yaml(router) if router else RouterConfig()
         )
-        choose = rec.choose
+        choose = rec.route
     records = [r for m in args.speech for r in read_manifest(m, need=("text", "audio"))]
     records += [r for m in args.heldout for r in read_manifest(m, need=("text", "audio")) if r.get("split") == "test"]
     records = [r for r in records if float(r.get("seconds") or 1e9) >= args.min_seconds]
@@ -100,6 +102,7 @@ def main() -> int:
         "utterances": len(records),
         "noise": " ".join(args.sources),
         "classifier": args.classifier,
+        "router": str(router) if router else None,
         "seed": args.seed,
         "bootstrap": args.bootstrap,
     }

@@ -15,13 +15,16 @@ skipped (the next rule, then ``default``, is used), and the decision says why.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from avsr.core.errors import ConfigError
 
 NO_ADAPTER = "none"
+ROUTER_FILE = "router.yaml"  # the routing table that comes with a folder of adapter sets
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class RouterConfig:
                 raise ConfigError(f"router rule {i}: needs 'adapter' and only {sorted(allowed)} (got {sorted(r)})")
             rules.append(Rule(**r))
         return cls(tuple(rules), d.get("default", NO_ADAPTER))
+
+
+def sets_router(adapters: str | os.PathLike | None) -> Path | None:
+    """The routing table that came with a folder of adapter sets (its ``router.yaml``: rules
+    measured for those sets), or None."""
+    path = Path(adapters) / ROUTER_FILE if adapters else None
+    return path if path is not None and path.is_file() else None
 
 
 @dataclass

@@ -100,16 +100,17 @@ def run_whisper(
     batch_size: int = 8,
     beams: int = 1,
     progress: bool = False,
-    choose: Callable[[np.ndarray], str] | None = None,
+    choose: Callable[[np.ndarray], tuple[str, dict[str, Any] | None]] | None = None,
     plan: Callable[[Condition], Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Scored utterance lines for every record x set x condition (noise added to the audio only;
     with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id.
 
     ``plan(cond)``: the sets to run under ``cond`` (default: all of ``sets``). The set name
-    ``routed`` (with ``choose``: mixture -> set name, the noise classifier + router) decodes each
-    mixture with the set chosen for it; a choice already decoded for that mixture is reused
-    (same model, same input: the same text), and the line records the choice (``routed_to``)."""
+    ``routed`` (with ``choose``: mixture -> (set name, noise estimate or None), the noise
+    classifier + router) decodes each mixture with the set chosen for it; a choice already decoded
+    for that mixture is reused (same model, same input: the same text), and the line records the
+    choice (``routed_to``) and the estimate (``noise_category``, ``noise_snr``)."""
     from tqdm import tqdm
 
     if ROUTED in sets and choose is None:
@@ -133,7 +134,8 @@ def run_whisper(
                         lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h))
                     bar.update(len(chunk))
                 if ROUTED in runs[cond.name]:
-                    chosen = [choose(m) for m in mixed]
+                    picks = [choose(m) for m in mixed]
+                    chosen = [c for c, _ in picks]
                     for name in sorted(set(chosen) - set(done)):
                         idx = [i for i, c in enumerate(chosen) if c == name]
                         av.activate(name)
@@ -145,7 +147,9 @@ def run_whisper(
                             done[name][i] = t
                     for i, r in enumerate(chunk):
                         u = utterance(r, system, ROUTED, cond, done[chosen[i]][i])
-                        lines.setdefault((ROUTED, cond.name), []).append({**u, "routed_to": chosen[i]})
+                        est = picks[i][1] or {}
+                        u |= {"routed_to": chosen[i], "noise_category": est.get("category"), "noise_snr": est.get("snr")}
+                        lines.setdefault((ROUTED, cond.name), []).append(u)
                     bar.update(len(chunk))
     finally:
         bar.close()

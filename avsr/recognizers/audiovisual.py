@@ -64,7 +64,7 @@ class AVRecognizer:
         """``adapters``: a folder of adapter-set folders (every set in it is loaded).
         ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`)."""
         from avsr.av.model import AVWhisper, list_sets
-        from avsr.av.router import RouterConfig
+        from avsr.av.router import RouterConfig, sets_router
         from avsr.av.whisper import load_whisper
         from avsr.recognizers.checkpoints import load_checkpoint
 
@@ -93,6 +93,7 @@ class AVRecognizer:
                 raise UsageError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
             quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
         clf = load_checkpoint(classifier, device=device) if classifier else None
+        router = router or sets_router(adapters)  # else the table that came with the sets
         rc = RouterConfig.from_yaml(router) if router else RouterConfig()
         names = {"whisper": os.fspath(whisper)} | {
             k: os.fspath(v)
@@ -103,7 +104,13 @@ class AVRecognizer:
 
     def choose(self, audio: np.ndarray) -> str:
         """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
-        return self._choose(audio, self.adapter, False)[0]
+        return self.route(audio)[0]
+
+    def route(self, audio: np.ndarray) -> tuple[str, dict[str, Any] | None]:
+        """The adapter set the classifier and router pick for this audio, and the classifier's
+        estimate (category, snr, ...; None without a classifier)."""
+        name, noise, _ = self._choose(audio, self.adapter, False)
+        return name, noise
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
         from avsr.av.router import NO_ADAPTER, route

@@ -108,7 +108,7 @@ def test_routed_system_reuses_decodes(tiny_whisper, audio_data):
     calls = []
     generate = av.generate
     av.generate = lambda *a, **k: calls.append(1) or generate(*a, **k)
-    lines = run_whisper(av, recs, conditions([], []), ["none", ROUTED], choose=lambda a: "none")
+    lines = run_whisper(av, recs, conditions([], []), ["none", ROUTED], choose=lambda a: ("none", None))
     assert len(calls) == 1  # routed to the frozen model: its decode is reused
     by = {(u["set"], u["id"]): u for u in lines}
     assert all(by[(ROUTED, r["id"])]["hyp"] == by[("none", r["id"])]["hyp"] for r in recs)

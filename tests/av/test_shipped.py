@@ -75,3 +75,19 @@ def test_transcribe_uses_them_by_default(tmp_path):
             assert rec["adapter"] == "none"
         else:
             assert rec["adapter"] in ("none", *SETS) and "noise-head" in json.dumps(rec["model"])
+            assert "router.yaml" in json.dumps(rec["model"])
+
+
+def test_sets_come_with_their_routing_table():
+    """The shipped router.yaml is used with the shipped sets: no set above 2.5 dB estimated SNR
+    (where every set lost to the frozen model), none for music (its set never won)."""
+    from avsr.av.router import RouterConfig, route, sets_router
+
+    table = sets_router(shipped("adapter-sets", "whisper-base"))
+    assert table is not None and table.name == "router.yaml"
+    rc = RouterConfig.from_yaml(table)
+    pick = {(c, s): route(rc, c, s, SETS).adapter for c in ("clean", *SETS) for s in (20.0, 5.0, 0.0, -5.0)}
+    assert all(pick[(c, s)] == "none" for c in ("clean", *SETS) for s in (20.0, 5.0))
+    assert pick[("babble", 0.0)] == "babble" and pick[("sidespeaker", -5.0)] == "sidespeaker"
+    assert pick[("noise", 0.0)] == "none" and pick[("noise", -5.0)] == "noise"
+    assert pick[("music", -5.0)] == "none" and pick[("clean", -5.0)] == "none"
