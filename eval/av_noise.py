@@ -26,11 +26,13 @@ results.md, results.csv, wer_vs_snr.png, report.html, run.json.
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from avsr.av.model import AVWhisper
 from avsr.av.router import RouterConfig, sets_router
 from avsr.av.whisper import load_whisper
+from avsr.cli.common import decoding_args, decoding_options
 from avsr.data.mixing import CATEGORIES, read_sources
 from avsr.evaluation.conditions import conditions, noise_bank
 from avsr.evaluation.decoding import ROUTED, read_manifest, run_whisper
@@ -57,8 +59,11 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% interval")
+    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    decoding_args(p)
     p.add_argument("-o", "--out", required=True)
     args = p.parse_args()
+    decoding = decoding_options(args, args.beam)
     model, proc = load_whisper(args.whisper)
     av = AVWhisper(model, proc, args.whisper).eval()
     for name in args.sets:
@@ -94,6 +99,7 @@ def main() -> int:
         progress=sys.stderr.isatty(),
         choose=choose,
         plan=plan if args.own_category else None,
+        decoding=decoding,
     )
     info = {
         "system": "asr",
@@ -104,6 +110,7 @@ def main() -> int:
         "classifier": args.classifier,
         "router": str(router) if router else None,
         "seed": args.seed,
+        "decoding": asdict(decoding),
         "bootstrap": args.bootstrap,
     }
     rows, _ = write_run(args.out, lines, records, info, None, ("asr",), f"asr {args.whisper}", None, args.bootstrap)

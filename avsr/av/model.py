@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from avsr.av.decoding import DecodingOptions, Hypothesis
 from avsr.av.features import WHISPER_FRAMES, whisper_input
 from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
 from avsr.av.router import NO_ADAPTER
-from avsr.av.whisper import is_multilingual
 from avsr.core.configs import from_dict
 from avsr.core.errors import AvsrError, ConfigError
 
@@ -86,6 +86,7 @@ class AVWhisper(nn.Module):
         self.peft = None  # PeftModel around whisper once a set exists
         self.fusions = nn.ModuleDict()
         self.meta: dict[str, dict[str, Any]] = {}
+        self.folders: dict[str, Path] = {}  # where each loaded set came from
         self.active = NO_ADAPTER
         self.n_mels = whisper.config.num_mel_bins
 
@@ -202,7 +203,7 @@ class AVWhisper(nn.Module):
             fusion = AVFusion(fcfg)
             fusion.load_state_dict(load_file(str(folder / FUSION_WEIGHTS)))
             self.fusions[name] = fusion.to(next(self.whisper.parameters()).device).eval()
-        self.meta[name] = meta
+        self.meta[name], self.folders[name] = meta, folder
         self.train(self.training)
         self.activate(name)
         return name
@@ -244,7 +245,20 @@ class AVWhisper(nn.Module):
                 return self.peft(input_features=x, labels=labels).loss
         return self._model()(input_features=x, labels=labels).loss
 
-    @torch.inference_mode()
+    def decode(
+        self,
+        mel: torch.Tensor,
+        crops: torch.Tensor | None = None,
+        video_frames: torch.Tensor | None = None,
+        audio: list[np.ndarray] | None = None,
+        opts: DecodingOptions = DecodingOptions(),
+    ) -> list[Hypothesis]:
+        """Whisper-grade decoding with the active set (:mod:`avsr.av.decoding`): temperature
+        fallback, no-speech detection, no decode of digital silence (``audio``: the samples)."""
+        from avsr.av.torch_decoding import decode_torch
+
+        return decode_torch(self, mel, crops, video_frames, audio, opts)
+
     def generate(
         self,
         mel: torch.Tensor,
@@ -253,29 +267,16 @@ class AVWhisper(nn.Module):
         beams: int = 1,
         language: str | None = "en",
         max_new_tokens: int | None = None,
+        audio: list[np.ndarray] | None = None,
+        opts: DecodingOptions | None = None,
     ) -> list[str]:
-        x = self.encoder_input(mel, crops, video_frames)
-        kw: dict[str, Any] = {"num_beams": beams, "do_sample": False}
-        if max_new_tokens:
-            kw["max_new_tokens"] = max_new_tokens
-        if is_multilingual(self.whisper):
-            kw.update(language=language, task="transcribe")
-        from contextlib import nullcontext
+        """The texts of :meth:`decode` (``opts``: default Whisper's, with ``beams``...)."""
+        opts = opts or DecodingOptions(beam_size=beams, language=language, max_new_tokens=max_new_tokens)
+        return [h.text for h in self.decode(mel, crops, video_frames, audio, opts)]
 
-        from transformers.utils import logging as hf_logging
-
-        model = self._model()
-        plain = self.peft.disable_adapter() if self.active == NO_ADAPTER and self.peft is not None else nullcontext()
-        level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # Whisper's generate warns about its own internal call to the base generate
-        try:
-            with plain:
-                ids = model.generate(input_features=x, **kw)
-        finally:
-            hf_logging.set_verbosity(level)
-        return [" ".join(t.split()) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
-
-    def transcribe(self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1) -> str:
+    def transcribe(
+        self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1, opts: DecodingOptions | None = None
+    ) -> str:
         """Text of one 16 kHz clip, with its (T, 88, 88) uint8 mouth crops at 25 fps when there
         is video. A clip longer than Whisper's 30 s window is cut where ``avsr transcribe`` cuts
         it: at the quietest 40 ms of each window's last 5 s, on video frame boundaries
@@ -290,7 +291,7 @@ class AVWhisper(nn.Module):
             if crops is not None and len(crops) > first:
                 cs = crops[first : first + min(WINDOW_VIDEO_FRAMES, -(-len(seg) // SAMPLES_PER_FRAME))]
                 c, v = torch.from_numpy(np.ascontiguousarray(cs))[None], torch.tensor([len(cs)])
-            texts.append(self.generate(self.features(seg), c, v, beams)[0])
+            texts.append(self.generate(self.features(seg), c, v, beams, audio=[seg], opts=opts)[0])
         return " ".join(t for t in texts if t)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from avsr.cli.common import progress_arg
+from avsr.cli.common import decoding_args, decoding_options, progress_arg
 
 
 def add(sub) -> None:
@@ -80,6 +80,18 @@ def add(sub) -> None:
     g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
     g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
     g.add_argument("--router", help="YAML router table (configs/av/router.yaml)")
+    g.add_argument(
+        "--engine",
+        choices=["ct2", "torch"],
+        help="Whisper's runtime: ct2 (CTranslate2, default on CPU) or torch (default on a GPU, and with --quantize)",
+    )
+    g.add_argument(
+        "--compute-type",
+        default="float32",
+        choices=["float32", "int8", "int8_float32"],
+        help="the ct2 engine's weights: float32 (default), int8 (faster; text may differ slightly)",
+    )
+    decoding_args(g)
     p.add_argument(
         "--beam",
         type=int,
@@ -108,6 +120,9 @@ def describe(rec: dict) -> str:
     if "error" in rec:
         return f"{rec['source']}: error: {rec['error']}"
     text = rec["text"] if rec.get("text") is not None else rec.get("phonemes", "")
+    if text == "" and rec["mode"] != "vsr":
+        why = {s.get("skipped") for s in rec.get("segments", [])} - {None}
+        text = f"(no speech: {', '.join(sorted(why))})" if why else "(no text)"
     if rec["mode"] == "vsr":
         info = f"[vsr, face {100 * (rec.get('face_ratio') or 0):.0f}% of frames]"
     else:
@@ -151,6 +166,9 @@ def run(args) -> int:
         decode=args.decode,
         device=args.device,
         batch_size=args.batch_size,
+        decoding=decoding_options(args, args.beam),
+        engine=args.engine or ("torch" if args.accelerator != "cpu" or args.device != "cpu" else None),
+        compute_type=args.compute_type,
     )
     opts.check(args.precision, args.accelerator)
     jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -63,3 +64,27 @@ def digests(path: str | os.PathLike, algorithms: tuple[str, ...], chunk: int = 1
             for h in hs.values():
                 h.update(block)
     return {a: h.hexdigest() for a, h in hs.items()}
+
+
+def build_dir(target: str | os.PathLike, build: Callable[[Path], None], complete: Callable[[Path], bool]) -> Path:
+    """A folder made once and trusted only when whole: used as it is when ``complete(target)``;
+    otherwise (absent, partial, stale) ``build(tmp)`` writes a temporary sibling, which replaces
+    ``target`` by a rename, so an interrupted build leaves nothing a later run would use. When
+    another process finished the same folder first, its copy is kept."""
+    target = Path(target)
+    if complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(tmp)
+        if target.exists() and not complete(target):
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not complete(target):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -6,15 +6,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from avsr.core.errors import CheckpointError
-from avsr.core.files import sha256
+from avsr.core.files import build_dir, sha256
 
 log = logging.getLogger(__name__)
 REGISTRY = Path(__file__).resolve().parents[2] / "checkpoints" / "registry.yaml"
@@ -89,18 +87,13 @@ def convert_once(name: str, convert: Callable[[list[Path], Path], None]) -> Path
     ``convert(files, tmp_folder)`` writes the folder, which is renamed into place only when
     complete (an interrupted conversion leaves nothing that a later run would trust)."""
     target = converted_dir(name)
-    if (target / "config.json").is_file():
-        return target
-    src = verified_files(name)
-    log.warning("converting %s (%s) once into %s", name, ", ".join(p.name for p in src), target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def build(tmp: Path) -> None:
+        src = verified_files(name)
+        log.warning("converting %s (%s) once into %s", name, ", ".join(p.name for p in src), target)
         convert(src, tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    return build_dir(target, build, lambda p: (p / "config.json").is_file())
 
 
 def _convert_gguf(src: list[Path], out: Path) -> None:

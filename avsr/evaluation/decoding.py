@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avsr.av.decoding import DecodingOptions
 from avsr.av.features import WHISPER_SAMPLES
 from avsr.av.router import NO_ADAPTER
 from avsr.core import manifest
@@ -68,7 +69,10 @@ def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hy
 
 
 def whisper_texts(
-    av, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None = None, beams: int = 1
+    av,
+    audio: Sequence[np.ndarray],
+    crops: Sequence[np.ndarray | None] | None = None,
+    decoding: DecodingOptions | None = None,
 ) -> list[str]:
     """Texts of clips under the active set, in one batch; the crops enter through the set's fusion
     (ignored by sets without one). Clips longer than one 30 s window go through
@@ -77,11 +81,14 @@ def whisper_texts(
     out: list[str | None] = [None] * len(audio)
     short = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SAMPLES]
     for i in set(range(len(audio))) - set(short):
-        out[i] = av.transcribe(audio[i], crops[i], beams)
+        out[i] = av.transcribe(audio[i], crops[i], opts=decoding)
     if short:
         x, _ = pad([np.asarray(audio[i], np.float32) for i in short])
         c, frames = pad([crops[i] for i in short], torch.uint8)
-        for i, t in zip(short, av.generate(av.features(x), c, frames if c is not None else None, beams)):
+        texts = av.generate(
+            av.features(x), c, frames if c is not None else None, audio=[audio[i] for i in short], opts=decoding
+        )
+        for i, t in zip(short, texts):
             out[i] = t
     return [t or "" for t in out]
 
@@ -98,7 +105,7 @@ def run_whisper(
     visual: bool = False,
     system: str = "asr",
     batch_size: int = 8,
-    beams: int = 1,
+    decoding: DecodingOptions | None = None,
     progress: bool = False,
     choose: Callable[[np.ndarray], tuple[str, dict[str, Any] | None]] | None = None,
     plan: Callable[[Condition], Sequence[str]] | None = None,
@@ -129,7 +136,7 @@ def run_whisper(
                 done: dict[str, list[str]] = {}
                 for name in [n for n in runs[cond.name] if n != ROUTED]:
                     av.activate(name)
-                    done[name] = whisper_texts(av, mixed, crops, beams)
+                    done[name] = whisper_texts(av, mixed, crops, decoding)
                     for r, h in zip(chunk, done[name]):
                         lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h))
                     bar.update(len(chunk))
@@ -140,7 +147,7 @@ def run_whisper(
                         idx = [i for i, c in enumerate(chosen) if c == name]
                         av.activate(name)
                         texts = whisper_texts(
-                            av, [mixed[i] for i in idx], [crops[i] for i in idx] if crops else None, beams
+                            av, [mixed[i] for i in idx], [crops[i] for i in idx] if crops else None, decoding
                         )
                         done[name] = [""] * len(chunk)
                         for i, t in zip(idx, texts):
@@ -148,7 +155,11 @@ def run_whisper(
                     for i, r in enumerate(chunk):
                         u = utterance(r, system, ROUTED, cond, done[chosen[i]][i])
                         est = picks[i][1] or {}
-                        u |= {"routed_to": chosen[i], "noise_category": est.get("category"), "noise_snr": est.get("snr")}
+                        u |= {
+                            "routed_to": chosen[i],
+                            "noise_category": est.get("category"),
+                            "noise_snr": est.get("snr"),
+                        }
                         lines.setdefault((ROUTED, cond.name), []).append(u)
                     bar.update(len(chunk))
     finally:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from avsr.av.decoding import DecodingOptions
 from avsr.av.router import NO_ADAPTER
 from avsr.core.errors import UsageError
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES
@@ -104,7 +105,7 @@ def evaluate_whisper(
         visual=system == "avsr",
         system=system,
         batch_size=batch_size,
-        beams=beams,
+        decoding=DecodingOptions(beam_size=beams),
         progress=progress,
     )
     info = {

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from avsr.av.decoding import DecodingOptions, summary
 from avsr.core.errors import MissingModelError, UsageError
 from avsr.core.padding import pad
 from avsr.recognizers.protocol import transcribe_file
@@ -18,6 +19,9 @@ from avsr.roi.config import RoiConfig
 
 if TYPE_CHECKING:
     from avsr.recognizers.prepare import Segment
+
+
+ENGINES = ("ct2", "torch")
 
 
 class AVRecognizer:
@@ -37,9 +41,14 @@ class AVRecognizer:
         names: dict[str, str] | None = None,
         adapter: str | None = None,
         batch_size: int = 8,
+        decoding: DecodingOptions | None = None,
+        ct2=None,
     ):
         """``adapter``: use this set for every segment instead of the router's choice (``none``:
-        the plain frozen Whisper); ``batch_size``: segments per Whisper batch."""
+        the plain frozen Whisper); ``batch_size``: segments per Whisper batch; ``decoding``:
+        Whisper's options (temperature fallback, no-speech thresholds; default: Whisper's, with
+        ``beams``); ``ct2``: a :class:`~avsr.av.ct2_engine.CT2Whisper` that runs Whisper (the
+        noise head and fusion stay in PyTorch), else PyTorch runs it."""
         from avsr.av.router import RouterConfig
 
         self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
@@ -47,6 +56,8 @@ class AVRecognizer:
             plain = av.peft.disable_adapter if av.peft is not None else None
             classifier.attach(av.whisper, plain)
         self.roi, self.beams = roi or RoiConfig(), beams
+        self.decoding = decoding or DecodingOptions(beam_size=beams)
+        self.ct2 = ct2
         self.names = names or {}
         self.adapter, self.batch_size = adapter, batch_size
 
@@ -59,10 +70,14 @@ class AVRecognizer:
         router: str | os.PathLike | None = None,
         device: str = "cpu",
         quantize: str | None = None,
+        engine: str = "torch",
+        compute_type: str = "float32",
         **kw,
     ) -> AVRecognizer:
         """``adapters``: a folder of adapter-set folders (every set in it is loaded).
-        ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`)."""
+        ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`).
+        ``engine="ct2"``: Whisper and the sets run on CTranslate2 (``compute_type`` float32 | int8 |
+        int8_float32; each set converted once into the cache, :mod:`avsr.av.ct2_engine`)."""
         from avsr.av.model import AVWhisper, list_sets
         from avsr.av.router import RouterConfig, sets_router
         from avsr.av.whisper import load_whisper
@@ -95,7 +110,15 @@ class AVRecognizer:
         clf = load_checkpoint(classifier, device=device) if classifier else None
         router = router or sets_router(adapters)  # else the table that came with the sets
         rc = RouterConfig.from_yaml(router) if router else RouterConfig()
-        names = {"whisper": os.fspath(whisper)} | {
+        if engine not in ENGINES:
+            raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "ct2":
+            from avsr.av.ct2_engine import CT2Whisper
+
+            if quantize is not None or device != "cpu":
+                raise UsageError("the ct2 engine runs on CPU with --compute-type (not --quantize, which is torch's)")
+            kw["ct2"] = CT2Whisper(av, compute_type)
+        names = {"whisper": os.fspath(whisper), "engine": engine if engine == "torch" else f"ct2 {compute_type}"} | {
             k: os.fspath(v)
             for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
             if v
@@ -160,14 +183,21 @@ class AVRecognizer:
                 t = time.perf_counter()
                 audio, _ = pad([segments[i].audio for i in chunk])
                 crops, frames = pad([segments[i].crops if visual else None for i in chunk])
-                texts = self.av.generate(
-                    self.av.features(audio), crops, frames if crops is not None else None, self.beams
-                )
+                hyps = self._decode(name, audio, crops, frames, [segments[i].audio for i in chunk])
                 share = (time.perf_counter() - t) / len(chunk)
                 for j, i in enumerate(chunk):
-                    out[i].update(text=texts[j], visual=bool(visual and frames[j] > 0))
+                    out[i].update(text=hyps[j].text, visual=bool(visual and frames[j] > 0), decoding=summary(hyps[j]))
                     out[i]["timings"]["decode"] = share
         return out
+
+    def _decode(self, name, audio, crops, frames, samples):
+        mel = self.av.features(audio)
+        if self.ct2 is None:
+            return self.av.decode(mel, crops, frames if crops is not None else None, samples, self.decoding)
+        if crops is not None:  # the set's fusion corrects the log-mel in PyTorch
+            with torch.inference_mode():
+                mel = self.av.encoder_input(mel, crops, frames)
+        return self.ct2.decode(name, mel.cpu().numpy(), samples, self.decoding)
 
     def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> Result:
         """One file -> its result record (a dict like whisper's: ``text``, ``segments``, plus

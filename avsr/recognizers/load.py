@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from avsr.av.decoding import DecodingOptions
 from avsr.core.errors import AvsrError, MediaError, MissingModelError, UsageError
 from avsr.core.jobs import Job
 from avsr.recognizers.prepare import decide_mode
@@ -40,6 +41,9 @@ class ModelOptions:
     decode: str | None = None
     device: str = "cpu"
     batch_size: int = 8  # segments per Whisper batch
+    decoding: DecodingOptions | None = None  # Whisper's options (default: Whisper's, with ``beam``)
+    engine: str | None = None  # ct2 | torch (default: ct2 on CPU, torch with --quantize or on a GPU)
+    compute_type: str = "float32"  # the ct2 engine's: float32 | int8 | int8_float32
 
     def check(self, precision: str = "32-true", accelerator: str = "cpu") -> None:
         """UsageError on options that cannot go together."""
@@ -52,6 +56,12 @@ class ModelOptions:
                 "--quantize int8 runs on CPU in float32 around the int8 layers: "
                 "use it with --precision 32-true and --accelerator cpu"
             )
+        if self.engine not in (None, "ct2", "torch"):
+            raise UsageError(f"--engine must be ct2 or torch, got {self.engine!r}")
+        if self.engine == "ct2" and (self.quantize or accelerator != "cpu" or self.device != "cpu"):
+            raise UsageError("--engine ct2 runs on CPU; its int8 is --compute-type int8 (--quantize is torch's)")
+        if self.compute_type != "float32" and self.engine == "torch":
+            raise UsageError("--compute-type is the ct2 engine's (torch: --quantize int8)")
 
 
 def load_recognizer(
@@ -70,6 +80,9 @@ def load_recognizer(
     decode: str | None = None,
     tokens: str | os.PathLike | None = None,
     ctc_weight: float = 0.1,
+    decoding: DecodingOptions | None = None,
+    engine: str | None = None,
+    compute_type: str = "float32",
 ) -> Recognizer:
     """A recogniser with ``.transcribe(path)``, whisper-style.
 
@@ -78,7 +91,10 @@ def load_recognizer(
       ``classifier`` and the ``router`` table when given (:class:`~avsr.recognizers.audiovisual.AVRecognizer`);
       when neither ``adapters`` nor ``classifier`` is given, the sets and noise head that ship for
       that Whisper (``checkpoints/registry.yaml``; whisper-base has them) are used; ``adapter="none"``
-      keeps the frozen model;
+      keeps the frozen model; ``decoding``: Whisper's temperature fallback and no-speech
+      thresholds (:class:`~avsr.av.decoding.DecodingOptions`, Whisper's defaults); ``engine``:
+      ``ct2`` (CTranslate2, the default on CPU; ``compute_type`` float32 | int8 | int8_float32)
+      or ``torch``;
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
@@ -100,8 +116,16 @@ def load_recognizer(
         phonemes_only=phonemes_only,
         decode=decode,
         device=device,
+        decoding=decoding,
+        engine=engine,
+        compute_type=compute_type,
     )
     return load_lipreader(opts) if vsr or p2t else load_av(opts)
+
+
+def default_engine(opts: ModelOptions) -> str:
+    """ct2 on CPU (faster-whisper's runtime), torch on a GPU or for torch's --quantize."""
+    return "ct2" if opts.device == "cpu" and opts.quantize is None else "torch"
 
 
 def _str(p: str | os.PathLike | None) -> str | None:
@@ -128,6 +152,9 @@ def load_av(opts: ModelOptions) -> Recognizer:
             quantize=opts.quantize,
             adapter=opts.adapter,
             batch_size=opts.batch_size,
+            decoding=opts.decoding,
+            engine=opts.engine or default_engine(opts),
+            compute_type=opts.compute_type,
         )
     except (FileNotFoundError, ValueError) as e:
         if isinstance(e, AvsrError):

@@ -4,9 +4,11 @@ returns, one JSONL line of ``avsr transcribe -o`` (:meth:`Result.to_dict`), and 
 Fields: ``id``, ``source``, ``mode`` (avsr | asr | vsr), ``text``, ``model`` (what produced it),
 ``duration`` (seconds), for avsr/asr the input-level ``noise`` / ``adapter`` / ``route`` /
 ``visual``, for vsr ``phonemes``, then ``face_ratio``, ``note``, ``montage`` (crop montage,
-when asked for), ``segments`` (start, end, text, and for avsr/asr the noise class, SNR estimate
-and adapter set of each) and ``timings`` (seconds: prepare = decoding + crops, noise, decode,
-...). A failed input is an error line instead (:func:`avsr.core.jobs.error_record`).
+when asked for), ``segments`` and ``timings`` (seconds: prepare = decoding + crops, noise,
+decode, ...). A segment has start, end, text, and for avsr/asr the noise class, SNR estimate and
+adapter set, and Whisper's avg_logprob, no_speech_prob, temperature, compression_ratio and
+``skipped`` (why no text: silence, no-speech). A failed input is an error line instead
+(:func:`avsr.core.jobs.error_record`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
             seg.update(noise=n["category"] if n else None, snr=_r(n["snr"]) if n else None, adapter=r["adapter"])
         if "phonemes" in r:
             seg["phonemes"] = r["phonemes"]
+        seg.update(r.get("decoding", {}))  # avg_logprob, no_speech_prob, temperature, ... (Whisper)
         segs.append(seg)
     texts = [r["text"] for r in results]
     frames = [(s.face_ratio, s.end - s.start) for s in segments if s.face_ratio is not None]

@@ -1,0 +1,239 @@
+"""The CTranslate2 engine: Whisper and its adapter sets at faster-whisper speed.
+
+Each model the engine runs is a CTranslate2 folder in the cache, made once:
+
+- the frozen Whisper of the registry is its own package files (faster-whisper's format; a
+  model.bin split across packages is joined once);
+- any other Whisper, and every adapter set, is converted from the PyTorch model: the set's LoRA
+  merged into a copy of the weights (``W + B A alpha/r``), then CTranslate2's own converter.
+
+A folder's name carries the Whisper's sha256 and the set's content hash, and its
+``avsr_ct2.json`` (written last, inside the folder that is renamed into place) records them with
+the size of model.bin: a folder whose record is missing or does not match is rebuilt, never used.
+Compute types float32, int8 and int8_float32 come from CTranslate2's quantisation at load.
+
+The fusion of an audio-visual set stays in PyTorch: it corrects the log-mel, and the corrected
+features go to CTranslate2's encoder; generation then runs on the encoder output. Decoding
+follows :mod:`avsr.av.decoding` (temperature fallback, no-speech test) as in the PyTorch engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback
+from avsr.core.errors import UsageError
+from avsr.core.files import build_dir
+
+COMPUTE_TYPES = ("float32", "int8", "int8_float32")
+MARK = "avsr_ct2.json"
+NO_SET = "none"
+
+
+def content_hash(files: Sequence[str | os.PathLike]) -> str:
+    """sha256 over the names and bytes of ``files`` (an adapter set's content)."""
+    h = hashlib.sha256()
+    for p in sorted(map(Path, files), key=lambda p: p.name):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def _complete(folder: Path, key: dict[str, str]) -> bool:
+    try:
+        mark = json.loads((folder / MARK).read_text())
+        return mark.get("key") == key and (folder / "model.bin").stat().st_size == mark.get("model_bytes")
+    except (OSError, ValueError):
+        return False
+
+
+def _seal(folder: Path, key: dict[str, str]) -> None:
+    (folder / MARK).write_text(json.dumps({"key": key, "model_bytes": (folder / "model.bin").stat().st_size}))
+
+
+def _join_registry(files: list[Path], out: Path) -> None:
+    with open(out / "model.bin", "wb") as f:
+        for part in files:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 22)
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json"):
+        if (files[0].parent / extra).is_file():
+            shutil.copy2(files[0].parent / extra, out / extra)
+
+
+def _convert_torch(whisper, processor, out: Path) -> None:
+    """A transformers Whisper (LoRA already merged) -> CTranslate2 float32 in ``out``."""
+    import tempfile
+
+    from ctranslate2.converters import TransformersConverter
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as hf:
+        whisper.save_pretrained(hf, safe_serialization=True)
+        processor.save_pretrained(hf)
+        extra = [f for f in ("tokenizer.json", "preprocessor_config.json") if (Path(hf) / f).is_file()]
+        TransformersConverter(hf, copy_files=extra).convert(str(out), quantization="float32", force=True)
+
+
+def merged_whisper(av, name: str):
+    """A copy of ``av``'s Whisper with set ``name``'s LoRA merged into its weights."""
+    import copy
+
+    peft = copy.deepcopy(av.peft)
+    peft.base_model.set_adapter(name)
+    return peft.merge_and_unload(adapter_names=[name])
+
+
+class CT2Whisper:
+    """CTranslate2 models for ``av``'s frozen Whisper and its sets, loaded on first use and
+    kept (switching sets then costs nothing). ``compute_type``: float32 | int8 | int8_float32."""
+
+    def __init__(self, av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):
+        import ctranslate2
+
+        from avsr.core.registry import cache_dir
+
+        if compute_type not in COMPUTE_TYPES:
+            raise UsageError(f"compute type must be one of {COMPUTE_TYPES}, got {compute_type!r}")
+        self.av, self.compute_type, self.threads = av, compute_type, threads
+        self.cache = Path(cache) if cache else cache_dir() / "ct2"
+        self.models: dict[str, Any] = {}
+        self._key: str | None = None
+        self._ct2 = ctranslate2
+        tok = av.processor.tokenizer
+        from avsr.av.torch_decoding import no_speech_id, prompt_ids
+
+        self.prompt = lambda language: prompt_ids(av.whisper, tok, language)
+        self.eot, self.tokenizer = tok.eos_token_id, tok
+        self.has_no_speech = no_speech_id(tok) is not None
+
+    # ----- the cached folders
+    def whisper_key(self) -> str:
+        from avsr.core.registry import registry
+
+        name = self.av.whisper_name
+        if name in registry():
+            return "+".join(f["sha256"][:16] for f in registry()[name]["files"])
+        return (
+            "w"
+            + hashlib.sha256(
+                b"".join(p.detach().cpu().numpy().tobytes() for p in self.av.whisper.parameters())
+            ).hexdigest()[:32]
+        )
+
+    def folder(self, name: str = NO_SET) -> Path:
+        """The CTranslate2 folder of set ``name`` (``none``: the frozen Whisper), built if need be."""
+        from avsr.core.registry import registry, verified_files
+
+        key = {"whisper": self.whisper_key(), "set": self.set_hash(name)}
+        target = self.cache / f"{key['whisper'][:24]}-{name}-{key['set'][:12]}"
+        wname = self.av.whisper_name
+
+        def build(tmp: Path) -> None:
+            if name == NO_SET and wname in registry() and registry()[wname].get("kind") == "whisper":
+                _join_registry(verified_files(wname), tmp)
+            elif name == NO_SET:
+                _convert_torch(self._plain_copy(), self.av.processor, tmp)
+            else:
+                _convert_torch(merged_whisper(self.av, name), self.av.processor, tmp)
+            _seal(tmp, key)
+
+        return build_dir(target, build, lambda p: _complete(p, key))
+
+    def set_hash(self, name: str) -> str:
+        if name == NO_SET:
+            return "frozen"
+        folder = self.av.folders.get(name)
+        if folder is not None and folder.is_dir():
+            return content_hash([p for p in folder.iterdir() if p.is_file()])
+        # a set made in this process and not saved: hash its LoRA weights
+        return (
+            "m"
+            + hashlib.sha256(
+                b"".join(
+                    p.detach().cpu().numpy().tobytes()
+                    for n, p in sorted(self.av.whisper.named_parameters())
+                    if f".{name}." in n and "lora_" in n
+                )
+            ).hexdigest()
+        )
+
+    def _plain_copy(self):
+        import copy
+
+        if self.av.peft is None:
+            return self.av.whisper
+        return copy.deepcopy(self.av.peft).unload()
+
+    def model(self, name: str = NO_SET):
+        """The loaded CTranslate2 Whisper of set ``name`` (a broken cache folder is rebuilt once)."""
+        if name not in self.models:
+            folder = self.folder(name)
+            try:
+                m = self._load(folder)
+            except RuntimeError:
+                shutil.rmtree(folder, ignore_errors=True)
+                m = self._load(self.folder(name))
+            self.models[name] = m
+        return self.models[name]
+
+    def _load(self, folder: Path):
+        return self._ct2.models.Whisper(
+            str(folder), device="cpu", compute_type=self.compute_type, intra_threads=self.threads
+        )
+
+    def memory_bytes(self, name: str = NO_SET) -> int:
+        """The size of set ``name``'s weights as loaded (model.bin; int8 about a quarter of it)."""
+        size = (self.folder(name) / "model.bin").stat().st_size
+        return size // 4 if self.compute_type.startswith("int8") else size
+
+    # ----- compute
+    def encode(self, name: str, features: np.ndarray):
+        """(B, n_mels, 3000) float32 log-mel (fused already for an audio-visual set) -> encoder output."""
+        x = self._ct2.StorageView.from_array(np.ascontiguousarray(features, dtype=np.float32))
+        return self.model(name).encode(x, to_cpu=True)
+
+    def decode(
+        self,
+        name: str,
+        features: np.ndarray,
+        audio: Sequence[np.ndarray | None] | None = None,
+        opts: DecodingOptions = DecodingOptions(),
+    ) -> list[Hypothesis]:
+        """Whisper-grade decoding of a batch of log-mel windows with set ``name``."""
+        model = self.model(name)
+        enc = np.array(self.encode(name, features))
+        prompt = self.prompt(opts.language)
+        max_length = len(prompt) + opts.max_new_tokens if opts.max_new_tokens else 448
+
+        def decode(idx: list[int], t: float) -> list[Hypothesis]:
+            sub = self._ct2.StorageView.from_array(np.ascontiguousarray(enc[idx]))
+            kw: dict[str, Any] = (
+                {"beam_size": opts.beam_size}
+                if t == 0
+                else {"beam_size": 1, "num_hypotheses": opts.best_of, "sampling_topk": 0, "sampling_temperature": t}
+            )
+            res = model.generate(
+                sub,
+                [prompt] * len(idx),
+                max_length=max_length,
+                return_scores=True,
+                return_no_speech_prob=self.has_no_speech,
+                **kw,
+            )
+            out = []
+            for r in res:
+                toks = [tk for tk in r.sequences_ids[0] if tk < self.eot]
+                n = len(r.sequences_ids[0])
+                avg = r.scores[0] * n / (n + 1)  # score = summed log-prob / length (length penalty 1)
+                text = " ".join(self.tokenizer.decode(toks, skip_special_tokens=True).split())
+                out.append(Hypothesis(toks, text, avg, float(getattr(r, "no_speech_prob", 0.0))))
+            return out
+
+        return decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(enc), opts)
