@@ -20,6 +20,7 @@ follows :mod:`avsr.av.decoding` (temperature fallback, no-speech test) as in the
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback
+from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len
 from avsr.core.errors import UsageError
 from avsr.core.files import build_dir
 
@@ -66,6 +67,24 @@ def _join_registry(files: list[Path], out: Path) -> None:
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json"):
         if (files[0].parent / extra).is_file():
             shutil.copy2(files[0].parent / extra, out / extra)
+
+
+def registry_folder(name: str, cache: str | os.PathLike | None = None) -> Path:
+    """The CTranslate2 folder of registry Whisper ``name`` as faster-whisper loads it: the
+    package's own folder, or (a model.bin split across packages) the parts joined once in the cache."""
+    from avsr.core.registry import cache_dir, registry, verified_files
+
+    files = verified_files(name)
+    if len(files) == 1 and files[0].name == "model.bin":
+        return files[0].parent
+    key = {"whisper": "+".join(f["sha256"][:16] for f in registry()[name]["files"]), "set": "frozen"}
+    target = Path(cache or cache_dir() / "ct2") / f"{key['whisper'][:24]}-none-frozen"
+
+    def build(tmp: Path) -> None:
+        _join_registry(files, tmp)
+        _seal(tmp, key)
+
+    return build_dir(target, build, lambda p: _complete(p, key))
 
 
 def _convert_torch(whisper, processor, out: Path) -> None:
@@ -129,16 +148,16 @@ class CT2Whisper:
 
     def folder(self, name: str = NO_SET) -> Path:
         """The CTranslate2 folder of set ``name`` (``none``: the frozen Whisper), built if need be."""
-        from avsr.core.registry import registry, verified_files
+        from avsr.core.registry import registry
 
+        wname = self.av.whisper_name
+        if name == NO_SET and wname in registry() and registry()[wname].get("kind") == "whisper":
+            return registry_folder(wname, self.cache)
         key = {"whisper": self.whisper_key(), "set": self.set_hash(name)}
         target = self.cache / f"{key['whisper'][:24]}-{name}-{key['set'][:12]}"
-        wname = self.av.whisper_name
 
         def build(tmp: Path) -> None:
-            if name == NO_SET and wname in registry() and registry()[wname].get("kind") == "whisper":
-                _join_registry(verified_files(wname), tmp)
-            elif name == NO_SET:
+            if name == NO_SET:
                 _convert_torch(self._plain_copy(), self.av.processor, tmp)
             else:
                 _convert_torch(merged_whisper(self.av, name), self.av.processor, tmp)
@@ -210,30 +229,35 @@ class CT2Whisper:
         model = self.model(name)
         enc = np.array(self.encode(name, features))
         prompt = self.prompt(opts.language)
-        max_length = len(prompt) + opts.max_new_tokens if opts.max_new_tokens else 448
+        max_length = 2 * sample_len(getattr(self.av.whisper.generation_config, "max_length", None), opts)
 
-        def decode(idx: list[int], t: float) -> list[Hypothesis]:
-            sub = self._ct2.StorageView.from_array(np.ascontiguousarray(enc[idx]))
-            kw: dict[str, Any] = (
-                {"beam_size": opts.beam_size}
-                if t == 0
-                else {"beam_size": 1, "num_hypotheses": opts.best_of, "sampling_topk": 0, "sampling_temperature": t}
-            )
+        def run(rows: np.ndarray, **kw) -> list[Hypothesis]:
             res = model.generate(
-                sub,
-                [prompt] * len(idx),
+                self._ct2.StorageView.from_array(np.ascontiguousarray(rows)),
+                [prompt] * len(rows),
                 max_length=max_length,
                 return_scores=True,
                 return_no_speech_prob=self.has_no_speech,
                 **kw,
             )
             out = []
-            for r in res:
-                toks = [tk for tk in r.sequences_ids[0] if tk < self.eot]
+            for r in res:  # the best hypothesis of each row
                 n = len(r.sequences_ids[0])
+                toks = list(itertools.takewhile(lambda tk: tk < self.eot, r.sequences_ids[0]))
                 avg = r.scores[0] * n / (n + 1)  # score = summed log-prob / length (length penalty 1)
                 text = " ".join(self.tokenizer.decode(toks, skip_special_tokens=True).split())
                 out.append(Hypothesis(toks, text, avg, float(getattr(r, "no_speech_prob", 0.0))))
+            return out
+
+        def decode(idx: list[int], t: float) -> list[Hypothesis]:
+            if t == 0:
+                return run(enc[idx], beam_size=opts.beam_size)
+            out = []
+            for i in idx:  # one item at a time, seeded: its text does not depend on the batch
+                if opts.seed is not None:
+                    self._ct2.set_random_seed(opts.seed)
+                kw = {"num_hypotheses": opts.best_of, "sampling_topk": 0, "sampling_temperature": t}
+                out += run(enc[i : i + 1], beam_size=1, **kw)
             return out
 
         return decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(enc), opts)

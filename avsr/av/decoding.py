@@ -42,6 +42,7 @@ class DecodingOptions:
     silence_peak: float | None = 1e-4  # |sample| below this everywhere: digital silence, not decoded
     max_new_tokens: int | None = None
     language: str | None = "en"
+    seed: int | None = 0  # fallback sampling is seeded: the same input gives the same text (None: not seeded)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.best_of < 1:
@@ -84,6 +85,13 @@ def compression_ratio(text: str) -> float:
     """Bytes of ``text`` over bytes of its zlib compression (Whisper's repetition test; 0 for "")."""
     b = text.encode("utf-8")
     return len(b) / len(zlib.compress(b)) if b else 0.0
+
+
+def sample_len(max_length: int | None, opts: DecodingOptions) -> int:
+    """Tokens a decode may sample: half the decoder's context as Whisper's ``sample_len`` (224 of
+    448; CTranslate2's ``max_length`` counts the same way), or ``max_new_tokens`` if fewer."""
+    n = min(448, max_length or 448) // 2
+    return min(n, opts.max_new_tokens) if opts.max_new_tokens else n
 
 
 def avg_logprob(token_logprobs: Sequence[float]) -> float:

@@ -87,6 +87,7 @@ class AVWhisper(nn.Module):
         self.fusions = nn.ModuleDict()
         self.meta: dict[str, dict[str, Any]] = {}
         self.folders: dict[str, Path] = {}  # where each loaded set came from
+        self.ct2 = None  # a CT2Whisper once use_ct2() is called
         self.active = NO_ADAPTER
         self.n_mels = whisper.config.num_mel_bins
 
@@ -254,10 +255,22 @@ class AVWhisper(nn.Module):
         opts: DecodingOptions = DecodingOptions(),
     ) -> list[Hypothesis]:
         """Whisper-grade decoding with the active set (:mod:`avsr.av.decoding`): temperature
-        fallback, no-speech detection, no decode of digital silence (``audio``: the samples)."""
+        fallback, no-speech detection, no decode of digital silence (``audio``: the samples).
+        Runs on CTranslate2 after :meth:`use_ct2` (the fusion stays here), else on PyTorch."""
         from avsr.av.torch_decoding import decode_torch
 
-        return decode_torch(self, mel, crops, video_frames, audio, opts)
+        if self.ct2 is None:
+            return decode_torch(self, mel, crops, video_frames, audio, opts)
+        with torch.inference_mode():
+            x = self.encoder_input(mel, crops, video_frames)
+        return self.ct2.decode(self.active, x.cpu().numpy(), audio, opts)
+
+    def use_ct2(self, compute_type: str | None = "float32", cache: str | os.PathLike | None = None) -> None:
+        """Decode on CTranslate2 from now on (``compute_type`` float32 | int8 | int8_float32; None:
+        back to PyTorch). Each set is converted once into the cache (:mod:`avsr.av.ct2_engine`)."""
+        from avsr.av.ct2_engine import CT2Whisper
+
+        self.ct2 = None if compute_type is None else CT2Whisper(self, compute_type, cache=cache)
 
     def generate(
         self,

@@ -15,7 +15,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, avg_logprob, decode_with_fallback
+from avsr.av.decoding import DecodingOptions, Hypothesis, avg_logprob, decode_with_fallback, sample_len
 from avsr.av.whisper import is_multilingual
 
 
@@ -40,17 +40,30 @@ def no_speech_id(tokenizer) -> int | None:
     return None
 
 
-def _quiet_generate(whisper, **kw) -> torch.Tensor:
+def _generate(whisper, enc: torch.Tensor, prompt: list[int], **kw) -> torch.Tensor:
+    """transformers' plain ``generate`` (not Whisper's long-form machinery) from the encoder
+    output and the prompt, with Whisper's token suppression; the sampled rows, prompt stripped."""
+    from transformers import GenerationMixin
     from transformers.modeling_outputs import BaseModelOutput
     from transformers.utils import logging as hf_logging
 
+    gc = whisper.generation_config
     level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # Whisper's generate warns about its own internal call
+    hf_logging.set_verbosity_error()  # warnings about Whisper-only fields of its generation config
     try:
-        enc = kw.pop("encoder_outputs")
-        return whisper.generate(encoder_outputs=BaseModelOutput(last_hidden_state=enc), **kw)
+        rows = GenerationMixin.generate(
+            whisper,
+            encoder_outputs=BaseModelOutput(last_hidden_state=enc),
+            decoder_input_ids=torch.tensor([prompt] * len(enc), device=enc.device),
+            suppress_tokens=gc.suppress_tokens,
+            begin_suppress_tokens=gc.begin_suppress_tokens,
+            eos_token_id=gc.eos_token_id,
+            pad_token_id=gc.pad_token_id if gc.pad_token_id is not None else gc.eos_token_id,
+            **kw,
+        )
     finally:
         hf_logging.set_verbosity(level)
+    return rows[:, len(prompt) :]
 
 
 def _text_tokens(rows: torch.Tensor, eot: int) -> list[list[int]]:
@@ -99,27 +112,31 @@ def decode_torch(
     x = av.encoder_input(mel, crops, video_frames)
     plain = av.peft.disable_adapter() if av.active == "none" and av.peft is not None else nullcontext()
     prompt, eot, nospeech = prompt_ids(whisper, tok, opts.language), tok.eos_token_id, no_speech_id(tok)
-    kw = {"language": opts.language, "task": "transcribe"} if is_multilingual(whisper) else {}
-    if opts.max_new_tokens:
-        kw["max_new_tokens"] = opts.max_new_tokens
+    n = sample_len(getattr(whisper.generation_config, "max_length", None), opts)
     with plain:
         enc = whisper.model.encoder(x).last_hidden_state
 
-        def decode(idx: list[int], t: float) -> list[Hypothesis]:
-            e = enc[idx]
-            if t == 0:
-                rows = _quiet_generate(whisper, encoder_outputs=e, num_beams=opts.beam_size, do_sample=False, **kw)
-            else:
-                e = e.repeat_interleave(opts.best_of, 0)
-                rows = _quiet_generate(whisper, encoder_outputs=e, do_sample=True, temperature=t, top_k=0, **kw)
+        def hyps(e: torch.Tensor, rows: torch.Tensor) -> list[Hypothesis]:
             tokens = _text_tokens(rows, eot)
-            hyps = [
+            return [
                 Hypothesis(tk, " ".join(tok.decode(tk, skip_special_tokens=True).split()), avg_logprob(lp), ns)
                 for tk, (lp, ns) in zip(tokens, score(whisper, e, prompt, tokens, eot, nospeech))
             ]
+
+        def decode(idx: list[int], t: float) -> list[Hypothesis]:
             if t == 0:
-                return hyps
-            groups = [hyps[i : i + opts.best_of] for i in range(0, len(hyps), opts.best_of)]
-            return [max(g, key=lambda h: h.avg_logprob) for g in groups]
+                e = enc[idx]
+                return hyps(
+                    e, _generate(whisper, e, prompt, num_beams=opts.beam_size, do_sample=False, max_new_tokens=n)
+                )
+            out = []
+            for i in idx:  # one item at a time, seeded: its text does not depend on the batch
+                e = enc[i : i + 1].repeat_interleave(opts.best_of, 0)
+                with torch.random.fork_rng(devices=[]):  # without touching the caller's generator
+                    if opts.seed is not None:
+                        torch.manual_seed(opts.seed)
+                    rows = _generate(whisper, e, prompt, do_sample=True, temperature=t, top_k=0, max_new_tokens=n)
+                out.append(max(hyps(e, rows), key=lambda h: h.avg_logprob))
+            return out
 
         return decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(mel), opts)

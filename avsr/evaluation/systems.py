@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from avsr.av.decoding import DecodingOptions
@@ -76,10 +77,15 @@ def evaluate_whisper(
     beams: int = 1,
     device: str = "cpu",
     progress: bool = False,
+    engine: str = "torch",
+    compute_type: str = "float32",
+    decoding: DecodingOptions | None = None,
 ) -> tuple[list[ResultRow], str]:
     """Run Whisper over ``manifest`` and write the run folder ``out``. Conditions: clean (unless
     ``clean`` is False) and, with ``noise_sources``, every category in ``categories`` (default:
-    all the sources can make) at every SNR. Returns the rows and ``results.md``."""
+    all the sources can make) at every SNR. ``engine`` ct2 | torch runs Whisper (``compute_type``
+    for ct2); ``decoding``: Whisper's options (default: Whisper's, with ``beams``). Returns the
+    rows and ``results.md``."""
     if system not in ("asr", "avsr"):
         raise UsageError(f"system must be asr or avsr, got {system!r}")
     records = read_manifest(manifest, ("text", "audio") + (("roi",) if system == "avsr" else ()), limit)
@@ -96,6 +102,9 @@ def evaluate_whisper(
     if not conds:
         raise EvalInputError("no condition to evaluate: give 'clean' and/or SNRs with --noise-sources")
     av, names = load_av(whisper, adapters, sets, device)
+    if engine == "ct2":
+        av.use_ct2(compute_type)
+    decoding = decoding or DecodingOptions(beam_size=beams)
     lines = run_whisper(
         av,
         records,
@@ -105,7 +114,7 @@ def evaluate_whisper(
         visual=system == "avsr",
         system=system,
         batch_size=batch_size,
-        decoding=DecodingOptions(beam_size=beams),
+        decoding=decoding,
         progress=progress,
     )
     info = {
@@ -119,7 +128,8 @@ def evaluate_whisper(
         "noise sources": os.fspath(noise_sources) if noise_sources else "none (clean only)",
         "seed": seed,
         "bootstrap resamples": resamples,
-        "beams": beams,
+        "engine": engine if engine == "torch" else f"ct2 {compute_type}",
+        "decoding": asdict(decoding),
     }
     return write_run(
         out,

@@ -42,13 +42,11 @@ class AVRecognizer:
         adapter: str | None = None,
         batch_size: int = 8,
         decoding: DecodingOptions | None = None,
-        ct2=None,
     ):
         """``adapter``: use this set for every segment instead of the router's choice (``none``:
         the plain frozen Whisper); ``batch_size``: segments per Whisper batch; ``decoding``:
         Whisper's options (temperature fallback, no-speech thresholds; default: Whisper's, with
-        ``beams``); ``ct2``: a :class:`~avsr.av.ct2_engine.CT2Whisper` that runs Whisper (the
-        noise head and fusion stay in PyTorch), else PyTorch runs it."""
+        ``beams``)."""
         from avsr.av.router import RouterConfig
 
         self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
@@ -57,7 +55,6 @@ class AVRecognizer:
             classifier.attach(av.whisper, plain)
         self.roi, self.beams = roi or RoiConfig(), beams
         self.decoding = decoding or DecodingOptions(beam_size=beams)
-        self.ct2 = ct2
         self.names = names or {}
         self.adapter, self.batch_size = adapter, batch_size
 
@@ -113,11 +110,9 @@ class AVRecognizer:
         if engine not in ENGINES:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine == "ct2":
-            from avsr.av.ct2_engine import CT2Whisper
-
             if quantize is not None or device != "cpu":
                 raise UsageError("the ct2 engine runs on CPU with --compute-type (not --quantize, which is torch's)")
-            kw["ct2"] = CT2Whisper(av, compute_type)
+            av.use_ct2(compute_type)
         names = {"whisper": os.fspath(whisper), "engine": engine if engine == "torch" else f"ct2 {compute_type}"} | {
             k: os.fspath(v)
             for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
@@ -183,21 +178,18 @@ class AVRecognizer:
                 t = time.perf_counter()
                 audio, _ = pad([segments[i].audio for i in chunk])
                 crops, frames = pad([segments[i].crops if visual else None for i in chunk])
-                hyps = self._decode(name, audio, crops, frames, [segments[i].audio for i in chunk])
+                hyps = self.av.decode(
+                    self.av.features(audio),
+                    crops,
+                    frames if crops is not None else None,
+                    [segments[i].audio for i in chunk],
+                    self.decoding,
+                )
                 share = (time.perf_counter() - t) / len(chunk)
                 for j, i in enumerate(chunk):
                     out[i].update(text=hyps[j].text, visual=bool(visual and frames[j] > 0), decoding=summary(hyps[j]))
                     out[i]["timings"]["decode"] = share
         return out
-
-    def _decode(self, name, audio, crops, frames, samples):
-        mel = self.av.features(audio)
-        if self.ct2 is None:
-            return self.av.decode(mel, crops, frames if crops is not None else None, samples, self.decoding)
-        if crops is not None:  # the set's fusion corrects the log-mel in PyTorch
-            with torch.inference_mode():
-                mel = self.av.encoder_input(mel, crops, frames)
-        return self.ct2.decode(name, mel.cpu().numpy(), samples, self.decoding)
 
     def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> Result:
         """One file -> its result record (a dict like whisper's: ``text``, ``segments``, plus
