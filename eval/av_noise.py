@@ -29,7 +29,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from avsr.av.model import AVWhisper
+from avsr.av.model import AVWhisper, list_sets
 from avsr.av.router import RouterConfig, sets_router
 from avsr.av.whisper import load_whisper
 from avsr.cli.common import decoding_args, decoding_options
@@ -66,9 +66,11 @@ def main() -> int:
     decoding = decoding_options(args, args.beam)
     model, proc = load_whisper(args.whisper)
     av = AVWhisper(model, proc, args.whisper).eval()
-    for name in args.sets:
-        if name not in ("none", ROUTED):
-            av.load_set(Path(args.adapters) / name)
+    wanted = [n for n in args.sets if n not in ("none", ROUTED)]
+    if ROUTED in args.sets and args.adapters:  # the router chooses among every set in the folder
+        wanted = sorted(set(wanted) | {n for n, _ in list_sets(args.adapters)})
+    for name in wanted:
+        av.load_set(Path(args.adapters) / name)
     choose = router = None
     if ROUTED in args.sets:
         if not args.classifier:

@@ -10,7 +10,10 @@ An engine supplies ``decode(indices, temperature) -> [Hypothesis]`` for some ite
 - no speech: a segment whose no-speech probability (of ``<|nospeech|>`` right after
   ``<|startoftranscript|>``) is above 0.6 and whose average log-probability is below -1.0 gives
   no text (and does not trigger the fallback);
-- digital silence (peak below ``silence_peak``) is not decoded at all: Whisper would say "you".
+- digital silence (peak below ``silence_peak``) and near-silent tracks (RMS below -60 dBFS) are
+  not decoded at all: Whisper would say "you" (on digital silence its own no-speech test does not
+  catch it: average log-probability -0.56), and on a track at -70 dBFS the no-speech test is a
+  coin toss (average log-probability -1.03 against the -1.0 threshold).
 
 Average log-probability: the summed log-probabilities of the text tokens and the end token over
 their count (text tokens + 1), as faster-whisper computes it.
@@ -40,6 +43,7 @@ class DecodingOptions:
     logprob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
     silence_peak: float | None = 1e-4  # |sample| below this everywhere: digital silence, not decoded
+    silence_dbfs: float | None = -60.0  # RMS below this (a near-silent track): not decoded either
     max_new_tokens: int | None = None
     language: str | None = "en"
     seed: int | None = 0  # fallback sampling is seeded: the same input gives the same text (None: not seeded)
@@ -100,12 +104,17 @@ def avg_logprob(token_logprobs: Sequence[float]) -> float:
 
 
 def is_silent(audio: np.ndarray | None, opts: DecodingOptions) -> bool:
-    """Digital silence: no sample reaches ``silence_peak`` (empty audio counts as silent; None,
-    audio not at hand, does not)."""
-    if audio is None or opts.silence_peak is None:
+    """Silence not worth a decode: no sample reaches ``silence_peak`` (digital silence), or the RMS
+    is below ``silence_dbfs`` (a near-silent track); empty audio counts as silent, None (audio not
+    at hand) does not."""
+    if audio is None:
         return False
-    a = np.asarray(audio)
-    return a.size == 0 or float(np.abs(a).max()) < opts.silence_peak
+    a = np.asarray(audio, dtype=np.float64)
+    if a.size == 0:
+        return True
+    quiet_peak = opts.silence_peak is not None and float(np.abs(a).max()) < opts.silence_peak
+    quiet_rms = opts.silence_dbfs is not None and float(np.sqrt(np.mean(a * a))) < 10 ** (opts.silence_dbfs / 20)
+    return quiet_peak or quiet_rms
 
 
 def _failed(h: Hypothesis, opts: DecodingOptions) -> bool:

@@ -25,6 +25,23 @@ def _optional_float(s: str) -> float | None:
     return None if s.lower() in ("none", "off") else float(s)
 
 
+def engine_args(g, default: str | None) -> None:
+    """``--engine ct2|torch`` and ``--compute-type`` (the ct2 engine's)."""
+    g.add_argument(
+        "--engine",
+        choices=["ct2", "torch"],
+        default=default,
+        help="Whisper's runtime: ct2 (CTranslate2, the default on CPU) or torch (the default on a GPU and "
+        "with --quantize)",
+    )
+    g.add_argument(
+        "--compute-type",
+        default="float32",
+        choices=["float32", "int8", "int8_float32"],
+        help="the ct2 engine's weights: float32 (default), int8 or int8_float32 (faster; text may differ slightly)",
+    )
+
+
 def decoding_args(g) -> None:
     """Whisper's decoding options, with Whisper's defaults (``none`` switches a test off)."""
     g.add_argument(

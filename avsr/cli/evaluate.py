@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from avsr.cli.common import decoding_args, decoding_options, progress_arg, show_progress
+from avsr.cli.common import decoding_args, decoding_options, engine_args, progress_arg, show_progress
 
 
 def add(sub) -> None:
@@ -51,13 +51,7 @@ def add(sub) -> None:
             help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)",
         )
         a.add_argument("--beam", type=int, default=1, help="Whisper beam size (default 1: greedy)")
-        a.add_argument(
-            "--engine",
-            choices=["ct2", "torch"],
-            default="ct2",
-            help="Whisper's runtime: ct2 (CTranslate2, default) or torch",
-        )
-        a.add_argument("--compute-type", default="float32", choices=["float32", "int8", "int8_float32"])
+        engine_args(a, "ct2")
         decoding_args(a)
         a.set_defaults(func=_cmd_eval_whisper)
     v = esub.add_parser(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from avsr.cli.common import decoding_args, decoding_options, progress_arg
+from avsr.cli.common import decoding_args, decoding_options, engine_args, progress_arg
 
 
 def add(sub) -> None:
@@ -80,17 +80,7 @@ def add(sub) -> None:
     g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
     g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
     g.add_argument("--router", help="YAML router table (configs/av/router.yaml)")
-    g.add_argument(
-        "--engine",
-        choices=["ct2", "torch"],
-        help="Whisper's runtime: ct2 (CTranslate2, default on CPU) or torch (default on a GPU, and with --quantize)",
-    )
-    g.add_argument(
-        "--compute-type",
-        default="float32",
-        choices=["float32", "int8", "int8_float32"],
-        help="the ct2 engine's weights: float32 (default), int8 (faster; text may differ slightly)",
-    )
+    engine_args(g, None)
     decoding_args(g)
     p.add_argument(
         "--beam",

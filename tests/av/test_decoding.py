@@ -49,8 +49,9 @@ def test_no_speech_gives_no_text_without_a_fallback():
 
 
 def test_digital_silence_is_not_decoded():
-    decode, calls = scripted({0.0: [("you", -0.5, 0.9)] * 3})
+    decode, calls = scripted({0.0: [("you", -0.5, 0.9)] * 4})
     quiet = [np.zeros(16000, np.float32), np.full(16000, 5e-5, np.float32), np.zeros(0, np.float32)]
+    quiet.append(np.tile(np.float32([4e-4, -4e-4]), 8000))  # -68 dBFS: near-silent
     out = decode_with_fallback(decode, quiet, DecodingOptions())
     assert calls == [] and all(h.text == "" and h.skipped == "silence" for h in out)
     decode, calls = scripted({0.0: [("you", -0.5, 0.9)]})
@@ -78,7 +79,7 @@ def base():
 @pytest.mark.slow
 def test_real_whisper_says_nothing_on_silence(base):
     """Digital silence (where the plain decode says "you") and a near-silent track (noise at
-    -70 dBFS) give no text; speech is unchanged."""
+    -70 dBFS) give no text without a decode; speech is unchanged."""
     from avsr.av.torch_decoding import decode_torch
     from avsr.core.audio import read_audio
     from avsr.core.padding import pad
@@ -93,20 +94,25 @@ def test_real_whisper_says_nothing_on_silence(base):
     )
     assert plain[0].text.strip(" .").lower() == "you"  # the defect that the policy fixes
     out = base.decode(base.features(x), audio=clips)
-    assert [h.skipped for h in out] == ["silence", "no-speech", None]
+    assert [h.skipped for h in out] == ["silence", "silence", None]
     assert [h.text for h in out] == ["", "", "Go forward 10 meters."]
-    assert out[1].no_speech_prob > 0.6 and out[2].no_speech_prob < 0.1
+    assert out[2].no_speech_prob < 0.1
+    ungated = DecodingOptions(silence_dbfs=None)  # decoded: Whisper's no-speech test on -70 dBFS noise
+    (h,) = base.decode(base.features(faint), audio=[faint], opts=ungated)
+    assert h.no_speech_prob > 0.6 and (h.text == "" or h.avg_logprob > -1.0)
 
 
 @pytest.mark.slow
 def test_real_loop_is_caught_by_the_fallback(base):
-    """Half a phrase repeated 20 times: the greedy text loops (zlib ratio far above 2.4), so the
-    policy samples again at higher temperatures (kept short: 40 tokens)."""
+    """Half a phrase repeated 10 times: the greedy text loops (zlib ratio far above 2.4), so the
+    policy samples again at higher temperatures (kept short: 24 tokens, 2 samples)."""
     from avsr.core.audio import read_audio
 
     speech = read_audio(FIXTURES / "goforward_16k.wav")
-    x = np.tile(speech[: len(speech) // 2], 20)[: 16000 * 29]
-    greedy = base.decode(base.features(x), audio=[x], opts=DecodingOptions(temperatures=(0.0,), max_new_tokens=40))
+    x = np.tile(speech[: len(speech) // 2], 10)
+    short = DecodingOptions(max_new_tokens=24, temperatures=(0.0, 0.5, 1.0), best_of=2)
+    greedy = base.decode(base.features(x), audio=[x], opts=DecodingOptions(temperatures=(0.0,), max_new_tokens=24))
     assert greedy[0].compression_ratio > 2.4
-    (h,) = base.decode(base.features(x), audio=[x], opts=DecodingOptions(max_new_tokens=40))
-    assert h.fallbacks > 0 and h.temperature > 0
+    (h,) = base.decode(base.features(x), audio=[x], opts=short)
+    assert h.fallbacks == 2  # sampled at 0.5 and 1.0; when every decode loops, the most probable is kept
+    assert h.temperature > 0 or h.text == greedy[0].text

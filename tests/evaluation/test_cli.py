@@ -23,6 +23,8 @@ def test_eval_asr_command_writes_the_run_folder(lrs3_test, noise_sources, whispe
             str(out),
             "--whisper",
             str(whisper_dir / "tiny"),
+            "--temperature-increment-on-fallback",
+            "none",
             "--adapters",
             str(whisper_dir / "adapters"),
             "--sets",

@@ -27,7 +27,11 @@ def test_load_recognizer_transcribes_to_the_result_record(whisper):
     assert isinstance(result, Result) and result.mode == "asr" and isinstance(result.text, str)
     line = result.to_dict()
     assert list(line)[:6] == ["id", "source", "mode", "text", "model", "duration"]
-    assert line["adapter"] == "none" and line["model"] == {"whisper": str(whisper), "engine": "ct2 float32"} and "phonemes" not in line
+    assert (
+        line["adapter"] == "none"
+        and line["model"] == {"whisper": str(whisper), "engine": "ct2 float32"}
+        and "phonemes" not in line
+    )
     assert result["text"] == result.text and json.loads(json.dumps(line)) == line
 
 

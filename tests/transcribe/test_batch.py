@@ -93,7 +93,11 @@ def test_batch_equals_sequential_api_with_captions(corpus, whisper, tmp_path):
     for x, c in zip(recs, clips):
         seq = rec.transcribe(c["video"], "avsr")
         assert x["text"] == seq["text"] and x["mode"] == "avsr" and x["adapter"] == "none" and x["face_ratio"] == 1.0
-        assert x["model"] == {"whisper": str(whisper), "engine": "ct2 float32"} and set(x["timings"]) >= {"prepare", "noise", "decode"}
+        assert x["model"] == {"whisper": str(whisper), "engine": "ct2 float32"} and set(x["timings"]) >= {
+            "prepare",
+            "noise",
+            "decode",
+        }
         assert os.path.isfile(x["montage"]) and x["montage"].endswith(f"{x['id']}.crops.png")
         srt = (tmp_path / "srt" / f"{x['id']}.srt").read_text()
         vtt = (tmp_path / "vtt" / f"{x['id']}.vtt").read_text()

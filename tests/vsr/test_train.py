@@ -33,7 +33,7 @@ OVERFIT = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # 300 training steps: minutes on 2 cores (`pytest -m heavy`)
 def test_small_config_learns_two_real_clips(roi_manifest, tmp_path):
     m = str(roi_manifest)
     cfg = build(
