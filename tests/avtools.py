@@ -88,3 +88,15 @@ def perturb_set(av, name: str, seed: int = 1, scale: float = 0.05) -> None:
         for n, p in av.named_parameters():
             if (f".{name}." in n and "lora_B" in n) or n.startswith(f"fusions.{name}.out"):
                 p.add_(scale * torch.randn(p.shape, generator=g))
+
+
+def fixture_audio(out: Path) -> Path:
+    """``out`` with the speech and noise manifests of the fixture recordings, as data_prep/audio.py
+    writes them (real MUSAN noise and ambience, music; the fixture speech for babble and side
+    speakers)."""
+    from avsr.recipes.audio import prepare_audio
+
+    n = FIXTURES / "noise"
+    noise = {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))}
+    prepare_audio(FIXTURES / "speech", noise, out)
+    return out

@@ -20,7 +20,6 @@ follows :mod:`avsr.av.decoding` (temperature fallback, no-speech test) as in the
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len
+from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len, text_tokens
 from avsr.core.errors import UsageError
 from avsr.core.files import build_dir
 
@@ -207,11 +206,6 @@ class CT2Whisper:
             str(folder), device="cpu", compute_type=self.compute_type, intra_threads=self.threads
         )
 
-    def memory_bytes(self, name: str = NO_SET) -> int:
-        """The size of set ``name``'s weights as loaded (model.bin; int8 about a quarter of it)."""
-        size = (self.folder(name) / "model.bin").stat().st_size
-        return size // 4 if self.compute_type.startswith("int8") else size
-
     # ----- compute
     def encode(self, name: str, features: np.ndarray):
         """(B, n_mels, 3000) float32 log-mel (fused already for an audio-visual set) -> encoder output."""
@@ -243,7 +237,7 @@ class CT2Whisper:
             out = []
             for r in res:  # the best hypothesis of each row
                 n = len(r.sequences_ids[0])
-                toks = list(itertools.takewhile(lambda tk: tk < self.eot, r.sequences_ids[0]))
+                toks = text_tokens(r.sequences_ids[0], self.eot)
                 avg = r.scores[0] * n / (n + 1)  # score = summed log-prob / length (length penalty 1)
                 text = " ".join(self.tokenizer.decode(toks, skip_special_tokens=True).split())
                 out.append(Hypothesis(toks, text, avg, float(getattr(r, "no_speech_prob", 0.0))))

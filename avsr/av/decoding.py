@@ -21,6 +21,7 @@ their count (text tokens + 1), as faster-whisper computes it.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -89,6 +90,11 @@ def compression_ratio(text: str) -> float:
     """Bytes of ``text`` over bytes of its zlib compression (Whisper's repetition test; 0 for "")."""
     b = text.encode("utf-8")
     return len(b) / len(zlib.compress(b)) if b else 0.0
+
+
+def text_tokens(ids: Sequence[int], eot: int) -> list[int]:
+    """The generated ids before the first special token (end of text, timestamps, ...)."""
+    return list(itertools.takewhile(lambda t: t < eot, ids))
 
 
 def sample_len(max_length: int | None, opts: DecodingOptions) -> int:

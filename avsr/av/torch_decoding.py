@@ -15,7 +15,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, avg_logprob, decode_with_fallback, sample_len
+from avsr.av.decoding import DecodingOptions, Hypothesis, avg_logprob, decode_with_fallback, sample_len, text_tokens
 from avsr.av.whisper import is_multilingual
 
 
@@ -66,19 +66,6 @@ def _generate(whisper, enc: torch.Tensor, prompt: list[int], **kw) -> torch.Tens
     return rows[:, len(prompt) :]
 
 
-def _text_tokens(rows: torch.Tensor, eot: int) -> list[list[int]]:
-    """Generated rows (prompt stripped) -> the text tokens before the first special token."""
-    out = []
-    for row in rows.tolist():
-        toks = []
-        for t in row:
-            if t >= eot:
-                break
-            toks.append(t)
-        out.append(toks)
-    return out
-
-
 def score(whisper, enc: torch.Tensor, prompt: list[int], tokens: list[list[int]], eot: int, nospeech: int | None):
     """(per row: log-probabilities of the tokens and the end token, no-speech probability)."""
     n = max(map(len, tokens)) + 1
@@ -117,7 +104,7 @@ def decode_torch(
         enc = whisper.model.encoder(x).last_hidden_state
 
         def hyps(e: torch.Tensor, rows: torch.Tensor) -> list[Hypothesis]:
-            tokens = _text_tokens(rows, eot)
+            tokens = [text_tokens(row, eot) for row in rows.tolist()]
             return [
                 Hypothesis(tk, " ".join(tok.decode(tk, skip_special_tokens=True).split()), avg_logprob(lp), ns)
                 for tk, (lp, ns) in zip(tokens, score(whisper, e, prompt, tokens, eot, nospeech))

@@ -19,20 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from avsr.av.decoding import DecodingOptions, compression_ratio
 from avsr.core.audio import read_audio, write_wav
 from avsr.core.jsonl import JsonlAppender, read_jsonl
 from avsr.core.media import SAMPLE_RATE
 
-MAX_COMPRESSION = 2.4  # Whisper's own test for a looping decode (zlib ratio of the text)
+MAX_COMPRESSION = DecodingOptions.compression_ratio_threshold  # Whisper's loop test: zlib ratio 2.4
 
 
 def looped(text: str) -> bool:
     """Whether a transcript repeats itself like a decoding loop ("oh, oh, oh, ..."): its zlib
     compression ratio is above Whisper's threshold of 2.4. Such a target would teach the loop."""
-    import zlib
-
-    b = text.encode("utf-8")
-    return len(b) > 0 and len(b) / len(zlib.compress(b)) > MAX_COMPRESSION
+    return compression_ratio(text) > MAX_COMPRESSION
 
 
 def pack_windows(

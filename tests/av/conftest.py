@@ -1,10 +1,8 @@
 """Tiny randomly initialised Whisper models with the real tiny.en tokenizer (no download)."""
 
 import pytest
-from avtools import FIXTURES
+from avtools import fixture_audio
 from avtools import tiny_whisper as _tiny_whisper
-
-from avsr.recipes.audio import prepare_audio
 
 
 @pytest.fixture
@@ -16,11 +14,4 @@ def tiny_whisper():
 @pytest.fixture(scope="module")
 def audio_data(tmp_path_factory):
     """Speech and noise manifests of the fixture recordings (data_prep/audio.py's layout)."""
-    out = tmp_path_factory.mktemp("audio")
-    n = FIXTURES / "noise"
-    prepare_audio(
-        FIXTURES / "speech",
-        {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))},
-        out,
-    )
-    return out
+    return fixture_audio(tmp_path_factory.mktemp("audio"))

@@ -3,7 +3,7 @@ models (Whisper with two adapter sets, one with fusion; a VSR model)."""
 
 import pytest
 import torch
-from avtools import FIXTURES, perturb_set, tiny_whisper
+from avtools import fixture_audio, perturb_set, tiny_whisper
 
 N_CLIPS = 3  # clips in the miniature test set
 MAX_TOKENS = 8  # a random Whisper never stops by itself
@@ -28,16 +28,7 @@ def lrs3_test(tmp_path_factory):
 def noise_sources(tmp_path_factory):
     """noise_sources.jsonl as data_prep/audio.py writes it (real MUSAN noise, music, and the
     fixture speech for babble and side-speaker)."""
-    from avsr.recipes.audio import prepare_audio
-
-    out = tmp_path_factory.mktemp("audio")
-    n = FIXTURES / "noise"
-    prepare_audio(
-        FIXTURES / "speech",
-        {"noise": sorted(n.glob("musan*")) + sorted(n.glob("ambience*")), "music": sorted(n.glob("music*"))},
-        out,
-    )
-    return out / "noise_sources.jsonl"
+    return fixture_audio(tmp_path_factory.mktemp("audio")) / "noise_sources.jsonl"
 
 
 @pytest.fixture(scope="session")
