@@ -17,11 +17,9 @@ import torch
 from torch import nn
 
 from avsr.av.features import HOP, N_MELS, log_mel
+from avsr.av.noise_head import NOISE_CLASSES, decision
 from avsr.core.media import SAMPLE_RATE
-from avsr.data.mixing import CATEGORIES
 from avsr.vsr.conformer import sinusoid
-
-NOISE_CLASSES = ("clean",) + CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -85,13 +83,3 @@ class NoiseClassifier(nn.Module):
         mel = self.features(audio)[None].to(device)
         logits, snr = self.eval()(mel)
         return decision(self.cfg.classes, logits[0], snr[0])
-
-
-def decision(classes: tuple[str, ...], logits: torch.Tensor, snr: torch.Tensor) -> dict[str, Any]:
-    """One clip's {"category", "probs", "snr"} from its class logits (C,) and SNR estimate."""
-    p = logits.softmax(-1).cpu()
-    return {
-        "category": classes[int(p.argmax())],
-        "probs": {c: round(float(v), 4) for c, v in zip(classes, p)},
-        "snr": round(float(snr), 2),
-    }

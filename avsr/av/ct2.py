@@ -19,12 +19,14 @@ import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 
 from avsr.core.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 _DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, None)  # None: bfloat16 (read as uint16 bits)
 
@@ -161,6 +163,8 @@ def _attention(out: dict, name: str, v: dict, src: str, fused_qkv: bool) -> None
 
 def whisper_state_dict(v: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """CTranslate2 Whisper arrays -> ``WhisperForConditionalGeneration`` state dict (float32)."""
+    import torch
+
     dims = whisper_dims(v)
     out: dict[str, np.ndarray] = {}
     for side in ("encoder", "decoder"):

@@ -71,19 +71,13 @@ def _join_registry(files: list[Path], out: Path) -> None:
 def registry_folder(name: str, cache: str | os.PathLike | None = None) -> Path:
     """The CTranslate2 folder of registry Whisper ``name`` as faster-whisper loads it: the
     package's own folder, or (a model.bin split across packages) the parts joined once in the cache."""
-    from avsr.core.registry import cache_dir, registry, verified_files
+    from avsr.core.registry import cache_dir, verified_files
 
     files = verified_files(name)
     if len(files) == 1 and files[0].name == "model.bin":
         return files[0].parent
-    key = {"whisper": "+".join(f["sha256"][:16] for f in registry()[name]["files"]), "set": "frozen"}
-    target = Path(cache or cache_dir() / "ct2") / f"{key['whisper'][:24]}-none-frozen"
-
-    def build(tmp: Path) -> None:
-        _join_registry(files, tmp)
-        _seal(tmp, key)
-
-    return build_dir(target, build, lambda p: _complete(p, key))
+    root = Path(cache) if cache else cache_dir() / "ct2"
+    return cached_set(root, registry_key(name), NO_SET, "frozen", lambda tmp: _join_registry(files, tmp))
 
 
 def _convert_torch(whisper, processor, out: Path) -> None:
@@ -108,36 +102,68 @@ def merged_whisper(av, name: str):
     return peft.merge_and_unload(adapter_names=[name])
 
 
-class CT2Whisper:
-    """CTranslate2 models for ``av``'s frozen Whisper and its sets, loaded on first use and
-    kept (switching sets then costs nothing). ``compute_type``: float32 | int8 | int8_float32."""
+class WhisperTokens:
+    """What decoding needs of the tokenizer: the prompt, end of text, the no-speech token and the
+    text of some ids; from a ``tokenizer.json`` (the ``tokenizers`` library, no transformers) or
+    from a transformers tokenizer (same file, same ids)."""
 
-    def __init__(self, av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):
-        import ctranslate2
+    def __init__(self, token_id, decode, multilingual: bool, eot: int | None = None, prompt=None):
+        self._id, self._decode, self.multilingual, self._prompt = token_id, decode, multilingual, prompt
+        self.eot = token_id("<|endoftext|>") if eot is None else eot
+        self.no_speech = next((i for i in map(token_id, ("<|nospeech|>", "<|nocaptions|>")) if i is not None), None)
 
+    @classmethod
+    def from_file(cls, tokenizer_json: str | os.PathLike, multilingual: bool) -> WhisperTokens:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(os.fspath(tokenizer_json))
+        return cls(tok.token_to_id, lambda ids: tok.decode(ids, skip_special_tokens=True), multilingual)
+
+    @classmethod
+    def from_model(cls, whisper, tok) -> WhisperTokens:
+        """A transformers Whisper's tokenizer, with the prompt of its generation config."""
+        from avsr.av.torch_decoding import prompt_ids
+        from avsr.av.whisper import is_multilingual
+
+        def token_id(t: str) -> int | None:
+            i = tok.convert_tokens_to_ids(t)
+            return None if i is None or i == tok.unk_token_id else i
+
+        return cls(
+            token_id,
+            lambda ids: tok.decode(ids, skip_special_tokens=True),
+            is_multilingual(whisper),
+            eot=tok.eos_token_id,
+            prompt=lambda language: prompt_ids(whisper, tok, language),
+        )
+
+    def prompt(self, language: str | None = "en") -> list[int]:
+        """``<|startoftranscript|>`` [language, transcribe] ``<|notimestamps|>``."""
+        if self._prompt is not None:
+            return self._prompt(language)
+        ids = [self._id("<|startoftranscript|>")]
+        if self.multilingual:
+            ids += [self._id(f"<|{language or 'en'}|>"), self._id("<|transcribe|>")]
+        return ids + [self._id("<|notimestamps|>")]
+
+    def text(self, ids: Sequence[int]) -> str:
+        return " ".join(self._decode(list(ids)).split())
+
+
+class TorchSets:
+    """The CTranslate2 folders of a PyTorch :class:`~avsr.av.model.AVWhisper`'s frozen Whisper and
+    sets: converted from its weights (LoRA merged) when the cache has no whole folder."""
+
+    def __init__(self, av, cache: str | os.PathLike | None = None):
         from avsr.core.registry import cache_dir
 
-        if compute_type not in COMPUTE_TYPES:
-            raise UsageError(f"compute type must be one of {COMPUTE_TYPES}, got {compute_type!r}")
-        self.av, self.compute_type, self.threads = av, compute_type, threads
-        self.cache = Path(cache) if cache else cache_dir() / "ct2"
-        self.models: dict[str, Any] = {}
-        self._key: str | None = None
-        self._ct2 = ctranslate2
-        tok = av.processor.tokenizer
-        from avsr.av.torch_decoding import no_speech_id, prompt_ids
+        self.av, self.cache = av, Path(cache) if cache else cache_dir() / "ct2"
 
-        self.prompt = lambda language: prompt_ids(av.whisper, tok, language)
-        self.eot, self.tokenizer = tok.eos_token_id, tok
-        self.has_no_speech = no_speech_id(tok) is not None
-
-    # ----- the cached folders
     def whisper_key(self) -> str:
         from avsr.core.registry import registry
 
-        name = self.av.whisper_name
-        if name in registry():
-            return "+".join(f["sha256"][:16] for f in registry()[name]["files"])
+        if self.av.whisper_name in registry():
+            return registry_key(self.av.whisper_name)
         return (
             "w"
             + hashlib.sha256(
@@ -145,24 +171,19 @@ class CT2Whisper:
             ).hexdigest()[:32]
         )
 
-    def folder(self, name: str = NO_SET) -> Path:
+    def __call__(self, name: str = NO_SET) -> Path:
         """The CTranslate2 folder of set ``name`` (``none``: the frozen Whisper), built if need be."""
         from avsr.core.registry import registry
 
         wname = self.av.whisper_name
         if name == NO_SET and wname in registry() and registry()[wname].get("kind") == "whisper":
             return registry_folder(wname, self.cache)
-        key = {"whisper": self.whisper_key(), "set": self.set_hash(name)}
-        target = self.cache / f"{key['whisper'][:24]}-{name}-{key['set'][:12]}"
 
         def build(tmp: Path) -> None:
-            if name == NO_SET:
-                _convert_torch(self._plain_copy(), self.av.processor, tmp)
-            else:
-                _convert_torch(merged_whisper(self.av, name), self.av.processor, tmp)
-            _seal(tmp, key)
+            model = self._plain_copy() if name == NO_SET else merged_whisper(self.av, name)
+            _convert_torch(model, self.av.processor, tmp)
 
-        return build_dir(target, build, lambda p: _complete(p, key))
+        return cached_set(self.cache, self.whisper_key(), name, self.set_hash(name), build)
 
     def set_hash(self, name: str) -> str:
         if name == NO_SET:
@@ -188,6 +209,59 @@ class CT2Whisper:
         if self.av.peft is None:
             return self.av.whisper
         return copy.deepcopy(self.av.peft).unload()
+
+
+def registry_key(name: str) -> str:
+    """The cache key of registry Whisper ``name``: its files' sha256 prefixes."""
+    from avsr.core.registry import registry
+
+    return "+".join(f["sha256"][:16] for f in registry()[name]["files"])
+
+
+def cached_set(cache: Path, whisper_key: str, name: str, set_hash: str, build) -> Path:
+    """The cached CTranslate2 folder of set ``name`` of the Whisper keyed ``whisper_key``: used
+    when whole, else ``build(tmp)`` writes it (then it is sealed and renamed into place)."""
+    key = {"whisper": whisper_key, "set": set_hash}
+
+    def make(tmp: Path) -> None:
+        build(tmp)
+        _seal(tmp, key)
+
+    return build_dir(cache / f"{whisper_key[:24]}-{name}-{set_hash[:12]}", make, lambda p: _complete(p, key))
+
+
+class CT2Whisper:
+    """CTranslate2 models of a frozen Whisper and its sets, loaded on first use and kept
+    (switching sets then costs nothing). ``folder_of(name)``: the CTranslate2 folder of set
+    ``name`` (``none``: the frozen model), built if need be; ``compute_type``: float32 | int8 |
+    int8_float32. :meth:`of` makes one for a PyTorch :class:`~avsr.av.model.AVWhisper`."""
+
+    def __init__(
+        self,
+        folder_of,
+        tokens: WhisperTokens | None = None,
+        compute_type: str = "float32",
+        threads: int = 0,
+        max_length: int | None = None,
+    ):
+        import ctranslate2
+
+        if compute_type not in COMPUTE_TYPES:
+            raise UsageError(f"compute type must be one of {COMPUTE_TYPES}, got {compute_type!r}")
+        self.folder, self.compute_type, self.threads, self.max_length = folder_of, compute_type, threads, max_length
+        self.models: dict[str, Any] = {}
+        self._ct2 = ctranslate2
+        if tokens is None:
+            frozen = self.model(NO_SET)
+            tokens = WhisperTokens.from_file(self.folder(NO_SET) / "tokenizer.json", frozen.is_multilingual)
+        self.tokens = tokens
+
+    @classmethod
+    def of(cls, av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):
+        """The engine of PyTorch ``av`` (its sets converted from its weights; its tokenizer)."""
+        tokens = WhisperTokens.from_model(av.whisper, av.processor.tokenizer)
+        max_length = getattr(av.whisper.generation_config, "max_length", None)
+        return cls(TorchSets(av, cache), tokens, compute_type, threads, max_length)
 
     def model(self, name: str = NO_SET):
         """The loaded CTranslate2 Whisper of set ``name`` (a broken cache folder is rebuilt once)."""
@@ -222,8 +296,8 @@ class CT2Whisper:
         """Whisper-grade decoding of a batch of log-mel windows with set ``name``."""
         model = self.model(name)
         enc = np.array(self.encode(name, features))
-        prompt = self.prompt(opts.language)
-        max_length = 2 * sample_len(getattr(self.av.whisper.generation_config, "max_length", None), opts)
+        prompt = self.tokens.prompt(opts.language)
+        max_length = 2 * sample_len(self.max_length, opts)
 
         def run(rows: np.ndarray, **kw) -> list[Hypothesis]:
             res = model.generate(
@@ -231,16 +305,15 @@ class CT2Whisper:
                 [prompt] * len(rows),
                 max_length=max_length,
                 return_scores=True,
-                return_no_speech_prob=self.has_no_speech,
+                return_no_speech_prob=self.tokens.no_speech is not None,
                 **kw,
             )
             out = []
             for r in res:  # the best hypothesis of each row
                 n = len(r.sequences_ids[0])
-                toks = text_tokens(r.sequences_ids[0], self.eot)
+                toks = text_tokens(r.sequences_ids[0], self.tokens.eot)
                 avg = r.scores[0] * n / (n + 1)  # score = summed log-prob / length (length penalty 1)
-                text = " ".join(self.tokenizer.decode(toks, skip_special_tokens=True).split())
-                out.append(Hypothesis(toks, text, avg, float(getattr(r, "no_speech_prob", 0.0))))
+                out.append(Hypothesis(toks, self.tokens.text(toks), avg, float(getattr(r, "no_speech_prob", 0.0))))
             return out
 
         def decode(idx: list[int], t: float) -> list[Hypothesis]:

@@ -1,4 +1,4 @@
-"""Whisper's log-mel features in torch, for batches and for any length.
+"""Whisper's log-mel features in torch, for batches and for any length (NumPy twin: :mod:`avsr.av.mel`).
 
 ``log_mel(audio)`` computes what ``WhisperFeatureExtractor`` computes (25 ms Hann window, 10 ms
 hop, Slaney mel filters, log10, floor at max - 8 dB*, scaled by (x + 4) / 4), but on a batch of
@@ -11,36 +11,19 @@ uses the same features on unpadded clips.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
+from avsr.av.mel import HOP, N_FFT, N_MELS, WHISPER_FRAMES, WHISPER_SAMPLES, WHISPER_SECONDS
+from avsr.av.mel import mel_filters as _np_filters
 from avsr.core.media import SAMPLE_RATE
 
-N_FFT = 400
-HOP = 160  # 10 ms -> 100 mel frames per second
-N_MELS = 80  # log-mel bins (Whisper v1-v2, the fusion, the noise classifier)
-WHISPER_SECONDS = 30  # Whisper's fixed input window
-WHISPER_SAMPLES = WHISPER_SECONDS * SAMPLE_RATE
-WHISPER_FRAMES = WHISPER_SAMPLES // HOP  # 3000
+__all__ = ["HOP", "N_FFT", "N_MELS", "WHISPER_FRAMES", "WHISPER_SAMPLES", "WHISPER_SECONDS", "log_mel", "whisper_input"]
 
 
-@lru_cache(maxsize=4)
 def mel_filters(n_mels: int) -> torch.Tensor:
-    """(n_mels, N_FFT // 2 + 1) Slaney-normalised mel filter bank, as Whisper's."""
-    from transformers.audio_utils import mel_filter_bank
-
-    fb = mel_filter_bank(
-        num_frequency_bins=N_FFT // 2 + 1,
-        num_mel_filters=n_mels,
-        min_frequency=0.0,
-        max_frequency=8000.0,
-        sampling_rate=SAMPLE_RATE,
-        norm="slaney",
-        mel_scale="slaney",
-    )
-    return torch.from_numpy(np.ascontiguousarray(fb.T, dtype=np.float32))
+    """(n_mels, N_FFT // 2 + 1) Slaney-normalised mel filter bank, as Whisper's (:func:`avsr.av.mel.mel_filters`)."""
+    return torch.from_numpy(_np_filters(n_mels).copy())
 
 
 def log_mel(audio: torch.Tensor | np.ndarray, n_mels: int = N_MELS) -> torch.Tensor:

@@ -270,7 +270,7 @@ class AVWhisper(nn.Module):
         back to PyTorch). Each set is converted once into the cache (:mod:`avsr.av.ct2_engine`)."""
         from avsr.av.ct2_engine import CT2Whisper
 
-        self.ct2 = None if compute_type is None else CT2Whisper(self, compute_type, cache=cache)
+        self.ct2 = None if compute_type is None else CT2Whisper.of(self, compute_type, cache=cache)
 
     def generate(
         self,

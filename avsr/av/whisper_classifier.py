@@ -5,7 +5,8 @@ into frame features that separate one talker, many talkers, music and noise far 
 network trained from scratch on a few hours of mixtures can learn to: they were trained on
 680k hours of speech in every condition. The classifier is a small head on those frozen
 features (a frame MLP, masked mean + standard-deviation pooling, a category and an SNR head),
-so only the head is trained and shipped (a few hundred kB); the Whisper weights come from the
+so only the head is trained and shipped (a few hundred kB; :mod:`avsr.av.noise_head` runs it
+without torch); the Whisper weights come from the
 model the recognizer has loaded anyway. The adapter sets leave these lower layers frozen
 (``LoraSetConfig.skip_encoder_layers``), so the features do not depend on the set in use.
 
@@ -17,37 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.classifier import NOISE_CLASSES, decision
 from avsr.av.features import log_mel
+from avsr.av.noise_head import FRAME_SAMPLES, WhisperNoiseConfig, decision
 from avsr.core.errors import CheckpointError
 from avsr.core.media import SAMPLE_RATE
-
-FRAME_SAMPLES = 320  # one Whisper encoder frame: 20 ms
-
-
-@dataclass(frozen=True)
-class WhisperNoiseConfig:
-    whisper: str = "whisper-base"  # the model whose lower encoder layers give the features
-    layers: int = 3  # encoder blocks used
-    d_model: int = 512
-    n_mels: int = 80
-    hidden: int = 256
-    dropout: float = 0.1
-    classes: tuple[str, ...] = NOISE_CLASSES
-    snr_scale: float = 10.0  # the SNR head outputs dB / snr_scale
-    max_seconds: float = 10.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["classes"] = list(self.classes)
-        return d
 
 
 def lower_features(encoder, mel: torch.Tensor, layers: int) -> torch.Tensor:

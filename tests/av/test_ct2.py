@@ -35,7 +35,7 @@ def test_set_with_fusion_matches_torch(tiny_av):
         "babble", LoraSetConfig(r=4), fusion=FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16))
     )
     perturb_set(av, "babble", scale=0.3)
-    eng = CT2Whisper(av, "float32")
+    eng = CT2Whisper.of(av, "float32")
     rng = np.random.default_rng(0)
     audio = [(rng.standard_normal(16000 * s) * 0.1).astype(np.float32) for s in (2, 3)]
     mel = av.features(np.stack([np.pad(a, (0, 48000 - len(a))) for a in audio]))
@@ -61,16 +61,16 @@ def test_cache_is_rebuilt_when_not_whole(tiny_av):
     av = tiny_av
     av.add_set("music", LoraSetConfig(r=4))
     perturb_set(av, "music")
-    eng = CT2Whisper(av, "float32")
+    eng = CT2Whisper.of(av, "float32")
     folder = eng.folder("music")
-    assert json.loads((folder / MARK).read_text())["key"]["set"] == eng.set_hash("music")
+    assert json.loads((folder / MARK).read_text())["key"]["set"] == eng.folder.set_hash("music")
     assert eng.folder("none") != folder
     model_bin = folder / "model.bin"
     good = model_bin.read_bytes()
     model_bin.write_bytes(good[: len(good) // 2])  # an interrupted copy
-    assert CT2Whisper(av, "float32").folder("music") == folder and model_bin.read_bytes() == good
+    assert CT2Whisper.of(av, "float32").folder("music") == folder and model_bin.read_bytes() == good
     (folder / MARK).unlink()  # a conversion that never finished
-    fresh = CT2Whisper(av, "float32")
+    fresh = CT2Whisper.of(av, "float32")
     assert fresh.folder("music") == folder and (folder / MARK).is_file()
     x = av.features(np.zeros(16000, np.float32) + 0.01)
     assert isinstance(fresh.decode("music", x.numpy(), opts=DecodingOptions(temperatures=(0.0,)))[0].text, str)
@@ -89,7 +89,7 @@ def base():
 
 @pytest.fixture(scope="module")
 def base_ct2(base, tmp_path_factory):
-    return CT2Whisper(base, "float32", cache=tmp_path_factory.mktemp("ct2"))
+    return CT2Whisper.of(base, "float32", cache=tmp_path_factory.mktemp("ct2"))
 
 
 @pytest.mark.slow
