@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -66,14 +66,31 @@ class _Concat:
             out += chunk
         return out
 
+    def skip(self, n: int) -> None:
+        """Move ``n`` bytes on without reading them."""
+        while n > 0 and self.i < len(self.files):
+            f = self.files[self.i]
+            here, size = f.tell(), os.fstat(f.fileno()).st_size
+            step = min(n, size - here)
+            f.seek(here + step)
+            n -= step
+            if n > 0:
+                self.i += 1
+        if n > 0:
+            raise CT2FormatError("unexpected end of file")
+
     def close(self):
         for f in self.files:
             f.close()
 
 
-def read_ct2(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[str, dict[str, np.ndarray]]:
+def read_ct2(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], keep: Callable[[str], bool] | None = None
+) -> tuple[str, dict[str, np.ndarray]]:
     """(spec name, {variable: array}) from a model.bin, or from its parts read in order (a file
-    split for size limits). Aliases become extra keys pointing at the same array."""
+    split for size limits). Aliases become extra keys pointing at the same array. With ``keep``,
+    the variables it rejects are not read: their entries are zero-filled read-only views of the
+    right shape and dtype (so that sizes can still be read off them) that take no memory."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
     f = _Concat(paths)
@@ -90,10 +107,14 @@ def read_ct2(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[st
             dtype_id, nbytes = _read(f, "B"), _read(f, "I")
             if dtype_id >= len(_DTYPES):
                 raise CT2FormatError(f"{name}: unknown dtype id {dtype_id}")
+            dt = _DTYPES[dtype_id]
+            if keep is not None and not keep(name):
+                f.skip(nbytes)
+                out[name] = np.broadcast_to(np.zeros((), dt or np.float32), shape)
+                continue
             raw = f.read(nbytes)
             if len(raw) != nbytes:
                 raise CT2FormatError(f"{paths[-1]}: truncated (variable {name!r}); are all parts present?")
-            dt = _DTYPES[dtype_id]
             if dt is None:  # bfloat16 -> float32 through the bit pattern
                 arr = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
             else:

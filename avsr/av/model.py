@@ -2,13 +2,7 @@
 
 An adapter set is LoRA on Whisper (peft) plus, for audio-visual sets, its own
 :class:`~avsr.av.fusion.AVFusion`. One set is active at a time (``activate``); ``none`` is the
-plain frozen Whisper. A set lives in a folder named after its scenario::
-
-    adapters/babble/
-      adapter_config.json, adapter_model.safetensors   peft LoRA (a standard peft adapter folder)
-      fusion.safetensors, fusion_config.json           only for audio-visual sets
-      avsr_adapter.json                                scenario, training noise, Whisper it fits, sizes
-
+plain frozen Whisper. A set lives in a folder named after its scenario (:mod:`avsr.av.sets`).
 Loading refuses a folder that is not a set, and a set made for another Whisper.
 """
 
@@ -28,16 +22,18 @@ from avsr.av.decoding import DecodingOptions, Hypothesis
 from avsr.av.features import WHISPER_FRAMES, whisper_input
 from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
 from avsr.av.router import NO_ADAPTER
+from avsr.av.sets import (
+    ADAPTER_META,
+    FUSION_CONFIG,
+    FUSION_WEIGHTS,
+    AdapterError,
+    read_set_meta,
+    signature_error,
+)
 from avsr.core.configs import from_dict
-from avsr.core.errors import AvsrError, ConfigError
+from avsr.core.errors import ConfigError
 
-ADAPTER_META = "avsr_adapter.json"
-FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
 WINDOW_VIDEO_FRAMES = WHISPER_FRAMES // MEL_PER_VIDEO_FRAME  # 750 crops fill one 30 s window
-
-
-class AdapterError(AvsrError, ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -186,10 +182,7 @@ class AVWhisper(nn.Module):
         meta = read_set_meta(folder)
         sig = whisper_signature(self.whisper)
         if meta["whisper"] and {k: meta["whisper"].get(k) for k in sig} != sig:
-            raise AdapterError(
-                f"{folder}: adapter set made for Whisper {meta['whisper'].get('name') or meta['whisper']} "
-                f"({_fmt(meta['whisper'])}), but the loaded Whisper is {self.whisper_name or '?'} ({_fmt(sig)})"
-            )
+            raise signature_error(folder, meta, self.whisper_name, sig)
         name = name or folder.name
         if name in self.meta or name == NO_ADAPTER:
             raise AdapterError(f"adapter set {name!r} is already loaded or reserved")
@@ -306,39 +299,3 @@ class AVWhisper(nn.Module):
                 c, v = torch.from_numpy(np.ascontiguousarray(cs))[None], torch.tensor([len(cs)])
             texts.append(self.generate(self.features(seg), c, v, beams, audio=[seg], opts=opts)[0])
         return " ".join(t for t in texts if t)
-
-
-def read_set_meta(folder: str | os.PathLike) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AdapterError(f"{folder}: no such adapter set folder")
-    missing = [
-        f for f in (ADAPTER_META, "adapter_config.json", "adapter_model.safetensors") if not (folder / f).is_file()
-    ]
-    if missing:
-        raise AdapterError(
-            f"{folder}: not an avsr adapter set (missing {', '.join(missing)}); sets are written by `avsr train av`"
-        )
-    try:
-        meta = json.loads((folder / ADAPTER_META).read_text())
-    except json.JSONDecodeError as e:
-        raise AdapterError(f"{folder / ADAPTER_META}: unreadable ({e})") from e
-    meta.setdefault("whisper", {})
-    return meta
-
-
-def list_sets(root: str | os.PathLike) -> list[tuple[str, dict[str, Any]]]:
-    """(name, metadata) of every adapter set folder directly under ``root``."""
-    root = Path(root)
-    return (
-        [(p.name, read_set_meta(p)) for p in sorted(root.iterdir()) if p.is_dir() and (p / ADAPTER_META).is_file()]
-        if root.is_dir()
-        else []
-    )
-
-
-def _fmt(sig: dict[str, Any]) -> str:
-    return (
-        f"d_model={sig.get('d_model')}, layers={sig.get('encoder_layers')}/{sig.get('decoder_layers')}, "
-        f"vocab={sig.get('vocab_size')}"
-    )

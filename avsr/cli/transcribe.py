@@ -181,7 +181,13 @@ def run(args) -> int:
         retry_failed=args.retry_failed,
         progress=args.progress,
     )
-    prep = Preparer(args.mode, montage_dir=args.crops, threads=1 if args.jobs > 1 else 2, unavailable=missing)
+    prep = Preparer(
+        args.mode,
+        montage_dir=args.crops,
+        threads=1 if args.jobs > 1 else 2,
+        unavailable=missing,
+        crops=any(getattr(r, "needs_crops", True) for r in recognizers if r.kind == "av"),
+    )
     models = {kind: {} for kind in ("av", "vsr")} | {r.kind: dict(r.names) for r in recognizers}
     if args.precision != "32-true":
         for m in models.values():

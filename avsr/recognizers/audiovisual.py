@@ -8,17 +8,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from avsr.av.decoding import DecodingOptions, summary
-from avsr.core.errors import MissingModelError, UsageError
-from avsr.core.padding import pad
+from avsr.core.errors import UsageError
+from avsr.core.padding import pad, pad_array
 from avsr.recognizers.protocol import transcribe_file
 from avsr.recognizers.record import Result
-from avsr.roi.config import RoiConfig
 
 if TYPE_CHECKING:
+    import torch
+
     from avsr.recognizers.prepare import Segment
+    from avsr.roi.config import RoiConfig
 
 
 ENGINES = ("ct2", "torch")
@@ -53,7 +54,7 @@ class AVRecognizer:
         if classifier is not None and hasattr(classifier, "attach"):  # a head on Whisper's lower layers
             plain = av.peft.disable_adapter if av.peft is not None else None
             classifier.attach(av.whisper, plain)
-        self.roi, self.beams = roi or RoiConfig(), beams
+        self.roi, self.beams = roi, beams  # None: the default crop settings
         self.decoding = decoding or DecodingOptions(beam_size=beams)
         self.names = names or {}
         self.adapter, self.batch_size = adapter, batch_size
@@ -75,29 +76,38 @@ class AVRecognizer:
         ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`).
         ``engine="ct2"``: Whisper and the sets run on CTranslate2 (``compute_type`` float32 | int8 |
         int8_float32; each set converted once into the cache, :mod:`avsr.av.ct2_engine`)."""
-        from avsr.av.model import AVWhisper, list_sets
         from avsr.av.router import RouterConfig, sets_router
+        from avsr.av.sets import has_fusion, set_folders
+
+        if engine not in ENGINES:
+            raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "ct2" and (quantize is not None or device != "cpu"):
+            raise UsageError("the ct2 engine runs on CPU with --compute-type (not --quantize, which is torch's)")
+        folders = set_folders(adapters) if adapters else []
+        router = router or sets_router(adapters)  # else the table that came with the sets
+        rc = RouterConfig.from_yaml(router) if router else RouterConfig()
+        names = {"whisper": os.fspath(whisper), "engine": engine if engine == "torch" else f"ct2 {compute_type}"} | {
+            k: os.fspath(v)
+            for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
+            if v
+        }
+        if engine == "ct2" and not any(map(has_fusion, folders)) and _ct2_only(whisper, classifier):
+            from avsr.av.ct2_bank import CT2Bank
+            from avsr.av.noise_head import NumpyNoiseHead
+
+            bank = CT2Bank(os.fspath(whisper), folders, compute_type)
+            clf = NumpyNoiseHead.from_checkpoint(classifier, bank.whisper_arrays()) if classifier else None
+            return cls(bank, clf, rc, names=names, **kw)
+
+        from avsr.av.model import AVWhisper
         from avsr.av.whisper import load_whisper
         from avsr.recognizers.checkpoints import load_checkpoint
 
         model, proc = load_whisper(whisper, device=device)
         av = AVWhisper(model, proc, whisper)
-        if adapters:
-            from avsr.av.model import ADAPTER_META
-
-            found = (
-                [adapters]
-                if os.path.isfile(os.path.join(adapters, ADAPTER_META))
-                else [os.path.join(adapters, n) for n, _ in list_sets(adapters)]
-            )
-            if not found:
-                raise MissingModelError(
-                    f"{adapters}: no adapter sets here "
-                    f"(a set is a folder with {ADAPTER_META}; `avsr train av` writes them)"
-                )
-            for folder in found:
-                av.load_set(folder)
-            av.activate(None)
+        for folder in folders:
+            av.load_set(folder)
+        av.activate(None)
         if quantize is not None:
             from avsr.av.quantize import QUANTIZE, quantize_int8
 
@@ -105,20 +115,14 @@ class AVRecognizer:
                 raise UsageError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
             quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
         clf = load_checkpoint(classifier, device=device) if classifier else None
-        router = router or sets_router(adapters)  # else the table that came with the sets
-        rc = RouterConfig.from_yaml(router) if router else RouterConfig()
-        if engine not in ENGINES:
-            raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine == "ct2":
-            if quantize is not None or device != "cpu":
-                raise UsageError("the ct2 engine runs on CPU with --compute-type (not --quantize, which is torch's)")
             av.use_ct2(compute_type)
-        names = {"whisper": os.fspath(whisper), "engine": engine if engine == "torch" else f"ct2 {compute_type}"} | {
-            k: os.fspath(v)
-            for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
-            if v
-        }
         return cls(av, clf, rc, names=names, **kw)
+
+    @property
+    def needs_crops(self) -> bool:
+        """Whether a loaded set uses mouth crops (an audio-visual set): else none are cut."""
+        return bool(self.av.fusions)
 
     def choose(self, audio: np.ndarray) -> str:
         """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
@@ -152,7 +156,9 @@ class AVRecognizer:
         return name, noise, why
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"av": self.av} | ({"noise": self.classifier} if self.classifier is not None else {})
+        """The PyTorch modules (for Lightning to place); none on the CTranslate2-only path."""
+        mods = {"av": self.av, "noise": self.classifier}
+        return {k: m for k, m in mods.items() if m is not None and hasattr(m, "parameters")}
 
     def decode(
         self, segments: list[Segment], adapter: str | None = None, batch_size: int | None = None
@@ -176,8 +182,8 @@ class AVRecognizer:
             for s in range(0, len(idx), batch_size):
                 chunk = idx[s : s + batch_size]
                 t = time.perf_counter()
-                audio, _ = pad([segments[i].audio for i in chunk])
-                crops, frames = pad([segments[i].crops if visual else None for i in chunk])
+                audio, _ = pad_array([segments[i].audio for i in chunk])
+                crops, frames = pad([segments[i].crops for i in chunk]) if visual else (None, [0] * len(chunk))
                 hyps = self.av.decode(
                     self.av.features(audio),
                     crops,
@@ -198,3 +204,14 @@ class AVRecognizer:
         if mode not in self.modes:
             raise UsageError(f"mode must be 'avsr' or 'asr', got {mode!r}")
         return transcribe_file(self, path, mode, adapter=adapter)
+
+
+def _ct2_only(whisper: str | os.PathLike, classifier: str | os.PathLike | None) -> bool:
+    """Whether CTranslate2 alone can run this: a registry Whisper, and no classifier or the
+    Whisper noise head (which runs in NumPy)."""
+    from avsr.av.ct2_bank import registry_whisper
+    from avsr.core.store import read_config
+
+    return registry_whisper(os.fspath(whisper)) and (
+        classifier is None or read_config(classifier)["kind"] == "noise-head"
+    )

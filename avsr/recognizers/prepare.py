@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,9 @@ from avsr.core.errors import MediaError
 from avsr.core.media import FPS, SAMPLE_RATE, probe_video, streams
 from avsr.core.segments import SegmentConfig, split_audio
 from avsr.core.video import centre_mouth
-from avsr.roi.config import RoiConfig
+
+if TYPE_CHECKING:
+    from avsr.roi.config import RoiConfig
 
 MODES = ("auto", "avsr", "asr", "vsr")
 MONTAGE_TILES = 16
@@ -75,11 +77,12 @@ class Preparer:
     """Picklable recipe for the worker side: ``prep(i, id, source, extra)`` yields segments."""
 
     mode: str = "auto"
-    roi: RoiConfig = field(default_factory=RoiConfig)
+    roi: RoiConfig | None = None  # crop settings (None: the defaults)
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     montage_dir: str | None = None  # write ID.crops.png (mouth crops over time) here
     threads: int = 2  # FaceMesh threads per worker
     unavailable: dict[str, str] = field(default_factory=dict)  # "vsr"/"av" -> why inputs of that kind fail at once
+    crops: bool = True  # avsr mode: cut mouth crops (False when no loaded set uses them; a montage still cuts them)
 
     def __call__(self, item: int, cid: str, source: str, extra: dict[str, Any] | None = None) -> Iterator[Segment]:
         base = dict(item=item, id=cid, source=source, extra=dict(extra or {}))
@@ -122,7 +125,7 @@ class Preparer:
             got = True
             s, e = start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
             seg = Segment(item=-1, id="", source=source, start=round(s, 3), end=round(e, 3), audio=audio, note=note)
-            if mode == "avsr":
+            if mode == "avsr" and (self.crops or self.montage_dir):
                 self._crops(seg, source, cid)
             yield seg
         if not got:

@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 class Recognizer(Protocol):
     """``kind``: ``"vsr"`` or ``"av"`` (which inputs it takes); ``modes``: the preparation modes it
     decodes (``vsr``; ``avsr``/``asr``); ``names``: what produced its output (the record's
-    ``model``); ``roi``: the crop settings its preparation uses."""
+    ``model``); ``roi``: the crop settings its preparation uses (None: the defaults)."""
 
     kind: str
     modes: tuple[str, ...]
     names: dict[str, str]
-    roi: RoiConfig
+    roi: RoiConfig | None
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Its ``nn.Module`` s, by name (so that Lightning can move them to a device)."""
@@ -52,7 +52,8 @@ class Recognizer(Protocol):
 def transcribe_file(rec: Recognizer, path: str | os.PathLike, mode: str, **decode_kw: Any) -> Result:
     """Prepare ``path`` in ``mode``, decode all its segments in one call, assemble the record.
     MediaError when the file cannot be prepared."""
-    segs = list(Preparer(mode, rec.roi)(0, Path(path).stem, os.fspath(path)))
+    prep = Preparer(mode, rec.roi, crops=getattr(rec, "needs_crops", True))
+    segs = list(prep(0, Path(path).stem, os.fspath(path)))
     if segs[-1].error:
         raise MediaError(segs[-1].error)
     return assemble(segs, rec.decode(segs, **decode_kw), rec.names)

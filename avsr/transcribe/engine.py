@@ -1,4 +1,5 @@
-"""Batch transcription on Lightning's prediction loop.
+"""Batch transcription on Lightning's prediction loop, or a plain loop when no model is a
+PyTorch module (Whisper and the sets on CTranslate2 alone: no torch or Lightning imported).
 
 Worker processes (:mod:`avsr.transcribe.workers`, feeding :class:`SegmentStream`) decode media,
 cut it into segments and extract mouth crops while the main process runs the models on the
@@ -18,14 +19,10 @@ import logging
 import os
 import sys
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch.utils.data import DataLoader, IterableDataset
+from typing import TYPE_CHECKING, Any
 
 from avsr.core.errors import UsageError
 from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
@@ -33,7 +30,11 @@ from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.recognizers.prepare import Preparer, Segment
 from avsr.recognizers.protocol import Recognizer
 from avsr.recognizers.record import assemble, write_captions
+from avsr.transcribe.lightning_loop import make_trainer, predict
 from avsr.transcribe.workers import prepared
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class BatchOptions:
     progress: bool | None = None  # None: when stderr is a terminal
 
 
-class SegmentStream(IterableDataset):
+class SegmentStream:
     """The inputs of one rank, prepared segment by segment: in ``workers`` torch-free processes
     (:mod:`avsr.transcribe.workers`) that work ahead while the models decode, or here with 0."""
 
@@ -71,8 +72,15 @@ class SegmentStream(IterableDataset):
             yield from self.prep(i, job.id, job.source, job.extra)
 
 
-def _as_list(batch: list[Segment]) -> list[Segment]:
-    return batch
+def batches(stream: SegmentStream, size: int) -> Iterator[list[Segment]]:
+    batch: list[Segment] = []
+    for seg in stream:
+        batch.append(seg)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class TranscribeTask:
@@ -106,23 +114,6 @@ class TranscribeTask:
                 continue
             out += list(zip(segs, rec.decode(segs)))
         return out
-
-
-def _lightning_module(task: TranscribeTask, loader: Callable[[int, int], DataLoader]):
-    import lightning.pytorch as pl
-
-    class _Predict(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.models = torch.nn.ModuleDict(task.modules())  # so that Lightning moves them to the device
-
-        def predict_dataloader(self):  # called once the ranks are known
-            return loader(self.trainer.global_rank, self.trainer.world_size)
-
-        def predict_step(self, batch, batch_idx):
-            return task(batch)
-
-    return _Predict()
 
 
 class ResultWriter:
@@ -220,6 +211,17 @@ def merge_parts(out: Path, order: list[str]) -> None:
         f.unlink()
 
 
+def plain_loop(task: TranscribeTask, opts: BatchOptions) -> bool:
+    """Whether the run needs no Lightning: no PyTorch module to place, one process on CPU."""
+    return (
+        not task.modules()
+        and str(opts.devices) == "1"
+        and opts.num_nodes == 1
+        and opts.accelerator == "cpu"
+        and opts.strategy == "auto"
+    )
+
+
 def run(
     jobs: list[Job],
     out: str | os.PathLike,
@@ -232,31 +234,15 @@ def run(
 ) -> RunSummary:
     """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring). ``errors``:
     inputs that failed before the run (e.g. missing files), written as error lines first."""
-    import lightning.pytorch as pl
     from tqdm import tqdm
 
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a folder; -o/--out takes a .jsonl file")
     out.parent.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    trainer = pl.Trainer(
-        accelerator=opts.accelerator,
-        devices=opts.devices,
-        strategy=opts.strategy,
-        num_nodes=opts.num_nodes,
-        precision=opts.precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        inference_mode=True,
-    )
-    state: dict[str, Any] = (
-        {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if trainer.global_rank == 0 else {}
-    )
+    trainer = None if plain_loop(task, opts) else make_trainer(opts)
+    rank0 = trainer is None or trainer.global_rank == 0
+    state: dict[str, Any] = {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if rank0 else {}
     try:
         done = finished(out, opts.retry_failed)
     except BaseException:
@@ -264,57 +250,50 @@ def run(
             state["lock"].close()
         raise
     pending = [(i, j) for i, j in enumerate(jobs) if j.id not in done]
-    summary = RunSummary(skipped=len(jobs) - len(pending), rank=trainer.global_rank)
-    if trainer.global_rank == 0 and errors:
+    summary = RunSummary(skipped=len(jobs) - len(pending), rank=0 if trainer is None else trainer.global_rank)
+    if rank0 and errors:
         with JsonlAppender(out) as f:
             for e in errors:
                 summary.failed.append(e)
                 if e["id"] not in done:
                     f.write(error_record(e["id"], e["source"], e["error"]))
 
-    def loader(rank: int, world: int) -> DataLoader:
-        stream = SegmentStream(pending[rank::world], prep, opts.workers, opts.prefetch * opts.batch_size)
-        return DataLoader(stream, batch_size=opts.batch_size, collate_fn=_as_list, num_workers=0)
+    def stream(rank: int, world: int) -> SegmentStream:
+        mine = pending[rank::world]
+        workers = opts.workers if len(mine) > 1 else 0  # one input: nothing to overlap, no process to start
+        return SegmentStream(mine, prep, workers, opts.prefetch * opts.batch_size)
 
-    module = _lightning_module(task, loader)
+    def start(rank: int, world: int) -> None:
+        mine = [i for i, _ in pending[rank::world]]
+        progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
+        bar = tqdm(total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1)
+        path = out if world == 1 else part_path(out, rank, world)
+        state["writer"] = ResultWriter(
+            path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar
+        )
+        state["bar"] = bar
 
-    class _Write(pl.Callback):
-        def on_predict_start(self, trainer, pl_module):
-            rank, world = trainer.global_rank, trainer.world_size
-            mine = [i for i, _ in pending[rank::world]]
-            progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
-            bar = tqdm(
-                total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1
-            )
-            path = out if world == 1 else part_path(out, rank, world)
-            state["writer"] = ResultWriter(
-                path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar
-            )
-            state["bar"] = bar
+    def end() -> None:
+        state["writer"].close()
+        state["bar"].close()
 
-        def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-            state["writer"].add(outputs)
-
-        def on_predict_end(self, trainer, pl_module):
-            state["writer"].close()
-            state["bar"].close()
-            trainer.strategy.barrier()
-            if trainer.world_size > 1 and trainer.global_rank == 0:
-                merge_parts(out, [j.id for j in jobs])
-
-    trainer.callbacks.append(_Write())
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*persistent_workers.*")
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own use of a deprecated torch API
-            trainer.predict(module, return_predictions=False)
+        if trainer is None:
+            start(0, 1)
+            try:
+                for batch in batches(stream(0, 1), opts.batch_size):
+                    state["writer"].add(task(batch))
+            finally:
+                end()
+        else:
+            ids = [j.id for j in jobs]
+            predict(trainer, task, stream, opts.batch_size, start, state, end, lambda: merge_parts(out, ids))
     finally:
         if "lock" in state:
             state["lock"].close()
     summary.wall_seconds = time.perf_counter() - t0
-    if trainer.world_size > 1:  # the other ranks' failures and counts are in the merged output
+    if trainer is not None and trainer.world_size > 1:  # the other ranks' failures and counts are in the merged output
         ids = {j.id for _, j in pending}
         recs = [r for r in finished(out).values() if r["id"] in ids]
         summary.failed = [r for r in recs if "error" in r]
