@@ -162,8 +162,47 @@ def throughput(args, paths: list[Path], refs: list[str], tmp: Path) -> None:
         f"| {wer(refs, seq):.1f}% |"
     )
     _batch_rows(tmp, ["--mode", "avsr", "--whisper", args.whisper], "text", args.configs, seq, t_seq, refs)
+    for compute in args.faster_whisper:
+        _faster_whisper_row(args, paths, compute, seq, t_seq, refs)
     if args.vsr_configs:
         vsr_throughput(args, paths, tmp)
+
+
+def _faster_whisper_row(args, paths: list[Path], compute: str, seq: list, t_seq: float, refs: list[str]) -> None:
+    """faster-whisper itself, a sequential loop over the same files (it reads the audio of the mp4),
+    with the same weights and options: Whisper's fallback and no-speech defaults, no timestamps,
+    no VAD; its load time is in the wall column, as the batch rows' start-up is."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        print(f"| faster-whisper {compute}: not installed | | | | | |")
+        return
+    from avsr.av.ct2_engine import registry_folder
+
+    t0 = time.perf_counter()
+    model = WhisperModel(str(registry_folder(args.whisper)), device="cpu", compute_type=compute, cpu_threads=2)
+
+    def one(p: Path) -> str:
+        segs, _ = model.transcribe(
+            str(p),
+            beam_size=1,
+            language="en",
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        return " ".join(" ".join(s.text for s in segs).split())
+
+    one(paths[0])  # warm-up, as the loop's
+    t = time.perf_counter()
+    got = [one(p) for p in paths]
+    proc = time.perf_counter() - t
+    wall = time.perf_counter() - t0
+    same = sum(a == b for a, b in zip(seq, got))
+    print(
+        f"| faster-whisper {compute}, sequential loop over `WhisperModel.transcribe(path)` | {wall:.1f} | {proc:.1f} "
+        f"| {len(paths) / proc:.2f} | **{t_seq / proc:.2f}x**; same text {same}/{len(paths)} | {wer(refs, got):.1f}% |"
+    )
 
 
 def vsr_throughput(args, paths: list[Path], tmp: Path) -> None:
@@ -295,6 +334,12 @@ def main() -> int:
         nargs="*",
         default=["-j 0 --batch-size 8", "-j 1 --batch-size 8", "-j 2 --batch-size 8"],
         help="option strings of the vsr batch runs (none: skip the vsr section)",
+    )
+    p.add_argument(
+        "--faster-whisper",
+        nargs="*",
+        default=["float32", "int8"],
+        help="compute types of the faster-whisper rows (none: skip them)",
     )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=4)

@@ -29,8 +29,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from avsr.av.model import AVWhisper, list_sets
+from avsr.av.model import AVWhisper
 from avsr.av.router import RouterConfig, sets_router
+from avsr.av.sets import list_sets
 from avsr.av.whisper import load_whisper
 from avsr.cli.common import decoding_args, decoding_options
 from avsr.data.mixing import CATEGORIES, read_sources

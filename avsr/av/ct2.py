@@ -89,7 +89,7 @@ def read_ct2(
 ) -> tuple[str, dict[str, np.ndarray]]:
     """(spec name, {variable: array}) from a model.bin, or from its parts read in order (a file
     split for size limits). Aliases become extra keys pointing at the same array. With ``keep``,
-    the variables it rejects are not read: their entries are zero-filled read-only views of the
+    the weights it rejects are not read (scalars always are): their entries are zero-filled read-only views of the
     right shape and dtype (so that sizes can still be read off them) that take no memory."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
@@ -108,7 +108,7 @@ def read_ct2(
             if dtype_id >= len(_DTYPES):
                 raise CT2FormatError(f"{name}: unknown dtype id {dtype_id}")
             dt = _DTYPES[dtype_id]
-            if keep is not None and not keep(name):
+            if keep is not None and nbytes > 64 and not keep(name):  # sizes and flags are always read
                 f.skip(nbytes)
                 out[name] = np.broadcast_to(np.zeros((), dt or np.float32), shape)
                 continue

@@ -88,8 +88,8 @@ class CT2Bank:
         self.meta: dict[str, dict[str, Any]] = {}
         self.folders: dict[str, Path] = {}
         self.ct2 = CT2Whisper(RegistrySets(whisper, self.folders, cache), compute_type=compute_type, threads=threads)
-        small = ("encoder/", "decoder/num_heads")  # the noise head's blocks; the rest only for sizes
-        _, self._arrays = read_ct2(model_parts(self.ct2.folder(NO_SET)), lambda n: n.startswith(small))
+        # the encoder's weights for the noise head; the decoder's only for their sizes (not read)
+        _, self._arrays = read_ct2(model_parts(self.ct2.folder(NO_SET)), lambda n: n.startswith("encoder/"))
         self.dims = whisper_dims(self._arrays)
         self.n_mels = self.dims["num_mel_bins"]
         for folder in map(Path, set_folders):

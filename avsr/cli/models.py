@@ -9,6 +9,13 @@ def add(sub) -> None:
     a = sub.add_parser("adapters", help="list the adapter sets in a folder (default: the sets that ship)")
     a.add_argument("folder", nargs="?", help="folder of adapter-set folders (default: the shipped whisper-base sets)")
     a.add_argument("--whisper", default="whisper-base", help="whose shipped sets to list (default whisper-base)")
+    a.add_argument(
+        "--memory",
+        action="store_true",
+        help="load the frozen Whisper and every set on CTranslate2 (--compute-type) and report the resident memory "
+        "each adds (a set's folder is converted once into the cache on first use)",
+    )
+    a.add_argument("--compute-type", default="float32", choices=["float32", "int8", "int8_float32"])
     a.set_defaults(func=run_adapters)
 
 
@@ -50,7 +57,7 @@ def _published() -> None:
 
 
 def run_adapters(args) -> int:
-    from avsr.av.model import list_sets
+    from avsr.av.sets import list_sets
     from avsr.core.registry import shipped
 
     if args.folder is None:
@@ -73,4 +80,42 @@ def run_adapters(args) -> int:
             f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
             f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%"
         )
+    if args.memory:
+        _memory(args, [name for name, _ in sets])
     return 0
+
+
+def _memory(args, names: list[str]) -> None:
+    """Resident memory of each model loaded on CTranslate2 (all kept loaded, as the recognizer does)."""
+    from pathlib import Path
+
+    import ctranslate2  # noqa: F401  (the runtime itself is not a model's memory)
+
+    from avsr.av.ct2_bank import RegistrySets
+    from avsr.av.ct2_engine import NO_SET, CT2Whisper
+    from avsr.core.jobs import release_memory
+
+    release_memory()
+    before = resident_bytes()
+    eng = CT2Whisper(RegistrySets(args.whisper, {n: Path(args.folder) / n for n in names}), None, args.compute_type)
+    print(f"\nloaded on CTranslate2 ({args.compute_type}), resident memory each adds:")
+    print(f"  {NO_SET + ' (frozen)':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
+    for name in names:
+        release_memory()
+        here = resident_bytes()
+        eng.model(name)
+        print(f"  {name:<14}{(resident_bytes() - here) / 2**20:>8.0f} MB")
+    print(f"  {'total':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux /proc; the peak from getrusage elsewhere)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -32,7 +32,8 @@ LEXICON = "lexicon"  # --p2t value for the dictionary-lookup baseline
 def load_av(whisper: str, adapters: str | os.PathLike | None, sets: Sequence[str] | None, device: str = "cpu"):
     """(AVWhisper with the asked sets loaded, the set names to evaluate). ``sets`` None: ``none``
     plus every set in ``adapters``. EvalInputError names a set that is not there."""
-    from avsr.av.model import AVWhisper, list_sets
+    from avsr.av.model import AVWhisper
+    from avsr.av.sets import list_sets
     from avsr.av.whisper import load_whisper
 
     model, proc = load_whisper(whisper, device=device)

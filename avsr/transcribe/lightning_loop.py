@@ -1,6 +1,7 @@
-"""The Lightning side of batch transcription (imported only when a run has PyTorch modules or
-several processes): the Trainer, a LightningModule that holds the recognizers' modules (so that
-Lightning places them and runs DDP), and the prediction loop with its writer callbacks."""
+"""The Lightning side of batch transcription, imported only when a run has PyTorch modules or
+several processes (:mod:`avsr.transcribe.engine` calls it with its options, task and streams):
+the Trainer, a LightningModule that holds the recognizers' modules (so that Lightning places
+them and runs DDP), and the prediction loop with its writer callbacks."""
 
 from __future__ import annotations
 
@@ -12,14 +13,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
-    from avsr.transcribe.engine import BatchOptions, SegmentStream, TranscribeTask
-
 
 def _as_list(batch):
     return batch
 
 
-def make_trainer(opts: BatchOptions):
+def make_trainer(opts):
     """The Trainer of a run: precision, devices, strategy and nodes from ``opts``; no logger, no bar."""
     import lightning.pytorch as pl
 
@@ -40,7 +39,7 @@ def make_trainer(opts: BatchOptions):
     )
 
 
-def _module(task: TranscribeTask, loader: Callable[[int, int], DataLoader]):
+def _module(task, loader: Callable[[int, int], DataLoader]):
     import lightning.pytorch as pl
     import torch
 
@@ -58,13 +57,13 @@ def _module(task: TranscribeTask, loader: Callable[[int, int], DataLoader]):
     return _Predict()
 
 
-def predict(trainer, task: TranscribeTask, stream, batch_size: int, start, state, end, merge) -> None:
+def predict(trainer, task, stream, batch_size: int, start, state, end, merge) -> None:
     """Lightning's prediction loop over each rank's stream; rank 0 merges the part files at the end."""
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader, IterableDataset
 
     class _Stream(IterableDataset):
-        def __init__(self, inner: SegmentStream):
+        def __init__(self, inner):
             self.inner = inner
 
         def __iter__(self):

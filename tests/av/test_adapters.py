@@ -8,7 +8,8 @@ import torch
 from avtools import FIXTURES, perturb_set
 
 from avsr.av.fusion import AVFusion, FusionConfig
-from avsr.av.model import AdapterError, AVWhisper, LoraSetConfig, list_sets
+from avsr.av.model import AVWhisper, LoraSetConfig
+from avsr.av.sets import AdapterError, list_sets
 from avsr.core.audio import read_audio
 
 SMALL_FUSION = FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16))

@@ -87,7 +87,10 @@ def test_transcribe_avsr_without_face_and_bad_adapter(local_whisper, tmp_path, m
     args = ["transcribe", "--whisper", str(local_whisper / "tiny"), "--adapter", "none", str(media.no_face_with_audio)]
     r = subprocess.run(CLI + args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "no face: audio only" in r.stdout and "adapter none" in r.stdout
+    assert "adapter none" in r.stdout and "no face" not in r.stdout  # no audio-visual set: no crops cut
+    r = subprocess.run(CLI + args + ["--crops", str(tmp_path / "montage")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "no face: audio only" in r.stdout and "adapter none" in r.stdout  # a montage asks for crops
     r = subprocess.run(
         CLI
         + [

@@ -45,7 +45,7 @@ def test_changed_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_sets_describe_themselves():
-    from avsr.av.model import list_sets
+    from avsr.av.sets import list_sets
 
     sets = dict(list_sets(shipped("adapter-sets", "whisper-base")))
     assert set(sets) == SETS

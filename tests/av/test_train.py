@@ -16,7 +16,8 @@ def _losses(run):
 
 
 def test_adapter_set_trains_only_its_weights_and_resumes(tiny_whisper, audio_data, tmp_path):
-    from avsr.av.model import AVWhisper, read_set_meta
+    from avsr.av.model import AVWhisper
+    from avsr.av.sets import read_set_meta
     from avsr.train.av import AVTrainConfig, train_av
 
     short = audio_data / "short.jsonl"

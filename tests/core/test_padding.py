@@ -23,3 +23,15 @@ def test_missing_items_have_length_zero():
 def test_tensors_and_an_explicit_shape():
     x, n = pad([torch.arange(3), torch.arange(1)])
     assert x.tolist() == [[0, 1, 2], [0, 0, 0]] and n.tolist() == [3, 1]
+
+
+def test_numpy_padding_is_the_same_without_torch():
+    from avsr.core.padding import pad_array
+
+    items = [np.ones((2, 3), np.float32), None, np.full((4, 3), 2, np.float32)]
+    x, n = pad_array(items)
+    assert isinstance(x, np.ndarray) and x.shape == (3, 4, 3) and n.tolist() == [2, 0, 4]
+    t, m = pad(items)
+    assert np.array_equal(t.numpy(), x) and m.tolist() == n.tolist()
+    none, lengths = pad_array([None, None])
+    assert none is None and lengths.tolist() == [0, 0] and pad_array([])[0] is None

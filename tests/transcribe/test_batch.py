@@ -136,7 +136,7 @@ def test_bad_inputs_one_error_line_each(corpus, whisper, tmp_path, media):
     assert len(recs) == len(inputs) and len(lines(out)) == len(inputs)
     assert "not a readable media file" in recs["notes"]["error"] and "empty file (0 bytes)" in recs["empty"]["error"]
     assert "no audio samples" in recs["zero"]["error"] and "no such file" in recs["missing"]["error"]
-    assert recs["no_face_speech"]["note"] == "no face: audio only" and recs["no_face_speech"]["visual"] is False
+    assert recs["no_face_speech"]["visual"] is False  # no audio-visual set loaded: no crops were cut
     assert all("text" in recs[c["id"].split("/")[1]] for c in clips[:2])
     assert "3 transcribed, 0 already done, 4 failed" in r.stderr
 
