@@ -76,7 +76,7 @@ def fw_engine(folder: Path, compute_type: str, beam: int):
 
 
 def table(args, audio, refs) -> None:
-    from avsr.av.ct2_engine import registry_folder
+    from avsr.av.ct2_cache import registry_folder
     from avsr.av.decoding import DecodingOptions
     from avsr.av.model import AVWhisper
     from avsr.av.quantize import quantize_int8
@@ -159,7 +159,7 @@ print(" ".join(s.text for s in segs))
 
 
 def end_to_end(args, tmp: Path) -> None:
-    from avsr.av.ct2_engine import registry_folder
+    from avsr.av.ct2_cache import registry_folder
     from avsr.core.audio import read_audio, write_wav
     from avsr.recipes.audio import speech_records
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.ct2_engine import NO_SET, CT2Whisper, cached_set, content_hash, registry_folder, registry_key
+from avsr.av.ct2_cache import NO_SET, cached_set, content_hash, registry_folder, registry_key
+from avsr.av.ct2_engine import CT2Whisper
 from avsr.av.decoding import DecodingOptions, Hypothesis
 from avsr.av.sets import AdapterError, has_fusion, read_set_meta, signature_error
 
@@ -35,7 +36,7 @@ def registry_whisper(name: str) -> bool:
 class RegistrySets:
     """The CTranslate2 folders of registry Whisper ``whisper`` and the sets in ``folders``: the
     registry's own model for ``none``; a set's cached folder (keyed by the Whisper's sha256 and the
-    set's content hash), converted once through PyTorch (:class:`~avsr.av.ct2_engine.TorchSets`)
+    set's content hash), converted once through PyTorch (:class:`~avsr.av.ct2_cache.TorchSets`)
     when the cache has no whole one."""
 
     def __init__(self, whisper: str, folders: dict[str, Path], cache: str | os.PathLike | None = None):
@@ -57,7 +58,7 @@ class RegistrySets:
         )
 
     def _convert(self, name: str, tmp: Path) -> None:
-        from avsr.av.ct2_engine import _convert_torch, merged_whisper
+        from avsr.av.ct2_cache import _convert_torch, merged_whisper
         from avsr.av.model import AVWhisper
         from avsr.av.whisper import load_whisper
 

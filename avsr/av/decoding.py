@@ -48,6 +48,7 @@ class DecodingOptions:
     max_new_tokens: int | None = None
     language: str | None = "en"
     seed: int | None = 0  # fallback sampling is seeded: the same input gives the same text (None: not seeded)
+    word_timestamps: bool = False  # each word's start / end from the alignment heads (avsr.av.timestamps)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.best_of < 1:
@@ -68,6 +69,7 @@ class Hypothesis:
     temperature: float = 0.0
     fallbacks: int = 0  # decodes redone at a higher temperature
     skipped: str | None = None  # why no text: "silence" (digital), "no-speech"
+    words: list[dict] | None = None  # with word_timestamps: {word, start, end, probability}, seconds in the window
     extra: dict = field(default_factory=dict)
 
     @property

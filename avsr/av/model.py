@@ -260,7 +260,7 @@ class AVWhisper(nn.Module):
 
     def use_ct2(self, compute_type: str | None = "float32", cache: str | os.PathLike | None = None) -> None:
         """Decode on CTranslate2 from now on (``compute_type`` float32 | int8 | int8_float32; None:
-        back to PyTorch). Each set is converted once into the cache (:mod:`avsr.av.ct2_engine`)."""
+        back to PyTorch). Each set is converted once into the cache (:mod:`avsr.av.ct2_cache`)."""
         from avsr.av.ct2_engine import CT2Whisper
 
         self.ct2 = None if compute_type is None else CT2Whisper.of(self, compute_type, cache=cache)

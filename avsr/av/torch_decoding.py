@@ -126,4 +126,35 @@ def decode_torch(
                 out.append(max(hyps(e, rows), key=lambda h: h.avg_logprob))
             return out
 
-        return decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(mel), opts)
+        out = decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(mel), opts)
+        if opts.word_timestamps:
+            for i, h in enumerate(out):
+                if h.tokens:
+                    a = None if audio is None else audio[i]
+                    h.words = word_times(whisper, tok, enc[i : i + 1], prompt, h.tokens, eot, a)
+        return out
+
+
+def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[int], eot: int, audio) -> list[dict]:
+    """Words and their times from one teacher-forced pass: the alignment heads' cross-attention
+    (the generation config's ``alignment_heads``) through :func:`avsr.av.timestamps.attention_path`."""
+    from avsr.av.mel import HOP, WHISPER_FRAMES
+    from avsr.av.timestamps import attention_path, split_words, words_from_path
+
+    heads = getattr(whisper.generation_config, "alignment_heads", None)
+    if not heads:
+        return []
+    ids = torch.tensor([prompt + tokens], device=enc.device)
+    impl = whisper.config._attn_implementation
+    whisper.set_attn_implementation("eager")  # sdpa does not return attention weights
+    try:
+        res = whisper(encoder_outputs=(enc,), decoder_input_ids=ids, output_attentions=True)
+    finally:
+        whisper.set_attn_implementation(impl)
+    rows = slice(len(prompt) - 1, len(prompt) + len(tokens))  # the positions that predict the tokens and the end
+    att = torch.stack([res.cross_attentions[layer][0, head, rows] for layer, head in heads]).float().cpu().numpy()
+    probs = torch.softmax(res.logits[0, rows].float(), -1)[torch.arange(len(tokens)), torch.tensor(tokens)]
+    frames = WHISPER_FRAMES if audio is None else len(audio) // HOP
+    t, f = attention_path(att, frames // 2)
+    words = split_words(tokens, lambda ids: tok.decode(ids, skip_special_tokens=True), eot)
+    return words_from_path(words, t, f, probs.tolist(), end=frames * HOP / 16000)

@@ -73,6 +73,11 @@ def decoding_args(g) -> None:
         metavar="P",
         help="no-speech probability above P with an improbable text: no text for the segment (0.6)",
     )
+    g.add_argument(
+        "--word-timestamps",
+        action="store_true",
+        help="each word's start and end (segments get 'words'; --srt/--vtt cues then follow the words)",
+    )
 
 
 def decoding_options(args, beam: int | None):
@@ -95,4 +100,5 @@ def decoding_options(args, beam: int | None):
         compression_ratio_threshold=args.compression_ratio_threshold,
         logprob_threshold=args.logprob_threshold,
         no_speech_threshold=args.no_speech_threshold,
+        word_timestamps=getattr(args, "word_timestamps", False),
     )

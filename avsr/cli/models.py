@@ -92,7 +92,8 @@ def _memory(args, names: list[str]) -> None:
     import ctranslate2  # noqa: F401  (the runtime itself is not a model's memory)
 
     from avsr.av.ct2_bank import RegistrySets
-    from avsr.av.ct2_engine import NO_SET, CT2Whisper
+    from avsr.av.ct2_cache import NO_SET
+    from avsr.av.ct2_engine import CT2Whisper
     from avsr.core.jobs import release_memory
 
     release_memory()

@@ -75,7 +75,7 @@ class AVRecognizer:
         """``adapters``: a folder of adapter-set folders (every set in it is loaded).
         ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`).
         ``engine="ct2"``: Whisper and the sets run on CTranslate2 (``compute_type`` float32 | int8 |
-        int8_float32; each set converted once into the cache, :mod:`avsr.av.ct2_engine`)."""
+        int8_float32; each set converted once into the cache, :mod:`avsr.av.ct2_cache`)."""
         from avsr.av.router import RouterConfig, sets_router
         from avsr.av.sets import has_fusion, set_folders
 
@@ -194,6 +194,12 @@ class AVRecognizer:
                 share = (time.perf_counter() - t) / len(chunk)
                 for j, i in enumerate(chunk):
                     out[i].update(text=hyps[j].text, visual=bool(visual and frames[j] > 0), decoding=summary(hyps[j]))
+                    if hyps[j].words is not None:  # times in the window -> in the file
+                        off = segments[i].start
+                        out[i]["words"] = [
+                            w | {"start": round(w["start"] + off, 3), "end": round(w["end"] + off, 3)}
+                            for w in hyps[j].words
+                        ]
                     out[i]["timings"]["decode"] = share
         return out
 

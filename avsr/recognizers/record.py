@@ -7,7 +7,8 @@ Fields: ``id``, ``source``, ``mode`` (avsr | asr | vsr), ``text``, ``model`` (wh
 when asked for), ``segments`` and ``timings`` (seconds: prepare = decoding + crops, noise,
 decode, ...). A segment has start, end, text, and for avsr/asr the noise class, SNR estimate and
 adapter set, and Whisper's avg_logprob, no_speech_prob, temperature, compression_ratio and
-``skipped`` (why no text: silence, no-speech). A failed input is an error line instead
+``skipped`` (why no text: silence, no-speech), and with word timestamps ``words`` (word,
+start, end, probability). A failed input is an error line instead
 (:func:`avsr.core.jobs.error_record`).
 """
 
@@ -96,6 +97,8 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         if "phonemes" in r:
             seg["phonemes"] = r["phonemes"]
         seg.update(r.get("decoding", {}))  # avg_logprob, no_speech_prob, temperature, ... (Whisper)
+        if "words" in r:
+            seg["words"] = r["words"]
         segs.append(seg)
     texts = [r["text"] for r in results]
     frames = [(s.face_ratio, s.end - s.start) for s in segments if s.face_ratio is not None]
@@ -147,9 +150,38 @@ def _stamp(t: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+CUE_CHARS = 42  # a subtitle line's usual limit
+CUE_PAUSE = 1.0  # seconds of silence between words that end a cue
+
+
+def _word_cues(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cues of at most CUE_CHARS characters from word timestamps, cut at sentence ends and pauses."""
+    cues: list[dict[str, Any]] = []
+    cur: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if cur:
+            cues.append(
+                {"start": cur[0]["start"], "end": cur[-1]["end"], "text": "".join(w["word"] for w in cur).strip()}
+            )
+            cur.clear()
+
+    for w in (w for s in segments for w in s.get("words") or []):
+        text = "".join(x["word"] for x in cur) + w["word"]
+        if cur and (len(text.strip()) > CUE_CHARS or w["start"] - cur[-1]["end"] > CUE_PAUSE):
+            flush()
+        cur.append(w)
+        if w["word"].rstrip().endswith((".", "?", "!")):
+            flush()
+    flush()
+    return cues
+
+
 def captions(record: Result | dict[str, Any], fmt: str) -> str:
-    """SubRip (``srt``) or WebVTT (``vtt``) text: one cue per segment with text."""
-    cues = [s for s in record.get("segments", []) if s.get("text")]
+    """SubRip (``srt``) or WebVTT (``vtt``) text: one cue per segment with text, or, when the
+    segments have word timestamps, cues of at most CUE_CHARS characters timed by their words."""
+    segs = record.get("segments", [])
+    cues = _word_cues(segs) if any(s.get("words") for s in segs) else [s for s in segs if s.get("text")]
     if fmt == "srt":
         return "".join(
             f"{i}\n{_stamp(s['start'], ',')} --> {_stamp(s['end'], ',')}\n{s['text']}\n\n"

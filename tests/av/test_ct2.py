@@ -9,7 +9,8 @@ import pytest
 import torch
 from avtools import FIXTURES, perturb_set
 
-from avsr.av.ct2_engine import MARK, CT2Whisper
+from avsr.av.ct2_cache import MARK
+from avsr.av.ct2_engine import CT2Whisper
 from avsr.av.decoding import DecodingOptions
 from avsr.av.model import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio

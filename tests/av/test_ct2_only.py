@@ -44,7 +44,7 @@ def test_numpy_log_mel_matches_torch_and_transformers():
 
 def test_read_ct2_skips_what_it_is_not_asked_for():
     from avsr.av.ct2 import model_parts, read_ct2, whisper_dims
-    from avsr.av.ct2_engine import registry_folder
+    from avsr.av.ct2_cache import registry_folder
 
     parts = model_parts(registry_folder("whisper-base"))
     _, full = read_ct2(parts)
@@ -71,7 +71,7 @@ def test_numpy_noise_head_equals_the_pytorch_head(clips):
     import torch
 
     from avsr.av.ct2 import model_parts, read_ct2
-    from avsr.av.ct2_engine import registry_folder
+    from avsr.av.ct2_cache import registry_folder
     from avsr.av.noise_head import NumpyNoiseHead
     from avsr.av.whisper import load_whisper
     from avsr.recognizers.checkpoints import load_checkpoint
@@ -147,3 +147,54 @@ def test_preparer_cuts_crops_only_when_asked():
     assert without[0].mode == "avsr" and all(s.crops is None for s in without)
     with_crops = list(Preparer("avsr")(0, "v", str(VIDEO)))
     assert with_crops[0].crops is not None and with_crops[0].crops.shape[1:] == (88, 88)
+
+
+def test_word_timestamps_in_both_engines(tmp_path):
+    """The same words with times from CTranslate2's alignment and from PyTorch's cross-attention
+    (one word-grouping implementation): word starts within 0.1 s of faster-whisper's (same
+    alignment heads) and within 0.2 s between the engines; SRT cues then follow the words."""
+    fw = pytest.importorskip("faster_whisper")
+    from avsr.av.ct2_bank import CT2Bank
+    from avsr.av.ct2_cache import registry_folder
+    from avsr.av.decoding import DecodingOptions
+    from avsr.av.model import AVWhisper
+    from avsr.av.whisper import load_whisper
+    from avsr.cli import main
+
+    speech = read_audio(FIXTURES / "goforward_16k.wav")
+    opts = DecodingOptions(word_timestamps=True)
+    bank = CT2Bank("whisper-base")
+    ct = bank.decode(bank.features(speech), audio=[speech], opts=opts)[0].words
+    av = AVWhisper(*load_whisper("whisper-base"), "whisper-base").eval()
+    pt = av.decode(av.features(speech[None]), audio=[speech], opts=opts)[0].words
+    ref = fw.WhisperModel(str(registry_folder("whisper-base")), device="cpu", compute_type="float32", cpu_threads=2)
+    segs, _ = ref.transcribe(speech, language="en", word_timestamps=True, condition_on_previous_text=False)
+    theirs = [w for s in segs for w in s.words]
+    expected = [" Go", " forward", " 10", " meters."]
+    assert [w["word"] for w in ct] == [w["word"] for w in pt] == [w.word for w in theirs] == expected
+    assert max(abs(a["start"] - b.start) for a, b in zip(ct, theirs)) <= 0.1
+    assert max(abs(a["start"] - b["start"]) for a, b in zip(ct, pt)) <= 0.2
+    for words in (ct, pt):
+        assert all(0 <= w["start"] <= w["end"] <= len(speech) / 16000 for w in words)
+        assert all(a["end"] <= b["start"] + 1e-9 for a, b in zip(words, words[1:]))  # in order, no overlap
+        assert all(0 < w["probability"] <= 1 for w in words)
+    out = tmp_path / "o.jsonl"
+    args = ["transcribe", str(FIXTURES / "goforward_16k.wav"), "--word-timestamps", "--srt", str(tmp_path), "-q"]
+    assert main(args + ["-o", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert [w["word"] for w in rec["segments"][0]["words"]] == expected
+    srt = (tmp_path / "goforward_16k.srt").read_text()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:02,") and "Go forward 10 meters." in srt
+
+
+def test_word_cues_break_at_sentences_pauses_and_length():
+    from avsr.recognizers.record import CUE_CHARS, captions
+
+    words = [(" One", 0.0, 0.3), (" two.", 0.3, 0.6), (" Three", 0.7, 1.0), (" four", 3.0, 3.2)]
+    words += [(f" word{i}", 4 + i * 0.3, 4.25 + i * 0.3) for i in range(12)]
+    seg = {"start": 0.0, "end": 9.0, "text": "x", "words": [{"word": w, "start": s, "end": e} for w, s, e in words]}
+    cues = captions({"segments": [seg]}, "vtt").split("\n\n")[1:-1]
+    texts = [c.split("\n")[1] for c in cues]
+    assert texts[0] == "One two." and texts[1] == "Three"  # a sentence end, then a 2 s pause
+    assert all(len(t) <= CUE_CHARS for t in texts) and " ".join(texts).split() == [w.strip() for w, _, _ in words]
+    assert cues[0].startswith("00:00:00.000 --> 00:00:00.600")
