@@ -99,12 +99,14 @@ def _memory(args, names: list[str]) -> None:
     release_memory()
     before = resident_bytes()
     eng = CT2Whisper(RegistrySets(args.whisper, {n: Path(args.folder) / n for n in names}), None, args.compute_type)
+    release_memory()  # what loading freed (file buffers, float32 copies before quantisation) goes back
     print(f"\nloaded on CTranslate2 ({args.compute_type}), resident memory each adds:")
     print(f"  {NO_SET + ' (frozen)':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
     for name in names:
         release_memory()
         here = resident_bytes()
         eng.model(name)
+        release_memory()
         print(f"  {name:<14}{(resident_bytes() - here) / 2**20:>8.0f} MB")
     print(f"  {'total':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
 
