@@ -40,3 +40,14 @@ class Sleeper(Probe):
     def __call__(self, item, cid, source, extra=None):
         yield next(iter(super().__call__(item, cid, source, extra)))
         time.sleep(120)
+
+
+@dataclass(frozen=True)
+class Staller(Probe):
+    """Like Probe, but the input whose id is ``stall`` never finishes (a file that decodes forever)."""
+
+    def __call__(self, item, cid, source, extra=None):
+        for seg in super().__call__(item, cid, source, extra):
+            if cid == "stall" and seg.index == 1:
+                time.sleep(3600)
+            yield seg

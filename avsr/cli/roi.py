@@ -23,6 +23,12 @@ def add(sub) -> None:
     )
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time limit per clip: a clip that takes longer fails with the reason and the batch goes on",
+    )
     p.add_argument("-c", "--config", help="YAML file of RoiConfig fields (e.g. configs/roi/face.yaml)")
     p.add_argument(
         "--set",
@@ -49,7 +55,7 @@ def run(args) -> int:
         raise UsageError("-j/--jobs must be >= 1")
     cfg = build(RoiConfig, args.config, args.set, mode=args.mode, size=args.size, color=args.color)
     jobs, errors = collect_inputs(args.inputs)
-    res = run_batch(jobs, args.out, cfg, workers=args.jobs, progress=args.progress, errors=errors)
+    res = run_batch(jobs, args.out, cfg, workers=args.jobs, progress=args.progress, errors=errors, timeout=args.timeout)
     print(
         f"{res.done} clips extracted, {res.skipped} already done, {len(res.failed)} failed -> {args.out}/manifest.jsonl"
     )

@@ -51,6 +51,13 @@ def add(sub) -> None:
     )
     p.add_argument("--batch-size", type=int, default=8, help="segments per model batch (default 8)")
     p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time limit for preparing one input (decoding, crops): one that takes longer fails with the reason "
+        "and the batch goes on",
+    )
+    p.add_argument(
         "--devices", default="1", help="Lightning devices (e.g. 2, or 'auto'); >1 runs DDP, one process per device"
     )
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu (default), gpu, auto")
@@ -140,6 +147,8 @@ def run(args) -> int:
 
     if args.jobs < 0:
         raise UsageError("-j/--jobs must be >= 0")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be > 0 seconds")
     opts = ModelOptions(
         whisper=args.whisper,
         adapters=args.adapters,
@@ -180,6 +189,7 @@ def run(args) -> int:
         vtt=args.vtt,
         retry_failed=args.retry_failed,
         progress=args.progress,
+        timeout=args.timeout,
     )
     prep = Preparer(
         args.mode,

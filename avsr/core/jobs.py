@@ -5,10 +5,7 @@
 - :class:`RunLock`: one run at a time per output;
 - :func:`finished_ids`: the ids an output already holds, so a re-run skips them;
 - :class:`RunSummary`: done / skipped / failed and the exit code;
-- :func:`in_workers`: a job function run over the jobs in spawned worker processes, results
-  streamed back in order per job. A worker that dies (a native crash, the OOM killer) fails only
-  the job it was on; a fresh worker takes the jobs it had not begun. Workers die with the main
-  process (``PR_SET_PDEATHSIG``), so a killed run leaves none behind.
+- worker processes for the jobs: :mod:`avsr.core.pool`.
 
 Writers append one fsynced JSON line per finished job (:class:`avsr.core.jsonl.JsonlAppender`),
 so a killed run loses at most the jobs in flight.
@@ -20,10 +17,8 @@ import fcntl
 import functools
 import glob
 import os
-import queue
-import signal
-import threading
-from collections.abc import Callable, Iterator
+import stat as statmod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,9 +31,6 @@ from avsr.core.media import VIDEO_EXTENSIONS
 
 T = TypeVar("T")
 LIST_EXTENSIONS = (".txt", ".lst", ".list", ".scp")
-PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent exits
-M_ARENA_MAX = -8  # mallopt option: the number of glibc malloc arenas
-STOP_SECONDS = 5.0  # how long a worker may take to stop at the end before it is killed
 
 
 @dataclass(frozen=True)
@@ -70,6 +62,20 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED_INPUTS if self.failed else EXIT_OK
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path`` is not a readable regular file, in words (for an error record)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "a broken symbolic link" if path.is_symlink() else "no such file"
+    except OSError as e:  # a symbolic link loop, a name too long, no permission on a folder above
+        return f"cannot be opened ({e.strerror or e})"
+    kinds = {statmod.S_ISDIR: "a folder", statmod.S_ISFIFO: "a named pipe", statmod.S_ISSOCK: "a socket"}
+    kinds |= {statmod.S_ISCHR: "a device", statmod.S_ISBLK: "a device"}
+    kind = next((v for test, v in kinds.items() if test(st.st_mode)), None)
+    return f"{kind}, not a media file" if kind else "not readable"
 
 
 def collect_inputs(
@@ -107,7 +113,7 @@ def collect_inputs(
                     if f.is_file():
                         add(f, f.stem)
                     else:
-                        errors.append(error_record(f.stem, str(f), f"{f}: no such file (listed in {p})"))
+                        errors.append(error_record(f.stem, str(f), f"{f}: {not_a_file(f)} (listed in {p})"))
         elif p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")):
             for n, rec in enumerate(read_jsonl(p), 1):
                 key = next((k for k in MEDIA_KEYS if isinstance(rec.get(k), str)), None)
@@ -128,7 +134,7 @@ def collect_inputs(
                 if f.is_file():
                     add(f, cid, extra)
                 else:
-                    errors.append(error_record(cid, str(f), f"{f}: no such file (line {n} of {p})"))
+                    errors.append(error_record(cid, str(f), f"{f}: {not_a_file(f)} (line {n} of {p})"))
         elif p.is_file():
             add(p, p.stem)
         elif any(c in item for c in "*?["):
@@ -137,6 +143,8 @@ def collect_inputs(
                 errors.append(error_record(item, item, f"{item}: pattern matches no file"))
             for f in matched:
                 add(Path(f), Path(f).stem)
+        elif os.path.lexists(item):
+            errors.append(error_record(p.stem or item, item, f"{item}: {not_a_file(p)}"))
         else:
             errors.append(error_record(p.stem or item, item, f"{item}: no such file or folder"))
     seen: dict[str, str] = {}
@@ -189,7 +197,7 @@ def _glibc():
         return None
 
 
-def _libc(fn: str, *args: int) -> None:
+def call_libc(fn: str, *args: int) -> None:
     """Call a glibc function if there is one."""
     f = getattr(_glibc(), fn, None)
     if f is not None:
@@ -200,142 +208,4 @@ def release_memory() -> None:
     """Give freed heap memory back to the system (glibc keeps it otherwise): called after each
     segment in a worker and after each batch in the main process, so that neither grows with
     the input's length."""
-    _libc("malloc_trim", 0)
-
-
-def init_worker(parent: int | None = None) -> None:
-    """A worker computes on one core: the models' threads keep the others (on a small machine,
-    oversubscribed OpenCV threads spin and slow everything down). Its threads share 2 malloc
-    arenas instead of taking a new one each. With ``parent``, it dies with that process."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
-    _libc("mallopt", M_ARENA_MAX, 2)
-    if parent is not None:
-        _libc("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-
-def _serve(jobs: list[tuple[int, Job]], work: Callable[[int, Job], Iterator[Any]], conn, parent: int) -> None:
-    """Worker process: ("item", i) when job ``i`` starts, ("out", x) for each of its results,
-    ("end", i) when it is finished, ("done", None) at the end."""
-    init_worker(parent)
-    try:
-        for i, job in jobs:
-            conn.send(("item", i))
-            for x in work(i, job):
-                conn.send(("out", x))
-                del x
-                release_memory()
-            conn.send(("end", i))
-        conn.send(("done", None))
-    except (BrokenPipeError, KeyboardInterrupt):  # the main process stopped reading: it is ending
-        pass
-    finally:
-        conn.close()
-
-
-def _signal_name(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-class _Worker:
-    def __init__(self, wid: int, jobs: list[tuple[int, Job]], work: Callable, out: queue.Queue):
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
-        self.jobs, self.started = jobs, 0  # jobs begun so far
-        self.current: tuple[int, Job] | None = None  # (item, job) in progress
-        self.results = 0  # results of the current job so far
-        self.finished = False
-        recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(
-            target=_serve, args=(jobs, work, send, os.getpid()), daemon=True, name=f"avsr-worker-{wid}"
-        )
-        self.proc.start()
-        send.close()  # only the worker holds the write end: its exit closes the pipe
-        self.conn = recv
-        self.reader = threading.Thread(target=self._read, args=(wid, out), daemon=True)
-        self.reader.start()
-
-    def _read(self, wid: int, out: queue.Queue) -> None:
-        try:
-            while True:
-                out.put((wid, *self.conn.recv()))
-        except (EOFError, OSError):  # the worker exited (or died mid-message)
-            out.put((wid, "eof", None))
-
-    def stop(self) -> None:
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(STOP_SECONDS)
-            if self.proc.is_alive():
-                self.proc.kill()
-        self.proc.join()
-        self.conn.close()
-
-
-def in_workers(
-    jobs: list[tuple[int, Job]],
-    work: Callable[[int, Job], Iterator[T]],
-    workers: int,
-    prefetch: int,
-    died: Callable[[int, Job, int, str], T],
-) -> Iterator[T]:
-    """The results of ``work(i, job)`` for ``jobs`` (``(i, Job)`` pairs), computed in ``workers``
-    spawned processes (every ``workers``-th job each), in the order they are ready; one job's
-    results in order. ``work`` must be picklable (a module-level function or a dataclass instance).
-    At most ``prefetch`` results per worker wait to be taken. When a worker dies in the middle of
-    a job, ``died(i, job, results so far, why)`` stands for the rest of that job, and a fresh
-    worker takes the jobs the dead one had not begun."""
-    workers = max(1, min(workers, len(jobs)))
-    if not jobs:
-        return
-    out: queue.Queue = queue.Queue(maxsize=max(1, prefetch) * workers)
-    pool = {w: _Worker(w, jobs[w::workers], work, out) for w in range(workers)}
-    live = set(pool)
-    try:
-        while live:
-            wid, kind, payload = out.get()
-            w = pool[wid]
-            if kind == "item":
-                w.current, w.results = w.jobs[w.started], 0
-                w.started += 1
-            elif kind == "out":
-                w.results += 1
-                yield payload
-            elif kind == "end":
-                w.current = None
-            elif kind == "done":
-                w.finished = True
-            else:  # eof: the worker has exited
-                w.proc.join()
-                live.discard(wid)
-                if w.finished:
-                    continue
-                if w.current is not None:
-                    i, job = w.current
-                    yield died(i, job, w.results, _signal_name(w.proc.exitcode))
-                rest = w.jobs[w.started :]
-                if rest:  # a fresh worker takes the jobs the dead one had not begun
-                    pool[wid] = _Worker(wid, rest, work, out)
-                    live.add(wid)
-    finally:
-        for w in pool.values():
-            w.stop()
-        while any(w.reader.is_alive() for w in pool.values()):  # readers blocked on a full queue: let them end
-            try:
-                out.get(timeout=0.1)
-            except queue.Empty:
-                pass
+    call_libc("malloc_trim", 0)

@@ -21,8 +21,9 @@ from typing import Any
 
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError, UsageError
-from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, in_workers
+from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids
 from avsr.core.jsonl import JsonlAppender, write_jsonl
+from avsr.core.pool import in_workers
 from avsr.roi.config import RoiConfig
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class ExtractJob:
 
 
 def _died(i: int, job: Job, results: int, why: str) -> dict[str, Any]:
+    if why.startswith("stopped after"):
+        return error_record(job.id, job.source, f"processing this clip took too long: {why} (--timeout)")
     return error_record(
         job.id, job.source, f"the worker process died ({why}) while processing this clip (crash in a native library?)"
     )
@@ -78,12 +81,14 @@ def run_batch(
     progress: bool | None = None,
     errors: list[dict[str, Any]] | None = None,
     manifest: str = MANIFEST,
+    timeout: float | None = None,
 ) -> RunSummary:
     """Extract ROIs for ``jobs`` into ``out_dir`` with ``workers`` processes. Clips already in
     the manifest (with their files present) are skipped. ``errors`` (e.g. from
     :func:`collect_inputs`) are written to the errors file too. ``manifest`` names the manifest
     (``manifest.jsonl``); its errors file and lock are named after it, so several shards can
-    share one output folder."""
+    share one output folder. ``timeout``: seconds a clip may take (it then fails with the reason;
+    enforced in a worker process, so at least one is used)."""
     from tqdm import tqdm
 
     cfg = cfg or RoiConfig()
@@ -129,8 +134,8 @@ def run_batch(
             items = list(enumerate(todo))
             results = (
                 (r for i, j in items for r in work(i, j))
-                if workers <= 1
-                else in_workers(items, work, workers, 2, _died)
+                if workers <= 1 and timeout is None
+                else in_workers(items, work, max(1, workers), 2, _died, timeout)
             )
             for rec in results:
                 record(rec)

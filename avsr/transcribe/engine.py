@@ -55,18 +55,26 @@ class BatchOptions:
     vtt: str | None = None
     retry_failed: bool = False  # redo inputs whose line in the output is an error
     progress: bool | None = None  # None: when stderr is a terminal
+    timeout: float | None = None  # seconds an input may take to prepare (in a worker process; it then fails)
 
 
 class SegmentStream:
     """The inputs of one rank, prepared segment by segment: in ``workers`` torch-free processes
     (:mod:`avsr.transcribe.workers`) that work ahead while the models decode, or here with 0."""
 
-    def __init__(self, jobs: list[tuple[int, Job]], prep: Preparer, workers: int = 0, prefetch: int = 8):
-        self.jobs, self.prep, self.workers, self.prefetch = jobs, prep, workers, prefetch
+    def __init__(
+        self,
+        jobs: list[tuple[int, Job]],
+        prep: Preparer,
+        workers: int = 0,
+        prefetch: int = 8,
+        timeout: float | None = None,
+    ):
+        self.jobs, self.prep, self.workers, self.prefetch, self.timeout = jobs, prep, workers, prefetch, timeout
 
     def __iter__(self):
-        if self.workers > 0:
-            yield from prepared(self.jobs, self.prep, self.workers, self.prefetch)
+        if self.workers > 0 or self.timeout is not None:  # a time limit needs a process to stop
+            yield from prepared(self.jobs, self.prep, max(1, self.workers), self.prefetch, self.timeout)
             return
         for i, job in self.jobs:
             yield from self.prep(i, job.id, job.source, job.extra)
@@ -261,7 +269,7 @@ def run(
     def stream(rank: int, world: int) -> SegmentStream:
         mine = pending[rank::world]
         workers = opts.workers if len(mine) > 1 else 0  # one input: nothing to overlap, no process to start
-        return SegmentStream(mine, prep, workers, opts.prefetch * opts.batch_size)
+        return SegmentStream(mine, prep, workers, opts.prefetch * opts.batch_size, opts.timeout)
 
     def start(rank: int, world: int) -> None:
         mine = [i for i, _ in pending[rank::world]]

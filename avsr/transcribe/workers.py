@@ -6,7 +6,7 @@ a quarter of what a DataLoader worker does: a DataLoader worker is a torch proce
 importing torch alone takes ~480 MB of resident memory here, against ~110 MB for everything
 preparation needs.
 
-The processes are the job runner's (:func:`avsr.core.jobs.in_workers`): each takes every
+The processes are the job runner's (:func:`avsr.core.pool.in_workers`): each takes every
 ``n``-th input and streams its segments back, ``prefetch`` segments ahead, so a worker prepares
 while the models decode. A worker that dies fails the input it was preparing (an error segment)
 and a new worker takes its remaining inputs.
@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from avsr.core.jobs import Job, in_workers
+from avsr.core.jobs import Job
+from avsr.core.pool import in_workers
 from avsr.recognizers.prepare import Preparer, Segment
 
 
@@ -32,18 +33,18 @@ class PrepareJob:
 
 
 def _died(i: int, job: Job, results: int, why: str) -> Segment:
-    return Segment(
-        item=i,
-        id=job.id,
-        source=job.source,
-        index=results,
-        extra=dict(job.extra),
-        error=f"the preparation worker died ({why}) while preparing this input",
+    error = (
+        f"preparing this input took too long: {why} (--timeout)"
+        if why.startswith("stopped after")
+        else f"the preparation worker died ({why}) while preparing this input"
     )
+    return Segment(item=i, id=job.id, source=job.source, index=results, extra=dict(job.extra), error=error)
 
 
-def prepared(jobs: list[tuple[int, Job]], prep: Preparer, workers: int, prefetch: int) -> Iterator[Segment]:
+def prepared(
+    jobs: list[tuple[int, Job]], prep: Preparer, workers: int, prefetch: int, timeout: float | None = None
+) -> Iterator[Segment]:
     """The segments of ``jobs`` (``(item, Job)`` pairs) prepared in ``workers`` processes, in the
     order they are ready (an input's segments in order). At most ``prefetch`` segments per worker
-    wait to be taken."""
-    return in_workers(jobs, PrepareJob(prep), workers, prefetch, _died)
+    wait to be taken; ``timeout``: seconds one input may take to prepare."""
+    return in_workers(jobs, PrepareJob(prep), workers, prefetch, _died, timeout)

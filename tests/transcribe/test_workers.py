@@ -13,7 +13,7 @@ from avsr.core.jobs import Job
 from avsr.transcribe.workers import prepared
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workerprobes import Crasher, Probe  # noqa: E402
+from workerprobes import Crasher, Probe, Staller  # noqa: E402
 
 
 def _jobs(*ids):
@@ -43,6 +43,23 @@ def test_a_dead_worker_fails_its_input_and_a_new_one_takes_the_rest():
     for c in "acd":
         assert [s.error for s in by_id[c]] == [None, None]
     assert by_id["a"][0].extra["pid"] != by_id["c"][0].extra["pid"]  # a fresh worker after the crash
+
+
+def test_an_input_over_the_time_limit_fails_and_the_batch_goes_on():
+    """A worker stuck on one input is stopped at the limit; a slow consumer does not count."""
+    t = time.monotonic()
+    segs = []
+    for s in prepared(_jobs("a", "stall", "c", "d"), Staller(), workers=1, prefetch=1, timeout=3):
+        segs.append(s)
+        if s.id == "a":
+            time.sleep(4)  # the main process is busy: the worker's results wait, its clock does not run
+    assert time.monotonic() - t < 30
+    by_id = {}
+    for s in segs:
+        by_id.setdefault(s.id, []).append(s)
+    assert [s.error for s in by_id["a"]] == [None, None]  # waiting 4 s on the consumer was not held against it
+    assert "took too long: stopped after the 3 s time limit per input (--timeout)" in by_id["stall"][-1].error
+    assert by_id["stall"][-1].final and [s.error for s in by_id["c"] + by_id["d"]] == [None] * 4
 
 
 def test_workers_die_with_their_parent():
