@@ -20,7 +20,9 @@ def iter_audio(
     """Mono float32 samples at ``sample_rate`` in blocks of ``block`` samples (the last one
     shorter), decoded as they are needed: memory stays flat however long the file. Yields
     nothing when the file has no audio stream; a stream that cannot be decoded at all raises
-    MediaError, one that breaks part-way ends early."""
+    MediaError, one that breaks part-way ends early. Samples are clipped to [-1, 1]; non-finite
+    ones (NaN, +-Inf: invalid data, not loudness) become 0, or a float file with a few of them would
+    turn every feature of its window into NaN."""
     import av
 
     with open_media(path) as c:
@@ -44,7 +46,8 @@ def iter_audio(
             yield from res.resample(None)
 
         for o in frames():
-            x = np.clip(o.to_ndarray().reshape(-1).astype(np.float32), -1.0, 1.0)
+            x = o.to_ndarray().reshape(-1).astype(np.float32)
+            x = np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)  # NaN, Inf: invalid, 0
             pending.append(x)
             have += len(x)
             while have >= block:

@@ -96,15 +96,21 @@ def collect_inputs(
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions and not f.name.startswith(".")
+            named = sorted(  # media names, whatever they are (folders named x.mp4 aside)
+                f
+                for f in p.rglob("*")
+                if f.suffix.lower() in extensions and not f.name.startswith(".") and not f.is_dir()
             )
-            if not found:
+            if not named:
                 errors.append(
                     error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})")
                 )
-            for f in found:
-                add(f, f.relative_to(p).with_suffix("").as_posix())
+            for f in named:
+                cid = f.relative_to(p).with_suffix("").as_posix()
+                if f.is_file():
+                    add(f, cid)
+                else:  # a named pipe, a socket, a symbolic link loop or a broken link: said, not skipped
+                    errors.append(error_record(cid, str(f), f"{f}: {not_a_file(f)}"))
         elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS:
             for line in p.read_text(encoding="utf-8").splitlines():
                 line = line.strip()

@@ -123,3 +123,44 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o666 & ~umask
+
+
+def test_non_finite_samples_become_silence_not_nan(tmp_path):
+    """A float WAV with NaN and +-Inf samples: read as finite audio in [-1, 1], the bad samples 0."""
+    import struct
+
+    from avsr.core.audio import read_audio
+
+    a = (np.sin(np.arange(16000) / 10) * 0.5).astype("<f4")
+    a[[10, 200, 3000]] = [np.nan, np.inf, -np.inf]
+    data = a.tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 64000, 4, 32)
+    wav = tmp_path / "float.wav"
+    wav.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt)
+    with open(wav, "ab") as f:
+        f.write(b"data" + struct.pack("<I", len(data)) + data)
+    got = read_audio(wav)
+    assert np.isfinite(got).all() and np.abs(got).max() <= 1.0 and got[[10, 200, 3000]].tolist() == [0, 0, 0]
+    assert np.allclose(got[:10], a[:10], atol=1e-6)
+
+
+def test_inputs_that_are_not_files_are_named(tmp_path):
+    """Named pipes, symbolic link loops and broken links, given or inside a folder: one error
+    record each, saying what they are; the folder's real files still become jobs."""
+    import os
+
+    from avsr.core.jobs import collect_inputs
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "ok.wav").write_bytes(b"x")
+    os.mkfifo(d / "pipe.wav")
+    (d / "a.wav").symlink_to("b.wav")
+    (d / "b.wav").symlink_to("a.wav")
+    (d / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (d / "loop").symlink_to(d)  # a folder loop: not followed forever
+    jobs, errors = collect_inputs([str(d), str(d / "pipe.wav")], (".wav", ".mp4"))
+    assert [j.id for j in jobs] == ["ok"]
+    why = {e["id"]: e["error"] for e in errors}
+    assert "a named pipe, not a media file" in why["pipe"] and "symbolic links" in why["a"]
+    assert "a broken symbolic link" in why["gone"]
