@@ -2,17 +2,20 @@
 (:mod:`avsr.cli.roi`, ``train``, ``evaluate``, ``transcribe``, ``models``); this one builds the
 parser and turns every :class:`~avsr.core.errors.AvsrError` into ``avsr COMMAND: error: MESSAGE``
 and its exit code. Exit codes: 0 success, 1 some inputs failed (the others were processed),
-2 usage error (bad options, missing or unloadable models), 130 interrupted."""
+2 usage error (bad options, missing or unloadable models) or output that cannot be written,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 from avsr.cli import evaluate, models, roi, train, transcribe
-from avsr.core.errors import EXIT_INTERRUPTED, AvsrError
+from avsr.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, AvsrError
 from avsr.core.version import __version__
 
 
@@ -32,8 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's stop, ``kill``): stopped like Ctrl-C, finished work kept."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_native_logs()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -44,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except AvsrError as e:
         print(f"avsr {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; finished clips are kept, re-run the same command to continue", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{what}; finished clips are kept, re-run the same command to continue", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED

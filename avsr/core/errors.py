@@ -11,7 +11,7 @@ from one of these.
 
 from __future__ import annotations
 
-EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class AvsrError(Exception):
@@ -42,3 +42,8 @@ class MissingModelError(AvsrError, RuntimeError):
 
 class InputError(AvsrError, ValueError):
     """A manifest, corpus or data file that cannot be used; the message says what is wrong."""
+
+
+class OutputError(AvsrError, OSError):
+    """The output cannot be written (disk full, file too large, read-only); lines already written
+    are kept and none is left half-written, so the same command continues once it can write."""

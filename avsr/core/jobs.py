@@ -121,7 +121,11 @@ def collect_inputs(
                     else:
                         errors.append(error_record(f.stem, str(f), f"{f}: {not_a_file(f)} (listed in {p})"))
         elif p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")):
-            for n, rec in enumerate(read_jsonl(p), 1):
+
+            def bad_line(n: int, why: str, p: Path = p) -> None:
+                errors.append(error_record(f"{p.name}:{n}", str(p), f"{p}:{n}: {why}"))
+
+            for n, rec in enumerate(read_jsonl(p, on_bad=bad_line), 1):
                 key = next((k for k in MEDIA_KEYS if isinstance(rec.get(k), str)), None)
                 if key is None:
                     errors.append(

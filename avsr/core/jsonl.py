@@ -12,11 +12,11 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from avsr.core.errors import InputError
+from avsr.core.errors import InputError, OutputError
 from avsr.core.files import OpenFile, atomic_path
 
 
@@ -26,8 +26,9 @@ def _open(path: Path, mode: str):
     return open(path, mode, encoding="utf-8")
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Records of a manifest; a malformed line raises, except a cut-short last line (skipped)."""
+def read_jsonl(path: str | os.PathLike, on_bad: Callable[[int, str], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Records of a manifest; a malformed line raises, except a cut-short last line (skipped).
+    With ``on_bad(line number, why)``, malformed lines are reported there and skipped instead."""
     path = Path(path)
     if not path.exists():
         return
@@ -42,10 +43,15 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError as e:
             if i == last:  # interrupted write: no newline after it
                 return
-            raise InputError(f"{path}:{i + 1}: not a JSON line ({e})") from e
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{i + 1}: expected a JSON object")
-        yield rec
+            why = f"not a JSON line ({e})"
+        else:
+            if isinstance(rec, dict):
+                yield rec
+                continue
+            why = f"expected a JSON object, got {type(rec).__name__}"
+        if on_bad is None:
+            raise InputError(f"{path}:{i + 1}: {why}")
+        on_bad(i + 1, why)
 
 
 def repair(path: str | os.PathLike) -> None:
@@ -77,11 +83,30 @@ class JsonlAppender(OpenFile):
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair(self.path)
-        self._f = open(self.path, "a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            repair(self.path)
+            self._f = open(self.path, "ab", buffering=0)
+        except OSError as e:
+            raise OutputError(f"{self.path}: cannot be written ({e.strerror or e})") from e
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        """Append one line, fsynced; a failed write (disk full, file too large) is cut back off
+        the file and raises OutputError: the file never ends in half a line."""
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = self._f.fileno()
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._f.write(view) :]
+            os.fsync(fd)
+        except OSError as e:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass  # then repair() cuts the partial line on the next start
+            raise OutputError(
+                f"{self.path}: writing failed ({e.strerror or e}); the lines before are kept and nothing is "
+                "half-written: free space (or fix the folder) and re-run the same command to continue"
+            ) from e
