@@ -98,7 +98,10 @@ class CT2Bank:
 
     def add(self, folder: Path) -> str:
         """Install the set saved in ``folder`` (an audio-only set made for this Whisper)."""
+        from avsr.core.store import read_safetensors
+
         meta = read_set_meta(folder)
+        read_safetensors(folder / "adapter_model.safetensors")  # checked now, not when the set is first used
         if has_fusion(folder):
             raise AdapterError(f"{folder}: an audio-visual set needs PyTorch for its fusion (use AVWhisper)")
         sig = {k: self.dims[k] for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")}

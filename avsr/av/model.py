@@ -176,8 +176,6 @@ class AVWhisper(nn.Module):
 
     def load_set(self, folder: str | os.PathLike, name: str | None = None) -> str:
         """Add the set saved in ``folder`` (named after the folder unless ``name``)."""
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         meta = read_set_meta(folder)
         sig = whisper_signature(self.whisper)
@@ -188,14 +186,20 @@ class AVWhisper(nn.Module):
             raise AdapterError(f"adapter set {name!r} is already loaded or reserved")
         from peft import PeftModel
 
-        if self.peft is None:
-            self.peft = PeftModel.from_pretrained(self.whisper, str(folder), adapter_name=name, is_trainable=False)
-        else:
-            self.peft.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+        from avsr.core.store import read_safetensors
+
+        read_safetensors(folder / "adapter_model.safetensors")  # a damaged or foreign file: CheckpointError
+        try:
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.whisper, str(folder), adapter_name=name, is_trainable=False)
+            else:
+                self.peft.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:  # a config or weights peft cannot use
+            raise AdapterError(f"{folder}: not a usable LoRA adapter set ({e.__class__.__name__}: {e})") from e
         if (folder / FUSION_WEIGHTS).is_file():
             fcfg = from_dict(FusionConfig, json.loads((folder / FUSION_CONFIG).read_text()))
             fusion = AVFusion(fcfg)
-            fusion.load_state_dict(load_file(str(folder / FUSION_WEIGHTS)))
+            fusion.load_state_dict(read_safetensors(folder / FUSION_WEIGHTS, "cpu"))
             self.fusions[name] = fusion.to(next(self.whisper.parameters()).device).eval()
         self.meta[name], self.folders[name] = meta, folder
         self.train(self.training)

@@ -150,11 +150,9 @@ class NumpyNoiseHead:
     def from_checkpoint(cls, folder: str | os.PathLike, whisper_arrays: dict[str, np.ndarray]) -> NumpyNoiseHead:
         """``folder``: a ``noise-head`` checkpoint (its sha256 verified); ``whisper_arrays``: the
         CTranslate2 Whisper's arrays (:func:`avsr.av.ct2.read_ct2`)."""
-        from safetensors.numpy import load_file
-
         from avsr.core.configs import from_dict
         from avsr.core.files import sha256
-        from avsr.core.store import CONFIG, WEIGHTS, read_config
+        from avsr.core.store import CONFIG, WEIGHTS, read_config, read_safetensors
 
         folder = Path(folder)
         meta = read_config(folder)
@@ -163,7 +161,7 @@ class NumpyNoiseHead:
         if meta.get("sha256") and sha256(folder / WEIGHTS) != meta["sha256"]:
             raise CheckpointError(f"{folder / WEIGHTS}: sha256 does not match {CONFIG} (corrupt or replaced file)")
         cfg = from_dict(WhisperNoiseConfig, meta["config"])
-        return cls(cfg, load_file(str(folder / WEIGHTS)), LowerEncoder(whisper_arrays, cfg.layers))
+        return cls(cfg, read_safetensors(folder / WEIGHTS), LowerEncoder(whisper_arrays, cfg.layers))
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """(T', d_model) frozen features of the first ``max_seconds`` of one 16 kHz clip."""

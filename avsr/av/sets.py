@@ -38,10 +38,15 @@ def read_set_meta(folder: str | os.PathLike) -> dict[str, Any]:
         raise AdapterError(
             f"{folder}: not an avsr adapter set (missing {', '.join(missing)}); sets are written by `avsr train av`"
         )
-    try:
-        meta = json.loads((folder / ADAPTER_META).read_text())
-    except json.JSONDecodeError as e:
-        raise AdapterError(f"{folder / ADAPTER_META}: unreadable ({e})") from e
+    for name in (ADAPTER_META, "adapter_config.json"):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise AdapterError(f"{folder / name}: unreadable ({e})") from e
+        if not isinstance(data, dict):
+            raise AdapterError(f"{folder / name}: expected a JSON object")
+        if name == ADAPTER_META:
+            meta = data
     meta.setdefault("whisper", {})
     return meta
 

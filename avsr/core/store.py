@@ -69,11 +69,27 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def read_safetensors(path: str | os.PathLike, device: str | None = None) -> dict[str, Any]:
+    """The tensors of a safetensors file (torch tensors on ``device``, or NumPy arrays when None);
+    a file that is not one (a pickle under that name, a damaged or absurd header) is a
+    CheckpointError. Nothing in the file is executed: safetensors is data only."""
+    try:
+        if device is None:
+            from safetensors.numpy import load_file
+
+            return load_file(str(path))
+        from safetensors.torch import load_file as load_torch
+
+        return load_torch(str(path), device=str(device))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror or e})") from e
+    except Exception as e:  # safetensors' own error: header too large, invalid, truncated
+        raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True) -> torch.nn.Module:
     """Rebuild a model from a checkpoint folder (in eval mode). With ``verify`` the weights'
     sha256 must match the one recorded at save time."""
-    from safetensors.torch import load_file
-
     folder = Path(path)
     meta = read_config(folder)
     if meta["kind"] not in _BUILDERS:
@@ -84,7 +100,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", veri
     if verify and meta.get("sha256") and sha256(folder / WEIGHTS) != meta["sha256"]:
         raise CheckpointError(f"{folder / WEIGHTS}: sha256 does not match config.json (corrupt or replaced file)")
     model = _BUILDERS[meta["kind"]](meta["config"])
-    state = load_file(str(folder / WEIGHTS), device=str(device))
+    state = read_safetensors(folder / WEIGHTS, device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(
