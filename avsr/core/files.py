@@ -18,6 +18,21 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def output_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a folder to write into, made if need be; OutputError (with the reason) when it
+    cannot be: a file in the way, a read-only file system, no permission."""
+    from avsr.core.errors import OutputError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot be made a folder to write into ({e.strerror or e})") from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: not writable")
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it over ``path`` only on success, so an

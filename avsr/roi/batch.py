@@ -21,6 +21,7 @@ from typing import Any
 
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError, UsageError
+from avsr.core.files import output_folder
 from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids
 from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.core.pool import in_workers
@@ -95,7 +96,7 @@ def run_batch(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a folder; -o/--out takes a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     stem = manifest[: -len(".jsonl")] if manifest.endswith(".jsonl") else manifest
     man_path, err_path = out / manifest, out / (stem.replace("manifest", "errors", 1) + ".jsonl")
     if man_path == err_path:

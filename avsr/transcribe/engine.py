@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avsr.core.errors import UsageError
+from avsr.core.files import output_folder
 from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
 from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.recognizers.prepare import Preparer, Segment
@@ -247,7 +248,7 @@ def run(
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a folder; -o/--out takes a .jsonl file")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(out.parent)
     trainer = None if plain_loop(task, opts) else make_trainer(opts)
     rank0 = trainer is None or trainer.global_rank == 0
     state: dict[str, Any] = {"lock": RunLock(out.with_name(f".{out.name}.lock"), str(out))} if rank0 else {}
