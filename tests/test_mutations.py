@@ -64,3 +64,26 @@ def test_roi_keeps_the_invariants(inputs, tmp_path):
         if (got.get("frames"), got.get("face_ratio")) != (r.get("frames"), r.get("face_ratio")):
             bad.append(f"{cid}: untouched clip changed by the batch around it: {got} vs alone {r}")
     assert not bad, f"seed {SEED}: " + "\n".join(bad)
+
+
+def test_the_faults_the_1000_mutant_run_found_stay_fixed(tmp_path):
+    """Seed 20261201 of bench/mutations.py: bit flips and truncations that gave an audio stream a
+    new sample format mid-way (PyAV's resampler refused it) and a video stream an unknown codec
+    (no codec context): both used to end in an unexpected exception."""
+    mutants = make(20261201, 617, tmp_path / "all")
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    for m in mutants:
+        if m.path.stem in ("m0001_truncate", "m0123_flip", "m0484_flip", "m0616_flip"):
+            shutil.copy(m.path, picked / m.path.name)
+    out = tmp_path / "t.jsonl"
+    proc = run(
+        cli("transcribe", str(picked), "-o", str(out), "--whisper", "whisper-tiny.en", "-q"), tmp_path / "t0", 600
+    )
+    assert not check(proc, lines(out), {p.stem for p in picked.iterdir()}, tmp_path, tmp_path / "t0")
+    assert {r["id"] for r in lines(out) if "text" in r} >= {"m0484_flip", "m0616_flip"}
+    roi = tmp_path / "roi"
+    proc = run(cli("roi", str(picked), "-o", str(roi), "-j", "2"), tmp_path / "t1", 600)
+    recs = lines(roi / "manifest.jsonl") + lines(roi / "errors.jsonl")
+    assert not check(proc, recs, {p.stem for p in picked.iterdir()}, roi, tmp_path / "t1", None, key="roi")
+    assert "unknown codec" in {r["id"]: r for r in recs}["m0123_flip"]["error"]

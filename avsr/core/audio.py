@@ -20,7 +20,8 @@ def iter_audio(
     """Mono float32 samples at ``sample_rate`` in blocks of ``block`` samples (the last one
     shorter), decoded as they are needed: memory stays flat however long the file. Yields
     nothing when the file has no audio stream; a stream that cannot be decoded at all raises
-    MediaError, one that breaks part-way ends early. Samples are clipped to [-1, 1]; non-finite
+    MediaError, one that breaks part-way ends early, one that changes its sample format, layout or
+    rate part-way is resampled on from the change. Samples are clipped to [-1, 1]; non-finite
     ones (NaN, +-Inf: invalid data, not loudness) become 0, or a float file with a few of them would
     turn every feature of its window into NaN."""
     import av
@@ -29,21 +30,27 @@ def iter_audio(
         if not c.streams.audio:
             return
         s = c.streams.audio[0]
-        res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         pending: list[np.ndarray] = []
         have = 0
         decoded = False
 
         def frames():
             nonlocal decoded
+            res, setup = None, None
             try:
                 for fr in c.decode(s):
                     decoded = True
+                    now = (fr.format.name, fr.layout.name, fr.sample_rate)
+                    if now != setup:  # the stream changed its sample format, layout or rate mid-way
+                        if res is not None:
+                            yield from res.resample(None)
+                        res, setup = av.AudioResampler(format="flt", layout="mono", rate=sample_rate), now
                     yield from res.resample(fr)
             except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]
                 if not decoded:
                     raise MediaError(f"{path}: audio stream cannot be decoded") from None
-            yield from res.resample(None)
+            if res is not None:
+                yield from res.resample(None)
 
         for o in frames():
             x = o.to_ndarray().reshape(-1).astype(np.float32)

@@ -65,6 +65,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             raise MediaError(f"{path}: has no video stream")
         s = c.streams.video[0]
         cc = s.codec_context
+        if cc is None:  # a codec id that no decoder knows (a damaged header)
+            raise MediaError(f"{path}: video stream of an unknown codec (damaged header?)")
         if not cc.width or not cc.height:
             raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
         rate = float(s.average_rate or s.guessed_rate or 0) or float(FPS)
