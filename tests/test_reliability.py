@@ -42,8 +42,15 @@ def speech(tmp_path_factory):
     return folder, full
 
 
+def _default_signals():
+    # a test run started in the background inherits SIGINT ignored, and Python then installs no
+    # Ctrl-C handler: give the command the terminal's defaults
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start_and_stop(cmd, out, sig, after_lines=2):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
         if out.exists() and out.read_text().count("\n") >= after_lines:
