@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from avtools import FIXTURES
@@ -207,3 +208,27 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(tmp_path):
         r = subprocess.run(CLI + cmd, capture_output=True, text=True)
         assert r.returncode == 2 and "cannot be made a folder to write into" in r.stderr, r.stderr[-1500:]
         assert "Traceback" not in r.stderr
+
+
+def test_temporary_files_on_another_file_system(tmp_path):
+    """TMPDIR on a tmpfs, the output on the disk: every file is made beside its target and
+    renamed there (never across file systems), and TMPDIR is left as it was."""
+    shm = os.environ.get("AVSR_TEST_OTHER_FS", "/dev/shm")
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip(f"{shm}: not a separate file system here")
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        out, srt = tmp_path / "out.jsonl", tmp_path / "srt"
+        r = subprocess.run(
+            CLI + ["transcribe", str(FIXTURES / "goforward_16k.wav"), "-o", str(out), "--srt", str(srt), *ARGS],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, TMPDIR=str(tmp)),
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert lines(out)[0]["text"] and (srt / "goforward_16k.srt").is_file() and not list(tmp.iterdir())
+        assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
