@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.ct2_cache import NO_SET, cached_set, content_hash, registry_folder, registry_key
+from avsr.av.ct2_cache import NO_SET, cache_root, cached_set, folder_hash, registry_folder, registry_key
 from avsr.av.ct2_engine import CT2Whisper
 from avsr.av.decoding import DecodingOptions, Hypothesis
-from avsr.av.sets import AdapterError, has_fusion, read_set_meta, signature_error
+from avsr.av.sets import SIGNATURE, AdapterError, has_fusion, read_set_meta, signature_error
 
 
 def registry_whisper(name: str) -> bool:
@@ -40,10 +40,7 @@ class RegistrySets:
     when the cache has no whole one."""
 
     def __init__(self, whisper: str, folders: dict[str, Path], cache: str | os.PathLike | None = None):
-        from avsr.core.registry import cache_dir
-
-        self.whisper, self.folders = whisper, folders
-        self.cache = Path(cache) if cache else cache_dir() / "ct2"
+        self.whisper, self.folders, self.cache = whisper, folders, cache_root(cache)
 
     def __call__(self, name: str = NO_SET) -> Path:
         if name == NO_SET:
@@ -53,19 +50,19 @@ class RegistrySets:
             self.cache,
             registry_key(self.whisper),
             name,
-            content_hash([p for p in folder.iterdir() if p.is_file()]),
+            folder_hash(folder),
             lambda tmp: self._convert(name, tmp),
         )
 
     def _convert(self, name: str, tmp: Path) -> None:
-        from avsr.av.ct2_cache import _convert_torch, merged_whisper
+        from avsr.av.ct2_cache import convert_torch, merged_whisper
         from avsr.av.model import AVWhisper
         from avsr.av.whisper import load_whisper
 
         model, proc = load_whisper(self.whisper)
         av = AVWhisper(model, proc, self.whisper)
         av.load_set(self.folders[name], name)
-        _convert_torch(merged_whisper(av, name), proc, tmp)
+        convert_torch(merged_whisper(av, name), proc, tmp)
 
 
 class CT2Bank:
@@ -104,7 +101,7 @@ class CT2Bank:
         read_safetensors(folder / "adapter_model.safetensors")  # checked now, not when the set is first used
         if has_fusion(folder):
             raise AdapterError(f"{folder}: an audio-visual set needs PyTorch for its fusion (use AVWhisper)")
-        sig = {k: self.dims[k] for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")}
+        sig = {k: self.dims[k] for k in SIGNATURE}
         if meta["whisper"] and {k: meta["whisper"].get(k) for k in sig} != sig:
             raise signature_error(folder, meta, self.whisper_name, sig)
         name = folder.name

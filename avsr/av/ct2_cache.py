@@ -23,6 +23,14 @@ from avsr.core.files import build_dir
 
 MARK = "avsr_ct2.json"
 NO_SET = "none"
+COMPUTE_TYPES = ("float32", "int8", "int8_float32")  # CTranslate2's quantisation at load
+
+
+def cache_root(cache: str | os.PathLike | None = None) -> Path:
+    """Where the CTranslate2 folders live: ``cache``, or ``$AVSR_CACHE/ct2``."""
+    from avsr.core.registry import cache_dir
+
+    return Path(cache) if cache else cache_dir() / "ct2"
 
 
 def content_hash(files: Sequence[str | os.PathLike]) -> str:
@@ -31,6 +39,11 @@ def content_hash(files: Sequence[str | os.PathLike]) -> str:
     for p in sorted(map(Path, files), key=lambda p: p.name):
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
+
+
+def folder_hash(folder: Path) -> str:
+    """:func:`content_hash` of the files of an adapter set's folder."""
+    return content_hash([p for p in folder.iterdir() if p.is_file()])
 
 
 def _complete(folder: Path, key: dict[str, str]) -> bool:
@@ -58,16 +71,15 @@ def _join_registry(files: list[Path], out: Path) -> None:
 def registry_folder(name: str, cache: str | os.PathLike | None = None) -> Path:
     """The CTranslate2 folder of registry Whisper ``name`` as faster-whisper loads it: the
     package's own folder, or (a model.bin split across packages) the parts joined once in the cache."""
-    from avsr.core.registry import cache_dir, verified_files
+    from avsr.core.registry import verified_files
 
     files = verified_files(name)
     if len(files) == 1 and files[0].name == "model.bin":
         return files[0].parent
-    root = Path(cache) if cache else cache_dir() / "ct2"
-    return cached_set(root, registry_key(name), NO_SET, "frozen", lambda tmp: _join_registry(files, tmp))
+    return cached_set(cache_root(cache), registry_key(name), NO_SET, "frozen", lambda tmp: _join_registry(files, tmp))
 
 
-def _convert_torch(whisper, processor, out: Path) -> None:
+def convert_torch(whisper, processor, out: Path) -> None:
     """A transformers Whisper (LoRA already merged) -> CTranslate2 float32 in ``out``."""
     import tempfile
 
@@ -94,9 +106,7 @@ class TorchSets:
     sets: converted from its weights (LoRA merged) when the cache has no whole folder."""
 
     def __init__(self, av, cache: str | os.PathLike | None = None):
-        from avsr.core.registry import cache_dir
-
-        self.av, self.cache = av, Path(cache) if cache else cache_dir() / "ct2"
+        self.av, self.cache = av, cache_root(cache)
 
     def whisper_key(self) -> str:
         from avsr.core.registry import registry
@@ -120,7 +130,7 @@ class TorchSets:
 
         def build(tmp: Path) -> None:
             model = self._plain_copy() if name == NO_SET else merged_whisper(self.av, name)
-            _convert_torch(model, self.av.processor, tmp)
+            convert_torch(model, self.av.processor, tmp)
 
         return cached_set(self.cache, self.whisper_key(), name, self.set_hash(name), build)
 
@@ -129,7 +139,7 @@ class TorchSets:
             return "frozen"
         folder = self.av.folders.get(name)
         if folder is not None and folder.is_dir():
-            return content_hash([p for p in folder.iterdir() if p.is_file()])
+            return folder_hash(folder)
         # a set made in this process and not saved: hash its LoRA weights
         return (
             "m"

@@ -19,11 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.ct2_cache import NO_SET, TorchSets
+from avsr.av.ct2_cache import COMPUTE_TYPES, NO_SET, TorchSets
 from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len, text_tokens
 from avsr.core.errors import UsageError
-
-COMPUTE_TYPES = ("float32", "int8", "int8_float32")
 
 
 class WhisperTokens:
@@ -185,6 +183,7 @@ class CT2Whisper:
         heads, median filter and DTW), then :func:`avsr.av.timestamps.words_from_path`."""
         from avsr.av.mel import HOP, WHISPER_FRAMES
         from avsr.av.timestamps import split_words, words_from_path
+        from avsr.core.media import SAMPLE_RATE
 
         idx = [i for i, h in enumerate(hyps) if h.tokens]
         if not idx:
@@ -199,4 +198,6 @@ class CT2Whisper:
         for i, n, r in zip(idx, frames, res):
             path = np.array(r.alignments, dtype=np.int64).reshape(-1, 2)
             words = split_words(hyps[i].tokens, self.tokens.piece, self.tokens.eot)
-            hyps[i].words = words_from_path(words, path[:, 0], path[:, 1], r.text_token_probs, end=n * HOP / 16000)
+            hyps[i].words = words_from_path(
+                words, path[:, 0], path[:, 1], r.text_token_probs, end=n * HOP / SAMPLE_RATE
+            )

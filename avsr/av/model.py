@@ -26,6 +26,7 @@ from avsr.av.sets import (
     ADAPTER_META,
     FUSION_CONFIG,
     FUSION_WEIGHTS,
+    SIGNATURE,
     AdapterError,
     read_set_meta,
     signature_error,
@@ -68,9 +69,7 @@ class LoraSetConfig:
 
 def whisper_signature(whisper) -> dict[str, int]:
     c = whisper.config
-    return {
-        k: int(getattr(c, k)) for k in ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")
-    }
+    return {k: int(getattr(c, k)) for k in SIGNATURE}
 
 
 class AVWhisper(nn.Module):

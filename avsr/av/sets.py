@@ -21,6 +21,8 @@ from avsr.core.errors import AvsrError, MissingModelError
 
 ADAPTER_META = "avsr_adapter.json"
 FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
+# the sizes a set was made for: it loads only into a Whisper of the same
+SIGNATURE = ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")
 
 
 class AdapterError(AvsrError, ValueError):

@@ -140,6 +140,7 @@ def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[
     (the generation config's ``alignment_heads``) through :func:`avsr.av.timestamps.attention_path`."""
     from avsr.av.mel import HOP, WHISPER_FRAMES
     from avsr.av.timestamps import attention_path, split_words, words_from_path
+    from avsr.core.media import SAMPLE_RATE
 
     heads = getattr(whisper.generation_config, "alignment_heads", None)
     if not heads:
@@ -157,4 +158,4 @@ def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[
     frames = WHISPER_FRAMES if audio is None else len(audio) // HOP
     t, f = attention_path(att, frames // 2)
     words = split_words(tokens, lambda ids: tok.decode(ids, skip_special_tokens=True), eot)
-    return words_from_path(words, t, f, probs.tolist(), end=frames * HOP / 16000)
+    return words_from_path(words, t, f, probs.tolist(), end=frames * HOP / SAMPLE_RATE)

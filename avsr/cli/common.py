@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from avsr.av.ct2_cache import COMPUTE_TYPES
+
 
 def progress_arg(p: argparse.ArgumentParser) -> None:
     """``--progress/--no-progress`` (default: a bar when stderr is a terminal)."""
@@ -37,7 +39,7 @@ def engine_args(g, default: str | None) -> None:
     g.add_argument(
         "--compute-type",
         default="float32",
-        choices=["float32", "int8", "int8_float32"],
+        choices=COMPUTE_TYPES,
         help="the ct2 engine's weights: float32 (default), int8 or int8_float32 (faster; text may differ slightly)",
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from avsr.av.ct2_cache import COMPUTE_TYPES
+
 
 def add(sub) -> None:
     p = sub.add_parser("models", help="list the registered offline models and where each comes from")
@@ -15,7 +17,7 @@ def add(sub) -> None:
         help="load the frozen Whisper and every set on CTranslate2 (--compute-type) and report the resident memory "
         "each adds (a set's folder is converted once into the cache on first use)",
     )
-    a.add_argument("--compute-type", default="float32", choices=["float32", "int8", "int8_float32"])
+    a.add_argument("--compute-type", default="float32", choices=COMPUTE_TYPES)
     a.set_defaults(func=run_adapters)
 
 
