@@ -39,6 +39,6 @@ def available_models() -> list[str]:
 
 def load_whisper(source="whisper-base", device="cpu"):
     """(Whisper model, processor) from a registry name, CTranslate2 folder, openai .pt or hub id."""
-    from avsr.av.whisper import load_whisper as _load
+    from avsr.whisper.load import load_whisper as _load
 
     return _load(source, device=device)

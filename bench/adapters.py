@@ -23,15 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avsr.av.classifier import NoiseClassifier
-
 # this file shares its name with PyAV's package `av`: keep its own folder off the import path
-from avsr.av.fusion import FusionConfig
-from avsr.av.model import AVWhisper, LoraSetConfig
-from avsr.av.whisper import load_whisper
-from avsr.av.whisper_classifier import NoiseHead, WhisperNoiseConfig
+from avsr.adapters.fusion import FusionConfig
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio
+from avsr.noise.head_torch import NoiseHead, WhisperNoiseConfig
+from avsr.noise.logmel_classifier import NoiseClassifier
 from avsr.roi import extract
+from avsr.whisper.load import load_whisper
 
 FIX = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
@@ -92,7 +91,8 @@ def main() -> None:
     clf = NoiseClassifier().eval()
     n_s = best(lambda: clf.predict(audio), args.repeats)
     head = NoiseHead(WhisperNoiseConfig(args.whisper, d_model=model.config.d_model)).eval()
-    head.attach(av.whisper, av.peft.disable_adapter)
+    frozen = av.frozen_encoder()
+    head.attach(frozen.module, frozen.plain)
     h_s = best(lambda: head.predict(audio), args.repeats)
     speech = [read_audio(f) for f in sorted((FIX / "speech").rglob("*.wav"))]
     long = np.concatenate(speech)[: 10 * 16000]

@@ -177,7 +177,7 @@ def _faster_whisper_row(args, paths: list[Path], compute: str, seq: list, t_seq:
     except ImportError:
         print(f"| faster-whisper {compute}: not installed | | | | | |")
         return
-    from avsr.av.ct2_cache import registry_folder
+    from avsr.whisper.ct2_cache import registry_folder
 
     t0 = time.perf_counter()
     model = WhisperModel(str(registry_folder(args.whisper)), device="cpu", compute_type=compute, cpu_threads=2)

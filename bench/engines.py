@@ -77,11 +77,11 @@ def fw_engine(folder: Path, compute_type: str, beam: int):
 
 
 def table(args, audio, refs) -> None:
-    from avsr.av.ct2_cache import registry_folder
-    from avsr.av.decoding import DecodingOptions
-    from avsr.av.model import AVWhisper
-    from avsr.av.quantize import quantize_int8
-    from avsr.av.whisper import load_whisper
+    from avsr.adapters.torch_bank import AVWhisper
+    from avsr.whisper.ct2_cache import registry_folder
+    from avsr.whisper.decoding import DecodingOptions
+    from avsr.whisper.load import load_whisper
+    from avsr.whisper.quantize import quantize_int8
 
     opts = DecodingOptions(beam_size=args.beam)
     model, proc = load_whisper(args.whisper)
@@ -117,11 +117,11 @@ def sets(args, audio) -> None:
     import torch
     from avtools import perturb_set
 
-    from avsr.av.decoding import DecodingOptions
-    from avsr.av.fusion import FusionConfig
-    from avsr.av.model import AVWhisper, LoraSetConfig
-    from avsr.av.whisper import load_whisper
+    from avsr.adapters.fusion import FusionConfig
+    from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
     from avsr.core.registry import shipped
+    from avsr.whisper.decoding import DecodingOptions
+    from avsr.whisper.load import load_whisper
 
     opts = DecodingOptions(beam_size=args.beam, temperatures=(0.0,))  # the same work per clip
     model, proc = load_whisper(args.whisper)
@@ -160,10 +160,10 @@ print(" ".join(s.text for s in segs))
 
 
 def end_to_end(args, tmp: Path) -> None:
-    from avsr.av.ct2_cache import registry_folder
     from avsr.core.audio import read_audio, write_wav
     from avsr.recipes.audio import speech_records
     from avsr.recipes.mux import face_loop, mux_face_speech
+    from avsr.whisper.ct2_cache import registry_folder
 
     speech = np.concatenate([read_audio(r["audio"]) for r in speech_records(FIX / "speech")])[: 5 * 16000]
     wav = tmp / "five_seconds.wav"

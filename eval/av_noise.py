@@ -29,18 +29,18 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from avsr.av.model import AVWhisper
-from avsr.av.router import RouterConfig, sets_router
-from avsr.av.sets import list_sets
-from avsr.av.whisper import load_whisper
+from avsr.adapters.sets import list_sets
+from avsr.adapters.torch_bank import AVWhisper
 from avsr.cli.common import decoding_args, decoding_options
 from avsr.data.mixing import CATEGORIES, read_sources
 from avsr.evaluation.conditions import conditions, noise_bank
 from avsr.evaluation.decoding import ROUTED, read_manifest, run_whisper
 from avsr.evaluation.run import write_run
 from avsr.evaluation.tables import snr_grid
+from avsr.noise.router import RouterConfig, sets_router
 from avsr.recognizers.audiovisual import AVRecognizer
 from avsr.recognizers.checkpoints import load_checkpoint
+from avsr.whisper.load import load_whisper
 
 
 def main() -> int:

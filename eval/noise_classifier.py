@@ -41,7 +41,7 @@ def main() -> int:
     args = p.parse_args()
     clf = avsr.load_model(args.ckpt)
     if hasattr(clf, "attach"):  # a head on the frozen Whisper's lower layers
-        from avsr.av.whisper import load_whisper
+        from avsr.whisper.load import load_whisper
 
         clf.attach(load_whisper(clf.cfg.whisper)[0].eval())
     cats = tuple(c for c in clf.cfg.classes if c in CATEGORIES)

@@ -19,7 +19,7 @@ def save_tiny_whisper(root: Path, seed: int = 0, max_length: int = 6) -> Path:
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    from avsr.av.whisper import _assemble, build_tokenizer
+    from avsr.whisper.load import _assemble, build_tokenizer
 
     torch.manual_seed(seed)
     dims = dict(
@@ -54,7 +54,7 @@ def tiny_whisper(seed: int = 0, layers: int = 2, max_length: int | None = None, 
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    from avsr.av.whisper import _assemble, build_tokenizer
+    from avsr.whisper.load import _assemble, build_tokenizer
 
     torch.manual_seed(seed)
     tok = build_tokenizer(tiny_en_folder() / "tokenizer.json")

@@ -149,11 +149,11 @@ def test_a_manifests_bad_lines_fail_alone(tmp_path):
 def test_checkpoints_that_would_run_code_are_refused(tmp_path):
     """A pickle where safetensors belongs, a header claiming 2^60 bytes, unknown config keys:
     refused with a clear error, and the pickle's payload never runs."""
-    from avsr.av.ct2 import model_parts, read_ct2
-    from avsr.av.ct2_cache import registry_folder
-    from avsr.av.noise_head import NumpyNoiseHead
     from avsr.core.errors import AvsrError
     from avsr.core.registry import shipped
+    from avsr.noise.head_numpy import NumpyNoiseHead
+    from avsr.whisper.ct2_cache import registry_folder
+    from avsr.whisper.ct2_file import model_parts, read_ct2
 
     marker = tmp_path / "pwned"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avsr.av.ct2_cache import COMPUTE_TYPES
+from avsr.recognizers.options import ENGINES, ModelOptions
+from avsr.whisper.ct2_cache import COMPUTE_TYPES
+from avsr.whisper.decoding import DecodingOptions
+from avsr.whisper.quantize import QUANTIZE  # no torch import: the parser stays quick
 
 
 def progress_arg(p: argparse.ArgumentParser) -> None:
@@ -27,53 +30,61 @@ def _optional_float(s: str) -> float | None:
     return None if s.lower() in ("none", "off") else float(s)
 
 
-def engine_args(g, default: str | None) -> None:
-    """``--engine ct2|torch`` and ``--compute-type`` (the ct2 engine's)."""
-    g.add_argument(
-        "--engine",
-        choices=["ct2", "torch"],
-        default=default,
-        help="Whisper's runtime: ct2 (CTranslate2, the default on CPU) or torch (the default on a GPU and "
-        "with --quantize)",
-    )
-    g.add_argument(
-        "--compute-type",
-        default="float32",
-        choices=COMPUTE_TYPES,
-        help="the ct2 engine's weights: float32 (default), int8 or int8_float32 (faster; text may differ slightly)",
-    )
+CHOICES = {
+    "engine": ENGINES,
+    "compute_type": COMPUTE_TYPES,
+    "quantize": QUANTIZE,
+    "decode": ("greedy", "beam", "joint", "ctc"),
+}
+
+
+def model_args(g, *names: str, **help_over: str) -> None:
+    """One argument per :class:`~avsr.recognizers.options.ModelOptions` field in ``names``, with the
+    field's default and help (``help_over``: another help for a command where it reads otherwise)."""
+    for name in names:
+        f = ModelOptions.__dataclass_fields__[name]
+        flag = "--" + name.replace("_", "-")
+        text = help_over.get(name, ModelOptions.help(name))
+        if f.type in ("bool", bool):
+            g.add_argument(flag, action="store_true", help=text)
+            continue
+        kind = {"int | None": int, "int": int, "float": float}.get(str(f.type), None)
+        g.add_argument(flag, type=kind, default=f.default, choices=CHOICES.get(name), help=text)
 
 
 def decoding_args(g) -> None:
-    """Whisper's decoding options, with Whisper's defaults (``none`` switches a test off)."""
+    """Whisper's decoding options, with :class:`~avsr.whisper.decoding.DecodingOptions`' defaults
+    (Whisper's; ``none`` switches a test off)."""
+    d = DecodingOptions()
+    step = round(d.temperatures[1] - d.temperatures[0], 6) if len(d.temperatures) > 1 else None
     g.add_argument(
         "--temperature-increment-on-fallback",
         type=_optional_float,
-        default=0.2,
+        default=step,
         metavar="T",
-        help="decode again at T, 2T, ... 1.0 when the text loops or is improbable (0.2; none: no fallback)",
+        help=f"decode again at T, 2T, ... 1.0 when the text loops or is improbable ({step}; none: no fallback)",
     )
-    g.add_argument("--best-of", type=int, default=5, help="samples per fallback temperature (5)")
+    g.add_argument("--best-of", type=int, default=d.best_of, help=f"samples per fallback temperature ({d.best_of})")
     g.add_argument(
         "--compression-ratio-threshold",
         type=_optional_float,
-        default=2.4,
+        default=d.compression_ratio_threshold,
         metavar="R",
-        help="text whose zlib ratio is above R is a loop: fall back (2.4)",
+        help=f"text whose zlib ratio is above R is a loop: fall back ({d.compression_ratio_threshold})",
     )
     g.add_argument(
         "--logprob-threshold",
         type=_optional_float,
-        default=-1.0,
+        default=d.logprob_threshold,
         metavar="L",
-        help="average log-probability below L: fall back (-1.0)",
+        help=f"average log-probability below L: fall back ({d.logprob_threshold})",
     )
     g.add_argument(
         "--no-speech-threshold",
         type=_optional_float,
-        default=0.6,
+        default=d.no_speech_threshold,
         metavar="P",
-        help="no-speech probability above P with an improbable text: no text for the segment (0.6)",
+        help=f"no-speech probability above P with an improbable text: no text ({d.no_speech_threshold})",
     )
     g.add_argument(
         "--word-timestamps",
@@ -86,7 +97,6 @@ def decoding_options(args, beam: int | None):
     """The DecodingOptions of the parsed :func:`decoding_args`."""
     import numpy as np
 
-    from avsr.av.decoding import DecodingOptions
     from avsr.core.errors import UsageError
 
     step = args.temperature_increment_on_fallback

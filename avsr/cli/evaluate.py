@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import os
 
-from avsr.cli.common import decoding_args, decoding_options, engine_args, progress_arg, show_progress
+from avsr.cli.common import decoding_args, decoding_options, model_args, progress_arg, show_progress
 
 
 def add(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate on an LRS2/LRS3 test manifest (WER with bootstrap CI, noise, tables, plots, report)",
-        description="Evaluate a system on a test manifest "
-        "(data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl). "
+        help="evaluate on a test manifest: LRS2/LRS3 or your own (WER with bootstrap CI, noise, tables, plots, report)",
+        description="Evaluate a system on a test manifest: any JSONL with id, text and audio (asr) or roi crops "
+        "(avsr, vsr); data_prep/lrs3.py or lrs2.py writes OUT/test/manifest.jsonl, whose published LRS2/LRS3 "
+        "numbers are shown beside the run's. "
         "Writes OUT/utterances.jsonl, results.md, results.csv, wer_vs_snr.png, report.html, run.json.",
     )
     esub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     for what, help_ in (
-        ("asr", "frozen Whisper (+ adapter sets), audio only, clean and under noise"),
-        ("avsr", "frozen Whisper + adapter sets with their fusion: audio + mouth crops, clean and under noise"),
+        ("asr", "frozen Whisper, the noise-routed default and adapter sets, audio only, clean and under noise"),
+        ("avsr", "as asr, with the sets' fusion: audio + mouth crops, clean and under noise"),
     ):
         a = esub.add_parser(
             what,
@@ -27,15 +28,14 @@ def add(sub) -> None:
             "category at every SNR, seeded per utterance: two runs give identical numbers.",
         )
         _eval_common(a)
-        a.add_argument(
-            "--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id"
-        )
-        a.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
+        model_args(a, "whisper", "adapters", "classifier", "router")
         a.add_argument(
             "--sets",
             nargs="+",
             metavar="SET",
-            help="sets to evaluate, 'none' = frozen Whisper (default: none + every set in --adapters)",
+            help="systems to evaluate: 'none' = frozen Whisper, 'routed' = each mixture with the set the noise "
+            "classifier and router pick (what `avsr transcribe` does by default), or a set's name (default: none, "
+            "routed when there is a classifier, and every set of --adapters)",
         )
         a.add_argument(
             "--noise-sources",
@@ -50,8 +50,7 @@ def add(sub) -> None:
             metavar="SNR",
             help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)",
         )
-        a.add_argument("--beam", type=int, default=1, help="Whisper beam size (default 1: greedy)")
-        engine_args(a, "ct2")
+        model_args(a, "beam", "engine", "compute_type", "quantize", beam="Whisper beam size (default 1: greedy)")
         decoding_args(a)
         a.set_defaults(func=_cmd_eval_whisper)
     v = esub.add_parser(
@@ -94,7 +93,8 @@ def _eval_common(p, out_required: bool = True) -> None:
     p.add_argument(
         "--corpus",
         choices=["LRS2", "LRS3"],
-        help="for the published-numbers table (default: guessed from the manifest path)",
+        help="show the published numbers of this corpus beside the run's (default: guessed from the manifest "
+        "path; none for another test set)",
     )
     p.add_argument("--published", help="published-numbers YAML (default: eval/published.yaml of the source checkout)")
     p.add_argument(
@@ -106,8 +106,7 @@ def _eval_common(p, out_required: bool = True) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="noise and bootstrap seed (default 0)")
     p.add_argument("--limit", type=int, help="first N utterances only")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="cpu")
+    model_args(p, "batch_size", "device")
     progress_arg(p)
 
 
@@ -127,9 +126,7 @@ def _eval_setup(args) -> dict:
         v = getattr(args, name)
         if v is not None and v < (0 if name == "bootstrap" else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'bootstrap' else '>= 1'}, got {v}")
-    corpus = args.corpus or guess_corpus(args.manifest)
-    if corpus is None:
-        raise UsageError(f"cannot tell from {args.manifest} whether it is LRS2 or LRS3: give --corpus LRS2|LRS3")
+    corpus = args.corpus or guess_corpus(args.manifest)  # None: a test set of the user's own (no published rows)
     if args.published and not os.path.isfile(args.published):
         raise UsageError(f"--published {args.published}: no such file")
     return {
@@ -138,8 +135,6 @@ def _eval_setup(args) -> dict:
         "seed": args.seed,
         "resamples": args.bootstrap,
         "limit": args.limit,
-        "batch_size": args.batch_size,
-        "device": args.device,
         "progress": show_progress(args.progress),
     }
 
@@ -148,6 +143,7 @@ def _cmd_eval_whisper(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.evaluation.conditions import DEFAULT_SNRS, parse_snrs
     from avsr.evaluation.systems import evaluate_whisper
+    from avsr.recognizers.options import ModelOptions
 
     common = _eval_setup(args)
     clean, snrs = parse_snrs(args.snrs) if args.snrs else (True, DEFAULT_SNRS)
@@ -157,21 +153,18 @@ def _cmd_eval_whisper(args) -> int:
         )
     if args.sets and any(s != "none" for s in args.sets) and not args.adapters:
         raise UsageError("--sets names adapter sets: give --adapters FOLDER")
+    opts = ModelOptions.from_args(args, decoding=decoding_options(args, args.beam))
+    opts.check()
     rows, _ = evaluate_whisper(
         args.manifest,
         args.out,
         system=args.what,
-        whisper=args.whisper,
-        adapters=args.adapters,
+        options=opts,
         sets=args.sets,
         noise_sources=args.noise_sources,
         categories=args.categories,
         snrs=snrs,
         clean=clean,
-        beams=args.beam,
-        engine=args.engine if args.device == "cpu" else "torch",
-        compute_type=args.compute_type,
-        decoding=decoding_options(args, args.beam),
         **common,
     )
     _print_run(rows, args.out)
@@ -190,23 +183,9 @@ def _cmd_eval_vsr(args) -> int:
     args.decode, args.beam = args.decode or "greedy", args.beam or 8
 
     if args.p2t:
-        from avsr.evaluation.systems import evaluate_lipreading
-
         if not args.out:
             raise UsageError("--p2t writes a run folder: give -o OUT")
-        common = _eval_setup(args)
-        rows, _ = evaluate_lipreading(
-            args.manifest,
-            args.out,
-            ckpt=args.ckpt,
-            p2t=args.p2t,
-            lexicon_counts=args.lexicon_counts,
-            method=args.decode,
-            beam=args.beam,
-            **common,
-        )
-        _print_run(rows, args.out)
-        return 0
+        return _run_lipreading(args)
     from avsr.evaluation.vsr import evaluate_vsr
 
     model = load_checkpoint(args.ckpt, device=args.device)
@@ -222,7 +201,6 @@ def _cmd_eval_vsr(args) -> int:
 
 def _eval_autoavsr(args) -> int:
     from avsr.core.errors import UsageError
-    from avsr.evaluation.systems import evaluate_autoavsr
 
     if not args.out:
         raise UsageError("an Auto-AVSR evaluation writes a run folder: give -o OUT")
@@ -230,16 +208,17 @@ def _eval_autoavsr(args) -> int:
         raise UsageError("an Auto-AVSR checkpoint outputs words: --p2t does not apply")
     if args.decode not in (None, "joint", "ctc"):
         raise UsageError(f"--decode {args.decode}: an Auto-AVSR checkpoint decodes with joint (default) or ctc")
+    return _run_lipreading(args)
+
+
+def _run_lipreading(args) -> int:
+    from avsr.evaluation.systems import evaluate_lipreading
+    from avsr.recognizers.options import ModelOptions
+
     common = _eval_setup(args)
-    rows, _ = evaluate_autoavsr(
-        args.manifest,
-        args.out,
-        ckpt=args.ckpt,
-        tokens=args.tokens,
-        decode=args.decode or "joint",
-        beam=args.beam,
-        ctc_weight=args.ctc_weight,
-        **common,
+    opts = ModelOptions.from_args(args, vsr=args.ckpt)
+    rows, _ = evaluate_lipreading(
+        args.manifest, args.out, options=opts, lexicon_counts=getattr(args, "lexicon_counts", None), **common
     )
     _print_run(rows, args.out)
     return 0

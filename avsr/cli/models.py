@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from avsr.av.ct2_cache import COMPUTE_TYPES
+from avsr.whisper.ct2_cache import COMPUTE_TYPES
 
 
 def add(sub) -> None:
@@ -59,7 +59,7 @@ def _published() -> None:
 
 
 def run_adapters(args) -> int:
-    from avsr.av.sets import list_sets
+    from avsr.adapters.sets import list_sets
     from avsr.core.registry import shipped
 
     if args.folder is None:
@@ -93,10 +93,10 @@ def _memory(args, names: list[str]) -> None:
 
     import ctranslate2  # noqa: F401  (the runtime itself is not a model's memory)
 
-    from avsr.av.ct2_bank import RegistrySets
-    from avsr.av.ct2_cache import NO_SET
-    from avsr.av.ct2_engine import CT2Whisper
+    from avsr.adapters.ct2_sets import RegistrySets
     from avsr.core.jobs import release_memory
+    from avsr.whisper.ct2_engine import CT2Whisper
+    from avsr.whisper.frozen import NO_SET
 
     release_memory()
     before = resident_bytes()

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import sys
 
-from avsr.cli.common import decoding_args, decoding_options, engine_args, progress_arg
+from avsr.cli.common import decoding_args, decoding_options, model_args, progress_arg
 
 
 def add(sub) -> None:
-    from avsr.av.quantize import QUANTIZE  # no torch import: the parser stays quick
-
     p = sub.add_parser(
         "transcribe",
         help="transcribe video or audio files (one, or thousands: resumable batch)",
@@ -49,7 +47,7 @@ def add(sub) -> None:
         default=1,
         help="worker processes decoding media and extracting crops while the models run (default 1; 0: none)",
     )
-    p.add_argument("--batch-size", type=int, default=8, help="segments per model batch (default 8)")
+    model_args(p, "batch_size")
     p.add_argument(
         "--timeout",
         type=float,
@@ -74,42 +72,11 @@ def add(sub) -> None:
     progress_arg(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print each transcript")
     g = p.add_argument_group("avsr / asr")
-    g.add_argument(
-        "--whisper", default="whisper-base", help="registry name (`avsr models`), CTranslate2 folder, .pt or hub id"
-    )
-    g.add_argument(
-        "--quantize",
-        choices=QUANTIZE,
-        help="int8: Whisper's linear layers in int8 on CPU (dynamic quantization, as faster-whisper's "
-        "compute_type=int8; faster, text may differ slightly from float32; with --precision 32-true only)",
-    )
-    g.add_argument("--adapters", help="folder of adapter sets (`avsr adapters FOLDER` lists them)")
-    g.add_argument("--adapter", help="use this set instead of the router's choice; 'none' = plain frozen Whisper")
-    g.add_argument("--classifier", help="noise classifier checkpoint (avsr train noise)")
-    g.add_argument("--router", help="YAML router table (configs/av/router.yaml)")
-    engine_args(g, None)
+    model_args(g, "whisper", "adapters", "adapter", "classifier", "router", "engine", "compute_type", "quantize")
     decoding_args(g)
-    p.add_argument(
-        "--beam",
-        type=int,
-        help="beam size (default: Whisper 1; avsr VSR 8; Auto-AVSR joint 40 as published, --decode ctc 1 = greedy)",
-    )
-    v = p.add_argument_group("vsr")
-    v.add_argument(
-        "--vsr",
-        help="VSR checkpoint folder (avsr train vsr), or a published Auto-AVSR visual model (.pth, with --tokens)",
-    )
-    v.add_argument("--tokens", help="Auto-AVSR units file unigram5000_units.txt (sha256 checked)")
-    v.add_argument("--ctc-weight", type=float, default=0.1, help="Auto-AVSR joint decoding: CTC weight (0.1)")
-    v.add_argument("--p2t", help="phoneme-to-text adapter folder (avsr train p2t)")
-    v.add_argument("--phonemes-only", action="store_true", help="stop after the phonemes (no --p2t needed)")
-    v.add_argument(
-        "--decode",
-        choices=["greedy", "beam", "joint", "ctc"],
-        help="avsr VSR: greedy | beam (default); Auto-AVSR: joint (default: attention + CTC beam search) | "
-        "ctc (encoder only: greedy at --beam 1, else CTC prefix beam search)",
-    )
-    p.add_argument("--device", default="cpu", help="where models are loaded before Lightning moves them (cpu)")
+    model_args(p, "beam")
+    model_args(p.add_argument_group("vsr"), "vsr", "tokens", "ctc_weight", "p2t", "phonemes_only", "decode")
+    model_args(p, "device")
     p.set_defaults(func=run)
 
 
@@ -140,7 +107,8 @@ def run(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.core.jobs import collect_inputs
     from avsr.core.media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-    from avsr.recognizers.load import ModelOptions, load_for_inputs
+    from avsr.recognizers.load import load_for_inputs
+    from avsr.recognizers.options import ModelOptions
     from avsr.recognizers.prepare import Preparer
     from avsr.transcribe.engine import BatchOptions, TranscribeTask
     from avsr.transcribe.engine import run as run_batch
@@ -149,33 +117,14 @@ def run(args) -> int:
         raise UsageError("-j/--jobs must be >= 0")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be > 0 seconds")
-    opts = ModelOptions(
-        whisper=args.whisper,
-        adapters=args.adapters,
-        adapter=args.adapter,
-        classifier=args.classifier,
-        router=args.router,
-        beam=args.beam,
-        quantize=args.quantize,
-        vsr=args.vsr,
-        tokens=args.tokens,
-        ctc_weight=args.ctc_weight,
-        p2t=args.p2t,
-        phonemes_only=args.phonemes_only,
-        decode=args.decode,
-        device=args.device,
-        batch_size=args.batch_size,
-        decoding=decoding_options(args, args.beam),
-        engine=args.engine or ("torch" if args.accelerator != "cpu" or args.device != "cpu" else None),
-        compute_type=args.compute_type,
-    )
+    opts = ModelOptions.from_args(args, decoding=decoding_options(args, args.beam))
     opts.check(args.precision, args.accelerator)
     jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     for e in errors:
         print(f"{e['source']}: error: {e['error']}", file=sys.stderr)
     if not jobs and not args.out:
         raise UsageError("no input to transcribe")
-    recognizers, missing = load_for_inputs(jobs, args.mode, opts)  # only the models the inputs need
+    recognizers, missing = load_for_inputs(jobs, args.mode, opts, args.accelerator)  # only the models the inputs need
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     batch = BatchOptions(
         workers=args.jobs,

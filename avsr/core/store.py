@@ -4,7 +4,7 @@ Loading never unpickles anything: weights come from safetensors, the config from
 
 The store does not know the model classes: each model kind registers a builder (config dict ->
 ``nn.Module``) with :func:`register_builder`, in its stage's ``__init__.py`` (``vsr`` in
-:mod:`avsr.vsr`, ``noise`` in :mod:`avsr.av`). :func:`avsr.load_model` imports the stages first.
+:mod:`avsr.vsr`, ``noise`` in :mod:`avsr.noise`). :func:`avsr.load_model` imports the stages first.
 """
 
 from __future__ import annotations

@@ -1,29 +1,26 @@
 """Running the systems over a test manifest: Whisper (audio only, or audio + mouth crops through
 an adapter set's fusion) under every condition, and the lip reader (phonemes, then text).
 
-Whisper runs in batches (:meth:`AVWhisper.features` + :meth:`AVWhisper.generate`); a batch is
-padded to Whisper's 30 s window anyway, so batching gives the same text as one clip at a time
-(tested). Each clip's audio and crops are read once and reused for every condition and set.
+Whisper runs through the recogniser, exactly as ``avsr transcribe`` runs it (the same segments,
+batching, decoding options and noise routing: the same words for the same audio, tested). Each
+clip's audio and crops are read once and reused for every condition and set.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from avsr.av.decoding import DecodingOptions
-from avsr.av.features import WHISPER_SAMPLES
-from avsr.av.router import NO_ADAPTER
+from avsr.adapters.sets import NO_ADAPTER
 from avsr.core import manifest
 from avsr.core.audio import read_audio
 from avsr.core.errors import InputError
 from avsr.core.metrics import edits
-from avsr.core.padding import pad
 from avsr.core.video import centre_mouth, read_crops
 from avsr.evaluation.conditions import CLEAN, Condition, condition_audio
 from avsr.evaluation.scoring import score
@@ -68,103 +65,80 @@ def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hy
     }
 
 
-def whisper_texts(
-    av,
-    audio: Sequence[np.ndarray],
-    crops: Sequence[np.ndarray | None] | None = None,
-    decoding: DecodingOptions | None = None,
-) -> list[str]:
-    """Texts of clips under the active set, in one batch; the crops enter through the set's fusion
-    (ignored by sets without one). Clips longer than one 30 s window go through
-    :meth:`AVWhisper.transcribe` (cut in their pauses, as ``avsr transcribe`` cuts) one at a time."""
+ROUTED = "routed"  # the set the noise classifier and router choose, segment by segment: what transcribe does
+
+
+def utterance_texts(
+    rec, audio: Sequence[np.ndarray], crops: Sequence[np.ndarray | None] | None, adapter: str | None
+) -> tuple[list[str], list[list[dict[str, Any]]]]:
+    """Texts of clips as ``avsr transcribe`` makes them: each clip cut into Whisper windows at its
+    pauses (:func:`~avsr.recognizers.prepare.clip_segments`), all windows decoded by the
+    recogniser ``rec`` (its batching, its decoding options; ``adapter`` None: the set its noise
+    classifier and router choose, else that set), the windows' texts joined as the record joins
+    them. Also each clip's per-window results (``adapter``, ``noise``, ...)."""
+    from avsr.recognizers.prepare import clip_segments
+    from avsr.recognizers.record import join_texts
+
     crops = list(crops) if crops is not None else [None] * len(audio)
-    out: list[str | None] = [None] * len(audio)
-    short = [i for i, a in enumerate(audio) if len(a) <= WHISPER_SAMPLES]
-    for i in set(range(len(audio))) - set(short):
-        out[i] = av.transcribe(audio[i], crops[i], opts=decoding)
-    if short:
-        x, _ = pad([np.asarray(audio[i], np.float32) for i in short])
-        c, frames = pad([crops[i] for i in short], torch.uint8)
-        texts = av.generate(
-            av.features(x), c, frames if c is not None else None, audio=[audio[i] for i in short], opts=decoding
-        )
-        for i, t in zip(short, texts):
-            out[i] = t
-    return [t or "" for t in out]
-
-
-ROUTED = "routed"  # the set the noise classifier and router choose, mixture by mixture
+    segs = [s for i, (a, c) in enumerate(zip(audio, crops)) for s in clip_segments(i, a, c)]
+    res = rec.decode(segs, adapter=adapter)
+    per: list[list[dict[str, Any]]] = [[] for _ in audio]
+    for seg, r in zip(segs, res):
+        per[seg.item].append(r)
+    return [join_texts([r["text"] for r in rs]) or "" for rs in per], per
 
 
 def run_whisper(
-    av,
+    rec,
     records: Sequence[dict[str, Any]],
     conds: Sequence[Condition],
     sets: Sequence[str] = (NO_ADAPTER,),
     bank=None,
     visual: bool = False,
     system: str = "asr",
-    batch_size: int = 8,
-    decoding: DecodingOptions | None = None,
     progress: bool = False,
-    choose: Callable[[np.ndarray], tuple[str, dict[str, Any] | None]] | None = None,
     plan: Callable[[Condition], Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Scored utterance lines for every record x set x condition (noise added to the audio only;
-    with ``visual`` the mouth crops go to each set's fusion). Ordered by set, condition, id.
+    with ``visual`` the mouth crops go to each set's fusion), decoded by the
+    :class:`~avsr.recognizers.audiovisual.AVRecognizer` ``rec`` as ``avsr transcribe`` decodes
+    (:func:`utterance_texts`), ``rec.batch_size`` clips at a time. Ordered by set, condition, id.
 
     ``plan(cond)``: the sets to run under ``cond`` (default: all of ``sets``). The set name
-    ``routed`` (with ``choose``: mixture -> (set name, noise estimate or None), the noise
-    classifier + router) decodes each mixture with the set chosen for it; a choice already decoded
-    for that mixture is reused (same model, same input: the same text), and the line records the
-    choice (``routed_to``) and the estimate (``noise_category``, ``noise_snr``)."""
+    ``routed`` decodes each mixture with the set that ``rec``'s noise classifier and router choose
+    (the default of ``avsr transcribe``); its lines record the choice (``routed_to``, the set of
+    most of the clip's windows) and the estimate (``noise_category``, ``noise_snr``: its first window's)."""
     from tqdm import tqdm
 
-    if ROUTED in sets and choose is None:
-        raise ValueError("the 'routed' system needs choose (the noise classifier and router)")
+    if ROUTED in sets and rec.classifier is None:
+        raise EvalInputError("the 'routed' system needs a noise classifier (--classifier, or the shipped sets)")
     runs = {c.name: [n for n in (plan(c) if plan else sets) if n in sets] for c in conds}
     lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     total = len(records) * sum(len(v) for v in runs.values())
+    size = rec.batch_size
     bar = tqdm(total=total, desc=f"eval {system}", unit="utt", disable=not progress)
     try:
-        for s in range(0, len(records), batch_size):
-            chunk = records[s : s + batch_size]
+        for s in range(0, len(records), size):
+            chunk = records[s : s + size]
             audio = [_audio(r) for r in chunk]
             crops = [_crops(r) for r in chunk] if visual else None
             for cond in conds:
                 mixed = [condition_audio(bank, r["id"], a, cond) for r, a in zip(chunk, audio)]
-                done: dict[str, list[str]] = {}
-                for name in [n for n in runs[cond.name] if n != ROUTED]:
-                    av.activate(name)
-                    done[name] = whisper_texts(av, mixed, crops, decoding)
-                    for r, h in zip(chunk, done[name]):
-                        lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h))
-                    bar.update(len(chunk))
-                if ROUTED in runs[cond.name]:
-                    picks = [choose(m) for m in mixed]
-                    chosen = [c for c, _ in picks]
-                    for name in sorted(set(chosen) - set(done)):
-                        idx = [i for i, c in enumerate(chosen) if c == name]
-                        av.activate(name)
-                        texts = whisper_texts(
-                            av, [mixed[i] for i in idx], [crops[i] for i in idx] if crops else None, decoding
-                        )
-                        done[name] = [""] * len(chunk)
-                        for i, t in zip(idx, texts):
-                            done[name][i] = t
-                    for i, r in enumerate(chunk):
-                        u = utterance(r, system, ROUTED, cond, done[chosen[i]][i])
-                        est = picks[i][1] or {}
-                        u |= {
-                            "routed_to": chosen[i],
-                            "noise_category": est.get("category"),
-                            "noise_snr": est.get("snr"),
-                        }
-                        lines.setdefault((ROUTED, cond.name), []).append(u)
+                for name in runs[cond.name]:
+                    texts, per = utterance_texts(rec, mixed, crops, None if name == ROUTED else name)
+                    for r, h, rs in zip(chunk, texts, per):
+                        u = utterance(r, system, name, cond, h)
+                        if name == ROUTED:
+                            est = rs[0].get("noise") or {}
+                            u |= {
+                                "routed_to": Counter(x["adapter"] for x in rs).most_common(1)[0][0],
+                                "noise_category": est.get("category"),
+                                "noise_snr": est.get("snr"),
+                            }
+                        lines.setdefault((name, cond.name), []).append(u)
                     bar.update(len(chunk))
     finally:
         bar.close()
-        av.activate(None)
     order = {c.name: i for i, c in enumerate(conds)}
     keys = sorted(lines, key=lambda k: (list(sets).index(k[0]), order[k[1]]))
     return [u for k in keys for u in sorted(lines[k], key=lambda u: u["id"])]

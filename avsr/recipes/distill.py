@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.decoding import DecodingOptions, compression_ratio
 from avsr.core.audio import read_audio, write_wav
 from avsr.core.jsonl import JsonlAppender, read_jsonl
 from avsr.core.media import SAMPLE_RATE
+from avsr.whisper.decoding import DecodingOptions, compression_ratio
 
 MAX_COMPRESSION = DecodingOptions.compression_ratio_threshold  # Whisper's loop test: zlib ratio 2.4
 
@@ -66,7 +66,8 @@ def distill(
     """Write OUT/audio/distilled/*.wav and OUT/distilled.jsonl (``{"id", "audio", "text",
     "target", "seconds", "parts", "speakers", "split": "train", "source": "self-distillation"}``)
     and return the manifest; a window whose transcript loops (:func:`looped`) goes to
-    OUT/distilled_rejected.jsonl instead. ``model``: an :class:`avsr.av.model.AVWhisper` (default: loaded)."""
+    OUT/distilled_rejected.jsonl instead. ``model``: an :class:`~avsr.adapters.torch_bank.AVWhisper`
+    (default: loaded)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -78,8 +79,8 @@ def distill(
     if not todo:
         return manifest
     if model is None:
-        from avsr.av.model import AVWhisper
-        from avsr.av.whisper import load_whisper
+        from avsr.adapters.torch_bank import AVWhisper
+        from avsr.whisper.load import load_whisper
 
         m, proc = load_whisper(whisper)
         model = AVWhisper(m, proc, whisper)

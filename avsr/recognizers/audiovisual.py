@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avsr.av.decoding import DecodingOptions, summary
+from avsr.adapters.bank import AdapterBank
+from avsr.adapters.sets import NO_ADAPTER
 from avsr.core.errors import UsageError
 from avsr.core.padding import pad, pad_array
+from avsr.recognizers.options import ModelOptions
 from avsr.recognizers.protocol import transcribe_file
 from avsr.recognizers.record import Result
+from avsr.whisper.decoding import DecodingOptions, summary
 
 if TYPE_CHECKING:
     import torch
@@ -22,19 +26,17 @@ if TYPE_CHECKING:
     from avsr.roi.config import RoiConfig
 
 
-ENGINES = ("ct2", "torch")
-
-
 class AVRecognizer:
     """Audio or audio-visual speech -> text with the frozen Whisper and the adapter set that the
     noise classifier and router pick (or the one asked for). Video without a face, or audio
-    without video, goes through the audio-only path."""
+    without video, goes through the audio-only path. ``bank``: an
+    :class:`~avsr.adapters.bank.AdapterBank` (PyTorch or CTranslate2 alone)."""
 
     kind, modes = "av", ("avsr", "asr")
 
     def __init__(
         self,
-        av,
+        bank: AdapterBank,
         classifier=None,
         router=None,
         roi: RoiConfig | None = None,
@@ -44,85 +46,77 @@ class AVRecognizer:
         batch_size: int = 8,
         decoding: DecodingOptions | None = None,
     ):
-        """``adapter``: use this set for every segment instead of the router's choice (``none``:
-        the plain frozen Whisper); ``batch_size``: segments per Whisper batch; ``decoding``:
-        Whisper's options (temperature fallback, no-speech thresholds; default: Whisper's, with
-        ``beams``)."""
-        from avsr.av.router import RouterConfig
+        """``classifier``: a noise classifier ready to ``predict`` (:func:`avsr.noise.load_noise_classifier`
+        puts a noise head on ``bank``'s frozen encoder); ``adapter``: use this set for every segment
+        instead of the router's choice (``none``: the plain frozen Whisper); ``batch_size``: segments
+        per Whisper batch; ``decoding``: Whisper's options (temperature fallback, no-speech
+        thresholds; default: Whisper's, with ``beams``)."""
+        from avsr.noise.router import RouterConfig
 
-        self.av, self.classifier, self.router = av.eval(), classifier, router or RouterConfig()
-        if classifier is not None and hasattr(classifier, "attach"):  # a head on Whisper's lower layers
-            plain = av.peft.disable_adapter if av.peft is not None else None
-            classifier.attach(av.whisper, plain)
+        self.av, self.classifier, self.router = bank, classifier, router or RouterConfig()
         self.roi, self.beams = roi, beams  # None: the default crop settings
         self.decoding = decoding or DecodingOptions(beam_size=beams)
         self.names = names or {}
         self.adapter, self.batch_size = adapter, batch_size
 
     @classmethod
-    def from_pretrained(
-        cls,
-        whisper: str = "whisper-base",
-        adapters: str | os.PathLike | None = None,
-        classifier: str | os.PathLike | None = None,
-        router: str | os.PathLike | None = None,
-        device: str = "cpu",
-        quantize: str | None = None,
-        engine: str = "torch",
-        compute_type: str = "float32",
-        **kw,
-    ) -> AVRecognizer:
-        """``adapters``: a folder of adapter-set folders (every set in it is loaded).
-        ``quantize="int8"``: Whisper's frozen linear layers in int8 on CPU (:mod:`avsr.av.quantize`).
-        ``engine="ct2"``: Whisper and the sets run on CTranslate2 (``compute_type`` float32 | int8 |
-        int8_float32; each set converted once into the cache, :mod:`avsr.av.ct2_cache`)."""
-        from avsr.av.router import RouterConfig, sets_router
-        from avsr.av.sets import has_fusion, set_folders
+    def from_pretrained(cls, whisper: str | os.PathLike = "whisper-base", **kw: Any) -> AVRecognizer:
+        """The recogniser of :class:`~avsr.recognizers.options.ModelOptions` ``whisper`` and ``kw``
+        (``adapters``: a folder of adapter-set folders, every set in it loaded; ``classifier``,
+        ``router``, ``engine``, ``compute_type``, ``quantize``, ``adapter``, ``batch_size``,
+        ``decoding`` ...; with neither ``adapters`` nor ``classifier``, the sets and noise head that
+        ship for ``whisper``)."""
+        return cls.from_options(ModelOptions.of(whisper=whisper, **kw))
 
-        if engine not in ENGINES:
-            raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
-        if engine == "ct2" and (quantize is not None or device != "cpu"):
-            raise UsageError("the ct2 engine runs on CPU with --compute-type (not --quantize, which is torch's)")
-        folders = set_folders(adapters) if adapters else []
-        router = router or sets_router(adapters)  # else the table that came with the sets
-        rc = RouterConfig.from_yaml(router) if router else RouterConfig()
-        names = {"whisper": os.fspath(whisper), "engine": engine if engine == "torch" else f"ct2 {compute_type}"} | {
-            k: os.fspath(v)
-            for k, v in (("adapters", adapters), ("classifier", classifier), ("router", router), ("quantize", quantize))
-            if v
-        }
-        if engine == "ct2" and not any(map(has_fusion, folders)) and _ct2_only(whisper, classifier):
-            from avsr.av.ct2_bank import CT2Bank
-            from avsr.av.noise_head import NumpyNoiseHead
+    @classmethod
+    def from_options(cls, opts: ModelOptions, accelerator: str = "cpu") -> AVRecognizer:
+        """The recogniser of ``opts``. The engine is :meth:`ModelOptions.engine_for`'s: on ``ct2``
+        with only audio-only sets, a registry Whisper and a noise head (or none), nothing but
+        CTranslate2 and NumPy runs (:class:`~avsr.adapters.ct2_bank.CT2Bank`); otherwise the
+        PyTorch bank (:class:`~avsr.adapters.torch_bank.AVWhisper`), decoding on CTranslate2 when
+        the engine is ``ct2`` (each set converted once into the cache, :mod:`avsr.adapters.ct2_sets`)."""
+        from avsr.adapters.sets import folder_has_fusion, set_folders
+        from avsr.noise import checkpoint_kind, load_noise_classifier
+        from avsr.noise.router import RouterConfig, sets_router
+        from avsr.whisper.ct2_cache import registry_whisper
 
-            bank = CT2Bank(os.fspath(whisper), folders, compute_type)
-            clf = NumpyNoiseHead.from_checkpoint(classifier, bank.whisper_arrays()) if classifier else None
-            return cls(bank, clf, rc, names=names, **kw)
+        opts = with_shipped(opts)
+        opts.check(accelerator=accelerator)
+        opts = replace(opts.resolved(accelerator), router=opts.router or _str(sets_router(opts.adapters)))
+        folders = set_folders(opts.adapters) if opts.adapters else []
+        rc = RouterConfig.from_yaml(opts.router) if opts.router else RouterConfig()
+        kw = dict(
+            names=opts.names(),
+            beams=opts.beam or 1,
+            adapter=opts.adapter,
+            batch_size=opts.batch_size,
+            decoding=opts.decoding,
+        )
+        ct2_only = (
+            opts.engine == "ct2"
+            and not any(map(folder_has_fusion, folders))
+            and registry_whisper(opts.whisper)
+            and (opts.classifier is None or checkpoint_kind(opts.classifier) == "noise-head")
+        )
+        if ct2_only:
+            from avsr.adapters.ct2_bank import CT2Bank
 
-        from avsr.av.model import AVWhisper
-        from avsr.av.whisper import load_whisper
-        from avsr.recognizers.checkpoints import load_checkpoint
-
-        model, proc = load_whisper(whisper, device=device)
-        av = AVWhisper(model, proc, whisper)
-        for folder in folders:
-            av.load_set(folder)
-        av.activate(None)
-        if quantize is not None:
-            from avsr.av.quantize import QUANTIZE, quantize_int8
-
-            if quantize not in QUANTIZE:
-                raise UsageError(f"quantize must be one of {QUANTIZE}, got {quantize!r}")
-            quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
-        clf = load_checkpoint(classifier, device=device) if classifier else None
-        if engine == "ct2":
-            av.use_ct2(compute_type)
-        return cls(av, clf, rc, names=names, **kw)
+            bank: AdapterBank = CT2Bank(opts.whisper, folders, opts.compute_type)
+        else:
+            bank = _torch_bank(opts, folders)
+        clf = load_noise_classifier(opts.classifier, bank.frozen_encoder(), opts.device) if opts.classifier else None
+        rec = cls(bank, clf, rc, **kw)
+        if opts.adapter and opts.adapter != NO_ADAPTER and opts.adapter not in bank.sets:
+            raise UsageError(
+                f"--adapter {opts.adapter}: not installed "
+                f"(sets: {', '.join(bank.sets) or 'none'}; give --adapters FOLDER)"
+            )
+        return rec
 
     @property
     def needs_crops(self) -> bool:
         """Whether a loaded set uses mouth crops (an audio-visual set): else none are cut."""
-        return bool(self.av.fusions)
+        return self.av.uses_video
 
     def choose(self, audio: np.ndarray) -> str:
         """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
@@ -135,7 +129,7 @@ class AVRecognizer:
         return name, noise
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
-        from avsr.av.router import NO_ADAPTER, route
+        from avsr.noise.router import route
 
         noise = self.classifier.predict(audio) if self.classifier is not None else None
         if adapter is not None:
@@ -157,8 +151,10 @@ class AVRecognizer:
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The PyTorch modules (for Lightning to place); none on the CTranslate2-only path."""
-        mods = {"av": self.av, "noise": self.classifier}
-        return {k: m for k, m in mods.items() if m is not None and hasattr(m, "parameters")}
+        mods = self.av.torch_modules()
+        if self.av.torch_modules() and self.classifier is not None:  # a PyTorch bank: a PyTorch classifier
+            mods["noise"] = self.classifier
+        return mods
 
     def decode(
         self, segments: list[Segment], adapter: str | None = None, batch_size: int | None = None
@@ -178,7 +174,7 @@ class AVRecognizer:
             groups.setdefault(name, []).append(i)
         for name, idx in groups.items():
             self.av.activate(name)
-            visual = name in self.av.fusions
+            visual = self.av.has_fusion(name)
             for s in range(0, len(idx), batch_size):
                 chunk = idx[s : s + batch_size]
                 t = time.perf_counter()
@@ -212,12 +208,38 @@ class AVRecognizer:
         return transcribe_file(self, path, mode, adapter=adapter)
 
 
-def _ct2_only(whisper: str | os.PathLike, classifier: str | os.PathLike | None) -> bool:
-    """Whether CTranslate2 alone can run this: a registry Whisper, and no classifier or the
-    Whisper noise head (which runs in NumPy)."""
-    from avsr.av.ct2_bank import registry_whisper
-    from avsr.core.store import read_config
+def with_shipped(opts: ModelOptions) -> ModelOptions:
+    """``opts`` with the adapter sets and noise head that ship for its Whisper
+    (``checkpoints/registry.yaml``) when it names neither sets nor a classifier."""
+    from avsr.core.registry import shipped
 
-    return registry_whisper(os.fspath(whisper)) and (
-        classifier is None or read_config(classifier)["kind"] == "noise-head"
-    )
+    if opts.adapters is not None or opts.classifier is not None:
+        return opts
+    found = shipped("adapter-sets", opts.whisper), shipped("noise-head", opts.whisper)
+    return opts if None in found else replace(opts, adapters=str(found[0]), classifier=str(found[1]))
+
+
+def _torch_bank(opts: ModelOptions, folders: list) -> AdapterBank:
+    """The PyTorch bank of ``opts``: Whisper, every set, int8 layers for ``quantize``, CTranslate2
+    decoding for the ct2 engine."""
+    from avsr.adapters.torch_bank import AVWhisper
+    from avsr.whisper.load import load_whisper
+
+    model, proc = load_whisper(opts.whisper, device=opts.device)
+    av = AVWhisper(model, proc, opts.whisper).eval()
+    for folder in folders:
+        av.load_set(folder)
+    av.activate(None)
+    if opts.quantize is not None:
+        from avsr.whisper.quantize import QUANTIZE, quantize_int8
+
+        if opts.quantize not in QUANTIZE:
+            raise UsageError(f"quantize must be one of {QUANTIZE}, got {opts.quantize!r}")
+        quantize_int8(av.whisper)  # after the adapter sets: peft cannot wrap a quantized layer
+    if opts.engine == "ct2":
+        av.use_ct2(opts.compute_type)
+    return av
+
+
+def _str(p: os.PathLike | None) -> str | None:
+    return None if p is None else os.fspath(p)

@@ -1,12 +1,12 @@
 """Loading a checkpoint folder of any registered model kind: the stages that register a builder
 with :mod:`avsr.core.store` are imported first (``vsr`` by :mod:`avsr.vsr`, ``noise`` by
-:mod:`avsr.av`)."""
+:mod:`avsr.noise`)."""
 
 from __future__ import annotations
 
 import os
 
-import avsr.av  # noqa: F401  (registers the "noise" builder)
+import avsr.noise  # noqa: F401  (registers the "noise" builder)
 import avsr.vsr  # noqa: F401  (registers the "vsr" builder)
 from avsr.core.store import load_model
 

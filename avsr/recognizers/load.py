@@ -10,80 +10,16 @@ needs (what ``avsr transcribe`` does before it runs; the CLI only parses and pri
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Any
 
-from avsr.av.decoding import DecodingOptions
 from avsr.core.errors import AvsrError, MediaError, MissingModelError, UsageError
 from avsr.core.jobs import Job
+from avsr.recognizers.options import ModelOptions
 from avsr.recognizers.prepare import decide_mode
 from avsr.recognizers.protocol import Recognizer
 
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Which models a run loads and how they decode (the CLI's model options)."""
-
-    whisper: str = "whisper-base"
-    adapters: str | None = None  # folder of adapter-set folders
-    adapter: str | None = None  # force this set ("none": the frozen Whisper) instead of the router's choice
-    classifier: str | None = None
-    router: str | None = None
-    beam: int | None = None  # beam size: Whisper (default 1), VSR CTC (8), Auto-AVSR joint (40)
-    quantize: str | None = None  # "int8": Whisper's linear layers in int8 on CPU
-    vsr: str | None = None  # VSR checkpoint folder, or a published Auto-AVSR .pth file
-    tokens: str | None = None  # the Auto-AVSR units file (unigram5000_units.txt)
-    ctc_weight: float = 0.1  # Auto-AVSR joint decoding
-    p2t: str | None = None  # phoneme-to-text adapter folder
-    phonemes_only: bool = False
-    # VSR decoding: greedy | beam (avsr VSR, default beam); joint | ctc (Auto-AVSR, default joint)
-    decode: str | None = None
-    device: str = "cpu"
-    batch_size: int = 8  # segments per Whisper batch
-    decoding: DecodingOptions | None = None  # Whisper's options (default: Whisper's, with ``beam``)
-    engine: str | None = None  # ct2 | torch (default: ct2 on CPU, torch with --quantize or on a GPU)
-    compute_type: str = "float32"  # the ct2 engine's: float32 | int8 | int8_float32
-
-    def check(self, precision: str = "32-true", accelerator: str = "cpu") -> None:
-        """UsageError on options that cannot go together."""
-        if self.batch_size < 1:
-            raise UsageError("--batch-size must be >= 1")
-        if self.beam is not None and self.beam < 1:
-            raise UsageError("--beam must be >= 1")
-        if self.quantize and (precision != "32-true" or accelerator != "cpu" or self.device != "cpu"):
-            raise UsageError(
-                "--quantize int8 runs on CPU in float32 around the int8 layers: "
-                "use it with --precision 32-true and --accelerator cpu"
-            )
-        if self.engine not in (None, "ct2", "torch"):
-            raise UsageError(f"--engine must be ct2 or torch, got {self.engine!r}")
-        if self.engine == "ct2" and (self.quantize or accelerator != "cpu" or self.device != "cpu"):
-            raise UsageError("--engine ct2 runs on CPU; its int8 is --compute-type int8 (--quantize is torch's)")
-        if self.compute_type != "float32" and self.engine == "torch":
-            raise UsageError("--compute-type is the ct2 engine's (torch: --quantize int8)")
-
-
-def load_recognizer(
-    whisper: str = "whisper-base",
-    *,
-    adapters: str | os.PathLike | None = None,
-    classifier: str | os.PathLike | None = None,
-    router: str | os.PathLike | None = None,
-    vsr: str | os.PathLike | None = None,
-    p2t: str | os.PathLike | None = None,
-    phonemes_only: bool = False,
-    device: str = "cpu",
-    quantize: str | None = None,
-    beam: int | None = None,
-    adapter: str | None = None,
-    decode: str | None = None,
-    tokens: str | os.PathLike | None = None,
-    ctc_weight: float = 0.1,
-    decoding: DecodingOptions | None = None,
-    engine: str | None = None,
-    compute_type: str = "float32",
-) -> Recognizer:
+def load_recognizer(whisper: str | os.PathLike = "whisper-base", **kw: Any) -> Recognizer:
     """A recogniser with ``.transcribe(path)``, whisper-style.
 
     - audio / audio-visual (default): the frozen Whisper ``whisper`` (registry name, CTranslate2
@@ -92,7 +28,7 @@ def load_recognizer(
       when neither ``adapters`` nor ``classifier`` is given, the sets and noise head that ship for
       that Whisper (``checkpoints/registry.yaml``; whisper-base has them) are used; ``adapter="none"``
       keeps the frozen model; ``decoding``: Whisper's temperature fallback and no-speech
-      thresholds (:class:`~avsr.av.decoding.DecodingOptions`, Whisper's defaults); ``engine``:
+      thresholds (:class:`~avsr.whisper.decoding.DecodingOptions`, Whisper's defaults); ``engine``:
       ``ct2`` (CTranslate2, the default on CPU; ``compute_type`` float32 | int8 | int8_float32)
       or ``torch``;
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
@@ -100,72 +36,22 @@ def load_recognizer(
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
       units file (:class:`~avsr.recognizers.published.AutoAVSRReader`; ``decode`` joint | ctc).
 
+    Every keyword is a :class:`~avsr.recognizers.options.ModelOptions` field, with its default there.
     Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
-    opts = ModelOptions(
-        whisper=str(whisper),
-        adapters=_str(adapters),
-        adapter=adapter,
-        classifier=_str(classifier),
-        router=_str(router),
-        beam=beam,
-        quantize=quantize,
-        vsr=_str(vsr),
-        tokens=_str(tokens),
-        ctc_weight=ctc_weight,
-        p2t=_str(p2t),
-        phonemes_only=phonemes_only,
-        decode=decode,
-        device=device,
-        decoding=decoding,
-        engine=engine,
-        compute_type=compute_type,
-    )
-    return load_lipreader(opts) if vsr or p2t else load_av(opts)
+    opts = ModelOptions.of(whisper=whisper, **kw)
+    return load_lipreader(opts) if opts.vsr or opts.p2t else load_av(opts)
 
 
-def default_engine(opts: ModelOptions) -> str:
-    """ct2 on CPU (faster-whisper's runtime), torch on a GPU or for torch's --quantize."""
-    return "ct2" if opts.device == "cpu" and opts.quantize is None else "torch"
-
-
-def _str(p: str | os.PathLike | None) -> str | None:
-    return None if p is None else os.fspath(p)
-
-
-def load_av(opts: ModelOptions) -> Recognizer:
+def load_av(opts: ModelOptions, accelerator: str = "cpu") -> Recognizer:
     """The audio / audio-visual recogniser of ``opts``; AvsrError (usage) when it cannot be loaded."""
-    from avsr.core.registry import shipped
     from avsr.recognizers.audiovisual import AVRecognizer
 
-    adapters, classifier = opts.adapters, opts.classifier
-    if adapters is None and classifier is None:  # the sets and noise head that ship for this Whisper
-        found = shipped("adapter-sets", opts.whisper), shipped("noise-head", opts.whisper)
-        adapters, classifier = (None, None) if None in found else tuple(map(str, found))
     try:
-        rec = AVRecognizer.from_pretrained(
-            opts.whisper,
-            adapters,
-            classifier,
-            opts.router,
-            device=opts.device,
-            beams=opts.beam or 1,
-            quantize=opts.quantize,
-            adapter=opts.adapter,
-            batch_size=opts.batch_size,
-            decoding=opts.decoding,
-            engine=opts.engine or default_engine(opts),
-            compute_type=opts.compute_type,
-        )
+        return AVRecognizer.from_options(opts, accelerator)
     except (FileNotFoundError, ValueError) as e:
         if isinstance(e, AvsrError):
             raise
         raise UsageError(str(e)) from e
-    if opts.adapter and opts.adapter != "none" and opts.adapter not in rec.av.sets:
-        raise UsageError(
-            f"--adapter {opts.adapter}: not installed "
-            f"(sets: {', '.join(rec.av.sets) or 'none'}; give --adapters FOLDER)"
-        )
-    return rec
 
 
 def is_published(vsr: str | None) -> bool:
@@ -227,12 +113,14 @@ def needed_kinds(jobs: list[Job], mode: str) -> set[str]:
     return kinds or {"av"}
 
 
-def load_for_inputs(jobs: list[Job], mode: str, opts: ModelOptions) -> tuple[list[Recognizer], dict[str, str]]:
+def load_for_inputs(
+    jobs: list[Job], mode: str, opts: ModelOptions, accelerator: str = "cpu"
+) -> tuple[list[Recognizer], dict[str, str]]:
     """The recognisers the inputs need (only those are loaded), and kind -> why for a kind that
     cannot be loaded while the other can (its inputs then fail with that message). When nothing
     could be transcribed the error is raised."""
     kinds = needed_kinds(jobs, mode)
-    recs: list[Recognizer] = [load_av(opts)] if "av" in kinds else []
+    recs: list[Recognizer] = [load_av(opts, accelerator)] if "av" in kinds else []
     missing: dict[str, str] = {}
     if "vsr" in kinds:
         try:

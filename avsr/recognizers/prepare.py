@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ import numpy as np
 
 from avsr.core.audio import iter_audio
 from avsr.core.errors import MediaError
-from avsr.core.media import FPS, SAMPLE_RATE, probe_video, streams
+from avsr.core.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, probe_video, streams
 from avsr.core.segments import SegmentConfig, split_audio
 from avsr.core.video import centre_mouth
 
@@ -70,6 +70,31 @@ def decide_mode(path: str, mode: str, facts: tuple[bool, bool] | None = None) ->
     if not video and not audio:
         raise MediaError(f"{path}: no audio or video stream")
     return "vsr" if video and not audio else ("avsr" if video else "asr")
+
+
+def audio_segments(blocks: Iterable[np.ndarray], cfg: SegmentConfig, note: str = "") -> Iterator[Segment]:
+    """16 kHz audio blocks -> segments of at most one Whisper window, cut at the quietest moment
+    of each window's end (:func:`~avsr.core.segments.split_audio`); times in seconds."""
+    for start, audio in split_audio(blocks, cfg):
+        s, e = start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
+        yield Segment(item=-1, id="", source="", start=round(s, 3), end=round(e, 3), audio=audio, note=note)
+
+
+def clip_segments(
+    item: int, audio: np.ndarray, crops: np.ndarray | None = None, cfg: SegmentConfig | None = None
+) -> list[Segment]:
+    """The segments ``avsr transcribe`` makes of one clip already in memory (audio, and its
+    (T, 88, 88) mouth crops at 25 fps or None), for the evaluation: the same cuts, each segment
+    with the crops of its time range."""
+    out = []
+    for seg in audio_segments([np.asarray(audio, np.float32)], cfg or SegmentConfig()):
+        seg.item = item
+        if crops is not None:
+            first = round(seg.start * FPS)
+            cs = crops[first : first + -(-len(seg.audio) // SAMPLES_PER_FRAME)]
+            seg.crops = np.ascontiguousarray(cs) if len(cs) else None
+        out.append(seg)
+    return out
 
 
 @dataclass(frozen=True)
@@ -121,10 +146,9 @@ class Preparer:
         else:
             note = ""
         got = False
-        for start, audio in split_audio(iter_audio(source), self.segments):
+        for seg in audio_segments(iter_audio(source), self.segments, note):
             got = True
-            s, e = start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE
-            seg = Segment(item=-1, id="", source=source, start=round(s, 3), end=round(e, 3), audio=audio, note=note)
+            seg.source = source
             if mode == "avsr" and (self.crops or self.montage_dir):
                 self._crops(seg, source, cid)
             yield seg

@@ -32,6 +32,11 @@ def _r(x: float) -> float:
 AV_FIELDS = ("noise", "adapter", "route", "visual")
 
 
+def join_texts(texts: list[str | None]) -> str | None:
+    """An input's text from its segments' texts (None when any is None: phonemes only)."""
+    return None if any(t is None for t in texts) else " ".join(t for t in texts if t)
+
+
 @dataclass
 class Result:
     """The record of one transcribed input. ``result["text"]`` works too (dict-style, as whisper's)."""
@@ -109,7 +114,7 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
         id=first.id,
         source=first.source,
         mode=first.mode,
-        text=None if any(t is None for t in texts) else " ".join(t for t in texts if t),
+        text=join_texts(texts),
         model=dict(model),
         duration=segments[-1].end,
         face_ratio=_r(sum(f * d for f, d in frames) / max(1e-9, sum(d for _, d in frames))) if frames else None,

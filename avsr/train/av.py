@@ -4,7 +4,7 @@ for audio-visual sets) on speech mixed with one scenario's noise.
 Only the set's parameters train (``AVWhisper.train_only``); Whisper stays frozen. Thin
 Lightning wrappers: DDP / multi-node come from the Trainer's settings. The Lightning checkpoint
 (OUTPUT/lightning/last.ckpt) holds the set's weights and the optimizer state, so an interrupted
-run resumes; the finished set is written as OUTPUT/adapters/NAME (see :mod:`avsr.av.model`).
+run resumes; the finished set is written as OUTPUT/adapters/NAME (see :mod:`avsr.adapters.torch_bank`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from avsr.av.fusion import FusionConfig
-from avsr.av.model import AVWhisper, LoraSetConfig
-from avsr.av.whisper import is_multilingual, load_whisper
+from avsr.adapters.fusion import FusionConfig
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.media import MOUTH_CROP_SIZE
 from avsr.core.padding import pad
 from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.speech import NoisySpeech, PackedNoisySpeech, read_split
 from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
+from avsr.whisper.load import is_multilingual, load_whisper
 
 log = logging.getLogger(__name__)
 

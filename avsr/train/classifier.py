@@ -16,12 +16,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
 from avsr.core.manifest import read_manifest
 from avsr.core.padding import pad
 from avsr.core.store import save_checkpoint
 from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.speech import NoisySpeech
+from avsr.noise.logmel_classifier import NoiseClassifier, NoiseClassifierConfig
 from avsr.train.base import OptimConfig, RunConfig, adamw_warmup_cosine, fit_resumable
 
 

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from avsr.av.whisper_classifier import NoiseHead, WhisperNoiseConfig
 from avsr.core.padding import pad
 from avsr.core.store import save_checkpoint
 from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.phoneme_errors import sentence_rng
 from avsr.data.speech import NoisySpeech, read_split
+from avsr.noise.head_torch import NoiseHead, WhisperNoiseConfig
 from avsr.train.base import OptimConfig, RunConfig, fit_resumable
 from avsr.train.classifier import NoiseTask
 
@@ -149,8 +149,8 @@ def _collate(items):
 
 def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
     """Fit the head; returns its checkpoint folder OUTPUT/final. ``whisper``: the loaded model
-    (default: ``cfg.model.whisper`` through :func:`avsr.av.whisper.load_whisper`)."""
-    from avsr.av.whisper import load_whisper
+    (default: ``cfg.model.whisper`` through :func:`avsr.whisper.load.load_whisper`)."""
+    from avsr.whisper.load import load_whisper
 
     L.seed_everything(cfg.seed, workers=True)
     d, out = cfg.data, Path(cfg.output)

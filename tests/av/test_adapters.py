@@ -7,9 +7,9 @@ import pytest
 import torch
 from avtools import FIXTURES, perturb_set
 
-from avsr.av.fusion import AVFusion, FusionConfig
-from avsr.av.model import AVWhisper, LoraSetConfig
-from avsr.av.sets import AdapterError, list_sets
+from avsr.adapters.fusion import AVFusion, FusionConfig
+from avsr.adapters.sets import AdapterError, list_sets
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio
 
 SMALL_FUSION = FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16))

@@ -7,7 +7,7 @@ import sys
 import pytest
 from avtools import FIXTURES, save_tiny_whisper
 
-from avsr.av.model import AVWhisper, LoraSetConfig
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 
 CLI = [sys.executable, "-m", "avsr.cli"]
 
@@ -15,7 +15,7 @@ CLI = [sys.executable, "-m", "avsr.cli"]
 @pytest.fixture(scope="module")
 def local_whisper(tmp_path_factory):
     """A tiny random Whisper saved as a transformers folder, and a folder with two adapter sets."""
-    from avsr.av.whisper import load_whisper
+    from avsr.whisper.load import load_whisper
 
     root = tmp_path_factory.mktemp("whisper")
     model, proc = load_whisper(str(save_tiny_whisper(root)))

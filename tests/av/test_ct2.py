@@ -1,4 +1,4 @@
-"""The CTranslate2 engine (avsr.av.ct2_engine): the same words as faster-whisper on the same
+"""The CTranslate2 engine (avsr.whisper.ct2_engine): the same words as faster-whisper on the same
 input, the same words as the PyTorch engine with an adapter set active, fusion through the
 CTranslate2 encoder, nothing on silence, and a cache that is rebuilt when it is not whole."""
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 from avtools import FIXTURES, perturb_set
 
-from avsr.av.ct2_cache import MARK
-from avsr.av.ct2_engine import CT2Whisper
-from avsr.av.decoding import DecodingOptions
-from avsr.av.model import AVWhisper, LoraSetConfig
+from avsr.adapters.ct2_sets import ct2_engine
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio
 from avsr.recipes.audio import speech_records
+from avsr.whisper.ct2_cache import MARK
+from avsr.whisper.decoding import DecodingOptions
 
 ct2 = pytest.importorskip("ctranslate2")
 
@@ -29,14 +29,14 @@ def tiny_av(tiny_whisper, tmp_path, monkeypatch):
 def test_set_with_fusion_matches_torch(tiny_av):
     """A LoRA set with a non-zero fusion: CTranslate2's encoder on the fused log-mel gives the
     PyTorch encoder's output (float32), the fusion changes both alike, and the words agree."""
-    from avsr.av.fusion import FusionConfig
+    from avsr.adapters.fusion import FusionConfig
 
     av = tiny_av
     av.add_set(
         "babble", LoraSetConfig(r=4), fusion=FusionConfig(dim=32, heads=2, stem_channels=8, stage_channels=(8, 16))
     )
     perturb_set(av, "babble", scale=0.3)
-    eng = CT2Whisper.of(av, "float32")
+    eng = ct2_engine(av, "float32")
     rng = np.random.default_rng(0)
     audio = [(rng.standard_normal(16000 * s) * 0.1).astype(np.float32) for s in (2, 3)]
     mel = av.features(np.stack([np.pad(a, (0, 48000 - len(a))) for a in audio]))
@@ -62,16 +62,16 @@ def test_cache_is_rebuilt_when_not_whole(tiny_av):
     av = tiny_av
     av.add_set("music", LoraSetConfig(r=4))
     perturb_set(av, "music")
-    eng = CT2Whisper.of(av, "float32")
+    eng = ct2_engine(av, "float32")
     folder = eng.folder("music")
     assert json.loads((folder / MARK).read_text())["key"]["set"] == eng.folder.set_hash("music")
     assert eng.folder("none") != folder
     model_bin = folder / "model.bin"
     good = model_bin.read_bytes()
     model_bin.write_bytes(good[: len(good) // 2])  # an interrupted copy
-    assert CT2Whisper.of(av, "float32").folder("music") == folder and model_bin.read_bytes() == good
+    assert ct2_engine(av, "float32").folder("music") == folder and model_bin.read_bytes() == good
     (folder / MARK).unlink()  # a conversion that never finished
-    fresh = CT2Whisper.of(av, "float32")
+    fresh = ct2_engine(av, "float32")
     assert fresh.folder("music") == folder and (folder / MARK).is_file()
     x = av.features(np.zeros(16000, np.float32) + 0.01)
     assert isinstance(fresh.decode("music", x.numpy(), opts=DecodingOptions(temperatures=(0.0,)))[0].text, str)
@@ -79,7 +79,7 @@ def test_cache_is_rebuilt_when_not_whole(tiny_av):
 
 @pytest.fixture(scope="module")
 def base():
-    from avsr.av.whisper import load_whisper
+    from avsr.whisper.load import load_whisper
 
     model, proc = load_whisper("whisper-base")
     av = AVWhisper(model, proc, "whisper-base").eval()
@@ -90,7 +90,7 @@ def base():
 
 @pytest.fixture(scope="module")
 def base_ct2(base, tmp_path_factory):
-    return CT2Whisper.of(base, "float32", cache=tmp_path_factory.mktemp("ct2"))
+    return ct2_engine(base, "float32", cache=tmp_path_factory.mktemp("ct2"))
 
 
 @pytest.mark.slow

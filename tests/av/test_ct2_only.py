@@ -1,4 +1,4 @@
-"""The CTranslate2-only path (avsr.av.ct2_bank): NumPy log-mel and noise head equal to the PyTorch
+"""The CTranslate2-only path (avsr.adapters.ct2_bank): NumPy log-mel and noise head equal to the PyTorch
 ones, no torch / transformers / Lightning / mediapipe imported by `avsr transcribe`, and the
 same routes and words as the PyTorch-backed CTranslate2 engine."""
 
@@ -21,7 +21,8 @@ VIDEO = FIXTURES / "pyfeat_single_face_640x360.mp4"
 def test_numpy_log_mel_matches_torch_and_transformers():
     from transformers.audio_utils import mel_filter_bank
 
-    from avsr.av import features, mel
+    from avsr.whisper import mel_numpy as mel
+    from avsr.whisper import mel_torch as features
 
     fb = mel_filter_bank(
         num_frequency_bins=201,
@@ -43,8 +44,8 @@ def test_numpy_log_mel_matches_torch_and_transformers():
 
 
 def test_read_ct2_skips_what_it_is_not_asked_for():
-    from avsr.av.ct2 import model_parts, read_ct2, whisper_dims
-    from avsr.av.ct2_cache import registry_folder
+    from avsr.whisper.ct2_cache import registry_folder
+    from avsr.whisper.ct2_file import model_parts, read_ct2, whisper_dims
 
     parts = model_parts(registry_folder("whisper-base"))
     _, full = read_ct2(parts)
@@ -70,11 +71,11 @@ def test_numpy_noise_head_equals_the_pytorch_head(clips):
     logits and decision."""
     import torch
 
-    from avsr.av.ct2 import model_parts, read_ct2
-    from avsr.av.ct2_cache import registry_folder
-    from avsr.av.noise_head import NumpyNoiseHead
-    from avsr.av.whisper import load_whisper
+    from avsr.noise.head_numpy import NumpyNoiseHead
     from avsr.recognizers.checkpoints import load_checkpoint
+    from avsr.whisper.ct2_cache import registry_folder
+    from avsr.whisper.ct2_file import model_parts, read_ct2
+    from avsr.whisper.load import load_whisper
 
     folder = shipped("noise-head", "whisper-base")
     _, arrays = read_ct2(model_parts(registry_folder("whisper-base")))
@@ -119,10 +120,10 @@ def test_transcribe_imports_no_torch(tmp_path):
 def test_same_routes_and_words_as_the_pytorch_backed_engine(clips):
     """CT2Bank (CTranslate2 only) and AVWhisper on CTranslate2 (PyTorch features, the PyTorch
     noise head): the same noise estimates, sets and words on clean and babble-mixed speech."""
-    from avsr.av.decoding import DecodingOptions
     from avsr.data.mixing import mix
     from avsr.recognizers.audiovisual import AVRecognizer
     from avsr.recognizers.prepare import Segment
+    from avsr.whisper.decoding import DecodingOptions
 
     adapters, head = shipped("adapter-sets", "whisper-base"), shipped("noise-head", "whisper-base")
     greedy = DecodingOptions(temperatures=(0.0,))  # the fallback's equality is tests/av/test_ct2.py's
@@ -156,12 +157,12 @@ def test_word_timestamps_in_both_engines(tmp_path):
     (one word-grouping implementation): word starts within 0.1 s of faster-whisper's (same
     alignment heads) and within 0.2 s between the engines; SRT cues then follow the words."""
     fw = pytest.importorskip("faster_whisper")
-    from avsr.av.ct2_bank import CT2Bank
-    from avsr.av.ct2_cache import registry_folder
-    from avsr.av.decoding import DecodingOptions
-    from avsr.av.model import AVWhisper
-    from avsr.av.whisper import load_whisper
+    from avsr.adapters.ct2_bank import CT2Bank
+    from avsr.adapters.torch_bank import AVWhisper
     from avsr.cli import main
+    from avsr.whisper.ct2_cache import registry_folder
+    from avsr.whisper.decoding import DecodingOptions
+    from avsr.whisper.load import load_whisper
 
     speech = read_audio(FIXTURES / "goforward_16k.wav")
     opts = DecodingOptions(word_timestamps=True)

@@ -1,11 +1,11 @@
-"""Whisper's decoding policy (avsr.av.decoding) on a scripted engine, then on the real weights:
+"""Whisper's decoding policy (avsr.whisper.decoding) on a scripted engine, then on the real weights:
 temperature fallback on loops and improbable text, no-speech skipping, digital silence."""
 
 import numpy as np
 import pytest
 from avtools import FIXTURES
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, compression_ratio, decode_with_fallback
+from avsr.whisper.decoding import DecodingOptions, Hypothesis, compression_ratio, decode_with_fallback
 
 LOOP = "the end " * 40
 SPEECH = np.full(1600, 0.1, np.float32)
@@ -69,8 +69,8 @@ def test_thresholds_can_be_switched_off():
 
 @pytest.fixture(scope="module")
 def base():
-    from avsr.av.model import AVWhisper
-    from avsr.av.whisper import load_whisper
+    from avsr.adapters.torch_bank import AVWhisper
+    from avsr.whisper.load import load_whisper
 
     model, proc = load_whisper("whisper-base")
     return AVWhisper(model, proc, "whisper-base").eval()
@@ -80,9 +80,9 @@ def base():
 def test_real_whisper_says_nothing_on_silence(base):
     """Digital silence (where the plain decode says "you") and a near-silent track (noise at
     -70 dBFS) give no text without a decode; speech is unchanged."""
-    from avsr.av.torch_decoding import decode_torch
     from avsr.core.audio import read_audio
     from avsr.core.padding import pad
+    from avsr.whisper.torch_engine import decode_torch
 
     speech = read_audio(FIXTURES / "goforward_16k.wav")
     zeros = np.zeros(32000, np.float32)

@@ -5,10 +5,10 @@ import pytest
 import torch
 from avtools import FIXTURES
 
-from avsr.av.classifier import NoiseClassifier, NoiseClassifierConfig
-from avsr.av.router import RouterConfig, Rule, route
 from avsr.core.audio import read_audio
 from avsr.data.mixing import NoiseBank, NoiseConfig, mix, scale_to_snr, snr_db
+from avsr.noise.logmel_classifier import NoiseClassifier, NoiseClassifierConfig
+from avsr.noise.router import RouterConfig, Rule, route
 from avsr.recipes.audio import noise_records, speech_records, split_by_group
 
 

@@ -10,7 +10,7 @@ from avsr.core.jsonl import read_jsonl
 
 
 def test_lower_layers_stay_frozen_with_skip(tiny_whisper):
-    from avsr.av.model import AVWhisper, LoraSetConfig
+    from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 
     av = AVWhisper(*tiny_whisper(), "tiny")
     av.add_set("babble", LoraSetConfig(r=2, skip_encoder_layers=1))
@@ -40,9 +40,9 @@ def test_packed_windows_hold_several_utterances(audio_data):
 def test_noise_head_trains_caches_and_routes(tiny_whisper, audio_data, tmp_path):
     import os
 
-    from avsr.av.model import AVWhisper, LoraSetConfig
-    from avsr.av.whisper_classifier import NoiseHead
+    from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
     from avsr.core.audio import read_audio
+    from avsr.noise.head_torch import NoiseHead
     from avsr.recognizers.audiovisual import AVRecognizer
     from avsr.recognizers.checkpoints import load_checkpoint
     from avsr.train.noise_head import NoiseHeadTrainConfig, train_noise_head
@@ -98,7 +98,7 @@ def test_noise_head_trains_caches_and_routes(tiny_whisper, audio_data, tmp_path)
 
 
 def test_routed_system_reuses_decodes(tiny_whisper, audio_data):
-    from avsr.av.model import AVWhisper
+    from avsr.adapters.torch_bank import AVWhisper
     from avsr.evaluation.conditions import conditions
     from avsr.evaluation.decoding import ROUTED, run_whisper
 
@@ -119,7 +119,7 @@ def test_routed_system_reuses_decodes(tiny_whisper, audio_data):
 
 
 def test_self_distillation_packs_transcribes_and_resumes(tiny_whisper, audio_data, tmp_path):
-    from avsr.av.model import AVWhisper
+    from avsr.adapters.torch_bank import AVWhisper
     from avsr.core.manifest import read_manifest
     from avsr.recipes.distill import distill, looped, pack_windows
 

@@ -7,9 +7,9 @@ import torch
 from avtools import FIXTURES, perturb_set
 from torch import nn
 
-from avsr.av.model import AVWhisper, LoraSetConfig
-from avsr.av.quantize import is_quantized, quantizable, quantize_int8
+from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio
+from avsr.whisper.quantize import is_quantized, quantizable, quantize_int8
 
 
 def _av(tiny_whisper):

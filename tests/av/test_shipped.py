@@ -45,7 +45,7 @@ def test_changed_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_sets_describe_themselves():
-    from avsr.av.sets import list_sets
+    from avsr.adapters.sets import list_sets
 
     sets = dict(list_sets(shipped("adapter-sets", "whisper-base")))
     assert set(sets) == SETS
@@ -81,7 +81,7 @@ def test_transcribe_uses_them_by_default(tmp_path):
 def test_sets_come_with_their_routing_table():
     """The shipped router.yaml is used with the shipped sets: no set above 2.5 dB estimated SNR
     (where every set lost to the frozen model), none for music (its set never won)."""
-    from avsr.av.router import RouterConfig, route, sets_router
+    from avsr.noise.router import RouterConfig, route, sets_router
 
     table = sets_router(shipped("adapter-sets", "whisper-base"))
     assert table is not None and table.name == "router.yaml"

@@ -16,8 +16,8 @@ def _losses(run):
 
 
 def test_adapter_set_trains_only_its_weights_and_resumes(tiny_whisper, audio_data, tmp_path):
-    from avsr.av.model import AVWhisper
-    from avsr.av.sets import read_set_meta
+    from avsr.adapters.sets import read_set_meta
+    from avsr.adapters.torch_bank import AVWhisper
     from avsr.train.av import AVTrainConfig, train_av
 
     short = audio_data / "short.jsonl"
@@ -105,7 +105,7 @@ def test_noise_classifier_trains_and_loads(audio_data, tmp_path):
     import torch
 
     import avsr
-    from avsr.av.classifier import NoiseClassifier
+    from avsr.noise.logmel_classifier import NoiseClassifier
     from avsr.train.classifier import NoiseTrainConfig, train_noise
 
     steps = 40

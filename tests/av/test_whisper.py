@@ -8,10 +8,10 @@ import pytest
 import torch
 from avtools import FIXTURES, tiny_en_folder
 
-from avsr.av.ct2 import CT2FormatError, read_ct2, whisper_state_dict
-from avsr.av.features import log_mel, whisper_input
-from avsr.av.whisper import WhisperLoadError, from_ct2, from_openai, load_whisper
 from avsr.core.audio import read_audio
+from avsr.whisper.ct2_file import CT2FormatError, read_ct2, whisper_state_dict
+from avsr.whisper.load import WhisperLoadError, from_ct2, from_openai, load_whisper
+from avsr.whisper.mel_torch import log_mel, whisper_input
 
 
 def _logits(model, mel):
@@ -65,7 +65,7 @@ def test_ct2_split_parts_and_truncation(tiny_whisper, tmp_path):
         read_ct2(tmp_path / "bad.bin")
 
 
-_TO_OPENAI = [  # transformers -> openai-whisper names (the inverse of avsr.av.whisper's table)
+_TO_OPENAI = [  # transformers -> openai-whisper names (the inverse of avsr.whisper.load's table)
     (r"^model\.encoder\.embed_positions\.weight$", "encoder.positional_embedding"),
     (r"^model\.decoder\.embed_positions\.weight$", "decoder.positional_embedding"),
     (r"^model\.decoder\.embed_tokens\.weight$", "decoder.token_embedding.weight"),
@@ -153,7 +153,7 @@ def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path,
     (its own feature extractor) gives the same words on most utterances and the same WER."""
     ct2 = pytest.importorskip("ctranslate2")
     fw = pytest.importorskip("faster_whisper")
-    from avsr.av.model import AVWhisper
+    from avsr.adapters.torch_bank import AVWhisper
     from avsr.core.metrics import error_rate
     from avsr.core.registry import registered_files
     from avsr.recipes.audio import speech_records

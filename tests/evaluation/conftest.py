@@ -36,8 +36,8 @@ def whisper_dir(tmp_path_factory):
     """A tiny random Whisper saved as a transformers folder (``tiny``) and ``adapters/`` with an
     audio-only set ``music`` and an audio-visual set ``babble`` (fusion), both perturbed so
     they change the output."""
-    from avsr.av.fusion import FusionConfig
-    from avsr.av.model import AVWhisper, LoraSetConfig
+    from avsr.adapters.fusion import FusionConfig
+    from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 
     root = tmp_path_factory.mktemp("whisper")
     model, proc = tiny_whisper(seed=0, layers=1, max_length=MAX_TOKENS, init_std=0.5)  # text depends on the input

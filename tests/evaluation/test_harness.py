@@ -8,12 +8,12 @@ import json
 import matplotlib.image as mpimg
 import pytest
 
-from avsr.av.decoding import DecodingOptions
 from avsr.core.jsonl import read_jsonl
 from avsr.data.mixing import read_sources
 from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank
 from avsr.evaluation.decoding import read_manifest, run_whisper
 from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_av
+from avsr.whisper.decoding import DecodingOptions
 
 SNRS = (5.0, -5.0)
 PUB = """

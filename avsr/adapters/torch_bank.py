@@ -1,15 +1,19 @@
-"""The AVSR model: one frozen Whisper, and a bank of named adapter sets, one per noise scenario.
+"""The adapter bank in PyTorch (:class:`~avsr.adapters.bank.AdapterBank`): one frozen Whisper and
+named adapter sets, one per noise scenario; what training builds and saves.
 
 An adapter set is LoRA on Whisper (peft) plus, for audio-visual sets, its own
-:class:`~avsr.av.fusion.AVFusion`. One set is active at a time (``activate``); ``none`` is the
-plain frozen Whisper. A set lives in a folder named after its scenario (:mod:`avsr.av.sets`).
-Loading refuses a folder that is not a set, and a set made for another Whisper.
+:class:`~avsr.adapters.fusion.AVFusion`. One set is active at a time (``activate``); ``none`` is the
+plain frozen Whisper. A set lives in a folder named after its scenario (:mod:`avsr.adapters.sets`).
+Loading refuses a folder that is not a set, and a set made for another Whisper. Decoding runs on
+the PyTorch engine (:mod:`avsr.whisper.torch_engine`) or, after :meth:`AVWhisper.use_ct2`, on
+CTranslate2 (the fusion stays here).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.decoding import DecodingOptions, Hypothesis
-from avsr.av.features import WHISPER_FRAMES, whisper_input
-from avsr.av.fusion import MEL_PER_VIDEO_FRAME, AVFusion, FusionConfig
-from avsr.av.router import NO_ADAPTER
-from avsr.av.sets import (
+from avsr.adapters.bank import AdapterBank
+from avsr.adapters.fusion import AVFusion, FusionConfig
+from avsr.adapters.sets import (
     ADAPTER_META,
     FUSION_CONFIG,
     FUSION_WEIGHTS,
+    NO_ADAPTER,
     SIGNATURE,
     AdapterError,
     read_set_meta,
@@ -33,8 +36,9 @@ from avsr.av.sets import (
 )
 from avsr.core.configs import from_dict
 from avsr.core.errors import ConfigError
-
-WINDOW_VIDEO_FRAMES = WHISPER_FRAMES // MEL_PER_VIDEO_FRAME  # 750 crops fill one 30 s window
+from avsr.whisper.decoding import DecodingOptions, Hypothesis
+from avsr.whisper.frozen import FrozenEncoder
+from avsr.whisper.mel_torch import whisper_input
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ def whisper_signature(whisper) -> dict[str, int]:
     return {k: int(getattr(c, k)) for k in SIGNATURE}
 
 
-class AVWhisper(nn.Module):
+class AVWhisper(AdapterBank, nn.Module):
+    """The PyTorch adapter bank (and the model that trains a set: :meth:`forward` is its loss)."""
+
     def __init__(self, whisper, processor, whisper_name: str = "", fusion: FusionConfig | None = None):
         super().__init__()
         for p in whisper.parameters():
@@ -87,10 +93,6 @@ class AVWhisper(nn.Module):
         self.n_mels = whisper.config.num_mel_bins
 
     # ----- adapter bank
-    @property
-    def sets(self) -> list[str]:
-        return sorted(self.meta)
-
     def add_set(
         self,
         name: str,
@@ -114,14 +116,22 @@ class AVWhisper(nn.Module):
         self.train(self.training)  # new LoRA dropout / fusion modules follow the model's mode
         self.activate(name)
 
-    def activate(self, name: str | None) -> None:
-        """Make ``name`` the active set (``none`` or None: plain Whisper). Cheap: no weights move."""
-        name = name or NO_ADAPTER
-        if name != NO_ADAPTER and name not in self.meta:
-            raise AdapterError(f"no adapter set {name!r}; installed: {', '.join(self.sets) or 'none'}")
-        if self.peft is not None and name != NO_ADAPTER:
+    def _switch(self, name: str) -> None:
+        if self.peft is not None and name != NO_ADAPTER:  # no weights move
             self.peft.base_model.set_adapter(name)
-        self.active = name
+
+    def has_fusion(self, name: str) -> bool:
+        return name in self.fusions
+
+    def _plain(self):
+        """A context with no set active: peft's adapters switched off (nothing to do without peft)."""
+        return self.peft.disable_adapter() if self.peft is not None else nullcontext()
+
+    def frozen_encoder(self) -> FrozenEncoder:
+        return FrozenEncoder(module=self.whisper, plain=self._plain)
+
+    def torch_modules(self) -> dict[str, nn.Module]:
+        return {"av": self}
 
     def trainable_parameters(self, name: str) -> int:
         lora = sum(p.numel() for n, p in self.whisper.named_parameters() if f".{name}." in n and "lora_" in n)
@@ -250,23 +260,24 @@ class AVWhisper(nn.Module):
         audio: list[np.ndarray] | None = None,
         opts: DecodingOptions = DecodingOptions(),
     ) -> list[Hypothesis]:
-        """Whisper-grade decoding with the active set (:mod:`avsr.av.decoding`): temperature
+        """Whisper-grade decoding with the active set (:mod:`avsr.whisper.decoding`): temperature
         fallback, no-speech detection, no decode of digital silence (``audio``: the samples).
         Runs on CTranslate2 after :meth:`use_ct2` (the fusion stays here), else on PyTorch."""
-        from avsr.av.torch_decoding import decode_torch
+        from avsr.whisper.torch_engine import decode_torch
 
-        if self.ct2 is None:
-            return decode_torch(self, mel, crops, video_frames, audio, opts)
         with torch.inference_mode():
             x = self.encoder_input(mel, crops, video_frames)
-        return self.ct2.decode(self.active, x.cpu().numpy(), audio, opts)
+        if self.ct2 is not None:
+            return self.ct2.decode(self.active, x.cpu().numpy(), audio, opts)
+        with self._plain() if self.active == NO_ADAPTER else nullcontext():
+            return decode_torch(self.whisper, self.processor.tokenizer, x, audio, opts)
 
     def use_ct2(self, compute_type: str | None = "float32", cache: str | os.PathLike | None = None) -> None:
         """Decode on CTranslate2 from now on (``compute_type`` float32 | int8 | int8_float32; None:
-        back to PyTorch). Each set is converted once into the cache (:mod:`avsr.av.ct2_cache`)."""
-        from avsr.av.ct2_engine import CT2Whisper
+        back to PyTorch). Each set is converted once into the cache (:mod:`avsr.adapters.ct2_sets`)."""
+        from avsr.adapters.ct2_sets import ct2_engine
 
-        self.ct2 = None if compute_type is None else CT2Whisper.of(self, compute_type, cache=cache)
+        self.ct2 = None if compute_type is None else ct2_engine(self, compute_type, cache=cache)
 
     def generate(
         self,
@@ -282,23 +293,3 @@ class AVWhisper(nn.Module):
         """The texts of :meth:`decode` (``opts``: default Whisper's, with ``beams``...)."""
         opts = opts or DecodingOptions(beam_size=beams, language=language, max_new_tokens=max_new_tokens)
         return [h.text for h in self.decode(mel, crops, video_frames, audio, opts)]
-
-    def transcribe(
-        self, audio: np.ndarray, crops: np.ndarray | None = None, beams: int = 1, opts: DecodingOptions | None = None
-    ) -> str:
-        """Text of one 16 kHz clip, with its (T, 88, 88) uint8 mouth crops at 25 fps when there
-        is video. A clip longer than Whisper's 30 s window is cut where ``avsr transcribe`` cuts
-        it: at the quietest 40 ms of each window's last 5 s, on video frame boundaries
-        (:func:`avsr.recognizers.prepare.split_audio`), and the pieces' texts are joined."""
-        from avsr.core.media import SAMPLES_PER_FRAME
-        from avsr.core.segments import split_audio
-
-        texts = []
-        for start, seg in split_audio([np.asarray(audio, np.float32)]):
-            c = v = None
-            first = start // SAMPLES_PER_FRAME
-            if crops is not None and len(crops) > first:
-                cs = crops[first : first + min(WINDOW_VIDEO_FRAMES, -(-len(seg) // SAMPLES_PER_FRAME))]
-                c, v = torch.from_numpy(np.ascontiguousarray(cs))[None], torch.tensor([len(cs)])
-            texts.append(self.generate(self.features(seg), c, v, beams, audio=[seg], opts=opts)[0])
-        return " ".join(t for t in texts if t)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from avsr.core.errors import ConfigError
+from avsr.whisper.frozen import NO_SET as NO_ADAPTER  # the plain frozen Whisper
 
-NO_ADAPTER = "none"
 ROUTER_FILE = "router.yaml"  # the routing table that comes with a folder of adapter sets
 
 

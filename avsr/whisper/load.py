@@ -24,10 +24,10 @@ from typing import Any
 
 import torch
 
-from avsr.av.ct2 import model_parts, read_ct2, whisper_dims, whisper_state_dict
-from avsr.av.features import WHISPER_SECONDS
 from avsr.core.errors import CheckpointError
 from avsr.core.media import SAMPLE_RATE
+from avsr.whisper.ct2_file import model_parts, read_ct2, whisper_dims, whisper_state_dict
+from avsr.whisper.mel_torch import WHISPER_SECONDS
 
 _SPECIAL = "<|endoftext|>"
 MULTILINGUAL_VOCAB = 51865

@@ -5,7 +5,7 @@ into frame features that separate one talker, many talkers, music and noise far 
 network trained from scratch on a few hours of mixtures can learn to: they were trained on
 680k hours of speech in every condition. The classifier is a small head on those frozen
 features (a frame MLP, masked mean + standard-deviation pooling, a category and an SNR head),
-so only the head is trained and shipped (a few hundred kB; :mod:`avsr.av.noise_head` runs it
+so only the head is trained and shipped (a few hundred kB; :mod:`avsr.noise.head_numpy` runs it
 without torch); the Whisper weights come from the
 model the recognizer has loaded anyway. The adapter sets leave these lower layers frozen
 (``LoraSetConfig.skip_encoder_layers``), so the features do not depend on the set in use.
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.features import log_mel
-from avsr.av.noise_head import FRAME_SAMPLES, WhisperNoiseConfig, decision
 from avsr.core.errors import CheckpointError
 from avsr.core.media import SAMPLE_RATE
+from avsr.noise.head_numpy import FRAME_SAMPLES, WhisperNoiseConfig, decision
+from avsr.whisper.mel_torch import log_mel
 
 
 def lower_features(encoder, mel: torch.Tensor, layers: int) -> torch.Tensor:

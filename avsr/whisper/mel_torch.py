@@ -1,4 +1,4 @@
-"""Whisper's log-mel features in torch, for batches and for any length (NumPy twin: :mod:`avsr.av.mel`).
+"""Whisper's log-mel features in torch, for batches and for any length (NumPy twin: :mod:`avsr.whisper.mel_numpy`).
 
 ``log_mel(audio)`` computes what ``WhisperFeatureExtractor`` computes (25 ms Hann window, 10 ms
 hop, Slaney mel filters, log10, floor at max - 8 dB*, scaled by (x + 4) / 4), but on a batch of
@@ -14,15 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avsr.av.mel import HOP, N_FFT, N_MELS, WHISPER_FRAMES, WHISPER_SAMPLES, WHISPER_SECONDS
-from avsr.av.mel import mel_filters as _np_filters
 from avsr.core.media import SAMPLE_RATE
+from avsr.whisper.mel_numpy import HOP, N_FFT, N_MELS, WHISPER_FRAMES, WHISPER_SAMPLES, WHISPER_SECONDS
+from avsr.whisper.mel_numpy import mel_filters as _np_filters
 
 __all__ = ["HOP", "N_FFT", "N_MELS", "WHISPER_FRAMES", "WHISPER_SAMPLES", "WHISPER_SECONDS", "log_mel", "whisper_input"]
 
 
 def mel_filters(n_mels: int) -> torch.Tensor:
-    """(n_mels, N_FFT // 2 + 1) Slaney-normalised mel filter bank, as Whisper's (:func:`avsr.av.mel.mel_filters`)."""
+    """(n_mels, N_FFT // 2 + 1) Slaney-normalised mel filter bank, as Whisper's
+    (:func:`avsr.whisper.mel_numpy.mel_filters`)."""
     return torch.from_numpy(_np_filters(n_mels).copy())
 
 

@@ -1,22 +1,28 @@
-"""The PyTorch engine's side of Whisper decoding (:mod:`avsr.av.decoding` holds the policy).
+"""The PyTorch engine's side of Whisper decoding (:mod:`avsr.whisper.decoding` holds the policy).
 
-The encoder runs once per batch (after the active set's fusion, with the active LoRA set);
-transformers' ``generate`` searches on its output (beam or greedy at temperature 0, sampling
-above), and one teacher-forced pass over the found tokens gives what the policy needs: the
-log-probability of every text token and of the end token, and the probability of
-``<|nospeech|>`` right after ``<|startoftranscript|>``.
+The encoder runs once per batch (on features an adapter bank may have fused with the mouth
+crops first, with whatever LoRA set it made active); transformers' ``generate`` searches on its
+output (beam or greedy at temperature 0, sampling above), and one teacher-forced pass over the
+found tokens gives what the policy needs: the log-probability of every text token and of the end
+token, and the probability of ``<|nospeech|>`` right after ``<|startoftranscript|>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 
-from avsr.av.decoding import DecodingOptions, Hypothesis, avg_logprob, decode_with_fallback, sample_len, text_tokens
-from avsr.av.whisper import is_multilingual
+from avsr.whisper.decoding import (
+    DecodingOptions,
+    Hypothesis,
+    avg_logprob,
+    decode_with_fallback,
+    sample_len,
+    text_tokens,
+)
+from avsr.whisper.load import is_multilingual
 
 
 def prompt_ids(whisper, tokenizer, language: str | None = "en") -> list[int]:
@@ -87,60 +93,56 @@ def score(whisper, enc: torch.Tensor, prompt: list[int], tokens: list[list[int]]
 
 @torch.inference_mode()
 def decode_torch(
-    av,
-    mel: torch.Tensor,
-    crops: torch.Tensor | None = None,
-    video_frames: torch.Tensor | None = None,
+    whisper,
+    tok,
+    x: torch.Tensor,
     audio: Sequence[np.ndarray | None] | None = None,
     opts: DecodingOptions = DecodingOptions(),
 ) -> list[Hypothesis]:
-    """Whisper-grade decoding of a batch of log-mel windows with ``av``'s active set."""
-    whisper, tok = av.whisper, av.processor.tokenizer
-    x = av.encoder_input(mel, crops, video_frames)
-    plain = av.peft.disable_adapter() if av.active == "none" and av.peft is not None else nullcontext()
+    """Whisper-grade decoding of a batch of encoder inputs ``x`` (B, n_mels, 3000) with the
+    transformers Whisper ``whisper`` as it is (an adapter bank activates its set, or switches
+    its adapters off, around the call) and its tokenizer ``tok``; ``audio``: each row's samples
+    (no decode of digital silence)."""
     prompt, eot, nospeech = prompt_ids(whisper, tok, opts.language), tok.eos_token_id, no_speech_id(tok)
     n = sample_len(getattr(whisper.generation_config, "max_length", None), opts)
-    with plain:
-        enc = whisper.model.encoder(x).last_hidden_state
+    enc = whisper.model.encoder(x).last_hidden_state
 
-        def hyps(e: torch.Tensor, rows: torch.Tensor) -> list[Hypothesis]:
-            tokens = [text_tokens(row, eot) for row in rows.tolist()]
-            return [
-                Hypothesis(tk, " ".join(tok.decode(tk, skip_special_tokens=True).split()), avg_logprob(lp), ns)
-                for tk, (lp, ns) in zip(tokens, score(whisper, e, prompt, tokens, eot, nospeech))
-            ]
+    def hyps(e: torch.Tensor, rows: torch.Tensor) -> list[Hypothesis]:
+        tokens = [text_tokens(row, eot) for row in rows.tolist()]
+        return [
+            Hypothesis(tk, " ".join(tok.decode(tk, skip_special_tokens=True).split()), avg_logprob(lp), ns)
+            for tk, (lp, ns) in zip(tokens, score(whisper, e, prompt, tokens, eot, nospeech))
+        ]
 
-        def decode(idx: list[int], t: float) -> list[Hypothesis]:
-            if t == 0:
-                e = enc[idx]
-                return hyps(
-                    e, _generate(whisper, e, prompt, num_beams=opts.beam_size, do_sample=False, max_new_tokens=n)
-                )
-            out = []
-            for i in idx:  # one item at a time, seeded: its text does not depend on the batch
-                e = enc[i : i + 1].repeat_interleave(opts.best_of, 0)
-                with torch.random.fork_rng(devices=[]):  # without touching the caller's generator
-                    if opts.seed is not None:
-                        torch.manual_seed(opts.seed)
-                    rows = _generate(whisper, e, prompt, do_sample=True, temperature=t, top_k=0, max_new_tokens=n)
-                out.append(max(hyps(e, rows), key=lambda h: h.avg_logprob))
-            return out
-
-        out = decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(mel), opts)
-        if opts.word_timestamps:
-            for i, h in enumerate(out):
-                if h.tokens:
-                    a = None if audio is None else audio[i]
-                    h.words = word_times(whisper, tok, enc[i : i + 1], prompt, h.tokens, eot, a)
+    def decode(idx: list[int], t: float) -> list[Hypothesis]:
+        if t == 0:
+            e = enc[idx]
+            return hyps(e, _generate(whisper, e, prompt, num_beams=opts.beam_size, do_sample=False, max_new_tokens=n))
+        out = []
+        for i in idx:  # one item at a time, seeded: its text does not depend on the batch
+            e = enc[i : i + 1].repeat_interleave(opts.best_of, 0)
+            with torch.random.fork_rng(devices=[]):  # without touching the caller's generator
+                if opts.seed is not None:
+                    torch.manual_seed(opts.seed)
+                rows = _generate(whisper, e, prompt, do_sample=True, temperature=t, top_k=0, max_new_tokens=n)
+            out.append(max(hyps(e, rows), key=lambda h: h.avg_logprob))
         return out
+
+    out = decode_with_fallback(decode, list(audio) if audio is not None else [None] * len(x), opts)
+    if opts.word_timestamps:
+        for i, h in enumerate(out):
+            if h.tokens:
+                a = None if audio is None else audio[i]
+                h.words = word_times(whisper, tok, enc[i : i + 1], prompt, h.tokens, eot, a)
+    return out
 
 
 def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[int], eot: int, audio) -> list[dict]:
     """Words and their times from one teacher-forced pass: the alignment heads' cross-attention
-    (the generation config's ``alignment_heads``) through :func:`avsr.av.timestamps.attention_path`."""
-    from avsr.av.mel import HOP, WHISPER_FRAMES
-    from avsr.av.timestamps import attention_path, split_words, words_from_path
+    (the generation config's ``alignment_heads``) through :func:`avsr.whisper.timestamps.attention_path`."""
     from avsr.core.media import SAMPLE_RATE
+    from avsr.whisper.mel_numpy import HOP, WHISPER_FRAMES
+    from avsr.whisper.timestamps import attention_path, split_words, words_from_path
 
     heads = getattr(whisper.generation_config, "alignment_heads", None)
     if not heads:

@@ -1,6 +1,6 @@
 """Adapter set folders, read without loading a model (no torch): what a set is, its metadata,
-the sets of a folder. :class:`~avsr.av.model.AVWhisper` loads them into PyTorch;
-:class:`~avsr.av.ct2_bank.CT2Bank` runs audio-only sets on CTranslate2 alone.
+the sets of a folder. :class:`~avsr.adapters.torch_bank.AVWhisper` loads them into PyTorch;
+:class:`~avsr.adapters.ct2_bank.CT2Bank` runs audio-only sets on CTranslate2 alone.
 
 A set lives in a folder named after its scenario::
 
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from avsr.core.errors import AvsrError, MissingModelError
+from avsr.whisper.frozen import NO_SET
 
+NO_ADAPTER = NO_SET  # the set name that means no set: the plain frozen Whisper
 ADAPTER_META = "avsr_adapter.json"
 FUSION_WEIGHTS, FUSION_CONFIG = "fusion.safetensors", "fusion_config.json"
 # the sizes a set was made for: it loads only into a Whisper of the same
@@ -82,7 +84,7 @@ def set_folders(adapters: str | os.PathLike) -> list[Path]:
     return found
 
 
-def has_fusion(folder: str | os.PathLike) -> bool:
+def folder_has_fusion(folder: str | os.PathLike) -> bool:
     """Whether the set in ``folder`` is audio-visual (it carries a fusion module)."""
     return (Path(folder) / FUSION_WEIGHTS).is_file()
 

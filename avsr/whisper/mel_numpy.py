@@ -1,6 +1,6 @@
 """Whisper's log-mel features in NumPy: the torch-free path (CTranslate2 engine, noise head).
 
-The same computation as :mod:`avsr.av.features` (25 ms periodic Hann window, 10 ms hop, centred
+The same computation as :mod:`avsr.whisper.mel_torch` (25 ms periodic Hann window, 10 ms hop, centred
 frames with reflect padding, the last frame dropped, Slaney mel filters, log10, floor at the
 clip's max - 8, scaled by (x + 4) / 4), so both engines feed Whisper the same input; the
 Slaney filter bank is computed here once for both.

@@ -48,7 +48,7 @@ class DecodingOptions:
     max_new_tokens: int | None = None
     language: str | None = "en"
     seed: int | None = 0  # fallback sampling is seeded: the same input gives the same text (None: not seeded)
-    word_timestamps: bool = False  # each word's start / end from the alignment heads (avsr.av.timestamps)
+    word_timestamps: bool = False  # each word's start / end from the alignment heads (avsr.whisper.timestamps)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.best_of < 1:

@@ -1,7 +1,7 @@
 """The noise head without torch: what the CTranslate2 path runs.
 
 The shipped noise classifier is a small head on the frozen Whisper encoder's first blocks
-(:mod:`avsr.av.whisper_classifier` trains it in PyTorch). Its input is a few hundred frames
+(:mod:`avsr.noise.head_torch` trains it in PyTorch). Its input is a few hundred frames
 through three encoder blocks, which NumPy computes in tens of milliseconds, so the recognizer
 on CTranslate2 needs neither torch nor transformers for it: :class:`NumpyNoiseHead` reads the
 head's safetensors and the Whisper blocks from the CTranslate2 ``model.bin`` the engine loads
@@ -94,7 +94,7 @@ def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1) -> np.n
 
 class LowerEncoder:
     """Whisper's convolutional stem, positions and first ``layers`` encoder blocks, in NumPy,
-    from the arrays of a CTranslate2 Whisper (``avsr.av.ct2.read_ct2``)."""
+    from the arrays of a CTranslate2 Whisper (``avsr.whisper.ct2_file.read_ct2``)."""
 
     def __init__(self, v: dict[str, np.ndarray], layers: int):
         n = sum(1 for k in v if k.startswith("encoder/layer_") and k.endswith("self_attention/linear_1/bias"))
@@ -149,7 +149,7 @@ class NumpyNoiseHead:
     @classmethod
     def from_checkpoint(cls, folder: str | os.PathLike, whisper_arrays: dict[str, np.ndarray]) -> NumpyNoiseHead:
         """``folder``: a ``noise-head`` checkpoint (its sha256 verified); ``whisper_arrays``: the
-        CTranslate2 Whisper's arrays (:func:`avsr.av.ct2.read_ct2`)."""
+        CTranslate2 Whisper's arrays (:func:`avsr.whisper.ct2_file.read_ct2`)."""
         from avsr.core.configs import from_dict
         from avsr.core.files import sha256
         from avsr.core.store import CONFIG, WEIGHTS, read_config, read_safetensors
@@ -165,7 +165,7 @@ class NumpyNoiseHead:
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """(T', d_model) frozen features of the first ``max_seconds`` of one 16 kHz clip."""
-        from avsr.av.mel import log_mel
+        from avsr.whisper.mel_numpy import log_mel
 
         a = np.asarray(audio, dtype=np.float32)[: int(self.cfg.max_seconds * SAMPLE_RATE)]
         a = np.pad(a, (0, max(0, 2 * FRAME_SAMPLES - len(a))))

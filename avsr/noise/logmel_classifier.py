@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsr.av.features import HOP, N_MELS, log_mel
-from avsr.av.noise_head import NOISE_CLASSES, decision
 from avsr.core.media import SAMPLE_RATE
+from avsr.noise.head_numpy import NOISE_CLASSES, decision
 from avsr.vsr.conformer import sinusoid
+from avsr.whisper.mel_torch import HOP, N_MELS, log_mel
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from avsr.av.features import HOP, N_MELS
 from avsr.core.media import MOUTH_CROP_SIZE, SAMPLES_PER_FRAME
 from avsr.vsr.model import PIXEL_MEAN, PIXEL_STD, FrameEncoder, VSRConfig
+from avsr.whisper.mel_torch import HOP, N_MELS
 
 MEL_PER_VIDEO_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 
