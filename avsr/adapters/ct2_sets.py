@@ -116,13 +116,14 @@ class RegistrySets:
         )
 
     def _convert(self, name: str, tmp: Path) -> None:
-        from avsr.adapters.torch_bank import AVWhisper
+        """The set's LoRA (checked when the set was added) merged into the registry Whisper, converted."""
+        from peft import PeftModel
+
         from avsr.whisper.load import load_whisper
 
         model, proc = load_whisper(self.whisper)
-        av = AVWhisper(model, proc, self.whisper)
-        av.load_set(self.folders[name], name)
-        convert_torch(merged_whisper(av, name), proc, tmp)
+        peft = PeftModel.from_pretrained(model, str(self.folders[name]), adapter_name=name, is_trainable=False)
+        convert_torch(peft.merge_and_unload(adapter_names=[name]), proc, tmp)
 
 
 def ct2_engine(av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):

@@ -27,7 +27,8 @@ def add(sub) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="time limit per clip: a clip that takes longer fails with the reason and the batch goes on",
+        help="time limit per clip (its own work: a worker's start-up is not counted): a clip that takes longer "
+        "fails with the reason and the batch goes on",
     )
     p.add_argument("-c", "--config", help="YAML file of RoiConfig fields (e.g. configs/roi/face.yaml)")
     p.add_argument(
@@ -53,6 +54,8 @@ def run(args) -> int:
 
     if args.jobs < 1:
         raise UsageError("-j/--jobs must be >= 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be > 0 seconds")
     cfg = build(RoiConfig, args.config, args.set, mode=args.mode, size=args.size, color=args.color)
     jobs, errors = collect_inputs(args.inputs)
     res = run_batch(jobs, args.out, cfg, workers=args.jobs, progress=args.progress, errors=errors, timeout=args.timeout)

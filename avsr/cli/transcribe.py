@@ -52,8 +52,8 @@ def add(sub) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="time limit for preparing one input (decoding, crops): one that takes longer fails with the reason "
-        "and the batch goes on",
+        help="time limit for preparing one input (decoding, crops; a worker's start-up is not counted): one that "
+        "takes longer fails with the reason and the batch goes on",
     )
     p.add_argument(
         "--devices", default="1", help="Lightning devices (e.g. 2, or 'auto'); >1 runs DDP, one process per device"
@@ -107,7 +107,7 @@ def run(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.core.jobs import collect_inputs
     from avsr.core.media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-    from avsr.recognizers.load import load_for_inputs
+    from avsr.recognizers.load import load_for_inputs, with_media
     from avsr.recognizers.options import ModelOptions
     from avsr.recognizers.prepare import Preparer
     from avsr.transcribe.engine import BatchOptions, TranscribeTask
@@ -124,6 +124,7 @@ def run(args) -> int:
         print(f"{e['source']}: error: {e['error']}", file=sys.stderr)
     if not jobs and not args.out:
         raise UsageError("no input to transcribe")
+    jobs = with_media(jobs, args.mode)  # one look at the files auto mode must know of; it travels with them
     recognizers, missing = load_for_inputs(jobs, args.mode, opts, args.accelerator)  # only the models the inputs need
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     batch = BatchOptions(

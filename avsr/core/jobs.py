@@ -27,7 +27,7 @@ from avsr.core.errors import EXIT_FAILED_INPUTS, EXIT_OK, UsageError
 from avsr.core.files import OpenFile
 from avsr.core.jsonl import read_jsonl
 from avsr.core.manifest import MEDIA_KEYS, resolve_path
-from avsr.core.media import VIDEO_EXTENSIONS
+from avsr.core.media import VIDEO_EXTENSIONS, MediaInfo
 
 T = TypeVar("T")
 LIST_EXTENSIONS = (".txt", ".lst", ".list", ".scp")
@@ -36,11 +36,14 @@ LIST_EXTENSIONS = (".txt", ".lst", ".list", ".scp")
 @dataclass(frozen=True)
 class Job:
     """One input of a run: its id (unique in the run), its media file, and fields that travel
-    with it into the output line (e.g. a manifest's reference text)."""
+    with it into the output line (e.g. a manifest's reference text); ``media``: what one look at
+    the file told (:class:`~avsr.core.media.MediaInfo`), once it has been probed, so that no
+    later step looks again."""
 
     id: str
     source: str
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    media: MediaInfo | None = field(default=None, hash=False, compare=False)
 
 
 def error_record(cid: str, source: str, error: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:

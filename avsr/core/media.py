@@ -50,25 +50,63 @@ def open_media(path: str | os.PathLike):
         raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
 
 
+@dataclass(frozen=True)
+class MediaInfo:
+    """What one look at a media file tells (lhotse's ``Recording``: probed once, carried with the
+    job, used by every later read). ``has_video`` is False for a still image (cover art);
+    ``video_error`` says why a video stream's header cannot be used (then :meth:`video` raises)."""
+
+    path: str
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0  # average source frame rate
+    duration: float = 0.0  # seconds, from the container (0.0 when unknown)
+    codec: str = ""
+    video_error: str | None = None
+
+    def video(self) -> VideoInfo:
+        """The video facts; MediaError when there is no usable video stream."""
+        if self.video_error:
+            raise MediaError(self.video_error)
+        if not self.width:
+            raise MediaError(f"{self.path}: has no video stream")
+        return VideoInfo(self.path, self.width, self.height, self.fps, self.duration, self.has_audio, self.codec)
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """One look at a media file's header (one container open, nothing decoded): its streams and
+    video facts. MediaError when the file is not readable media."""
+    path = str(path)
+    with open_media(path) as c:
+        dur = float(c.duration / 1e6) if c.duration else 0.0
+        has_audio = bool(c.streams.audio)
+        if not c.streams.video:
+            return MediaInfo(path, False, has_audio, duration=dur)
+        s = c.streams.video[0]
+        moving = (s.frames or 0) != 1  # a single frame: a still image, not a video
+        cc = s.codec_context
+        if cc is None:  # a codec id that no decoder knows (a damaged header)
+            return MediaInfo(path, moving, has_audio, duration=dur, video_error=_bad_codec(path))
+        if not cc.width or not cc.height:
+            why = f"{path}: video stream has no frame size (corrupt header?)"
+            return MediaInfo(path, moving, has_audio, duration=dur, video_error=why)
+        rate = float(s.average_rate or s.guessed_rate or 0) or float(FPS)
+        return MediaInfo(path, moving, has_audio, cc.width, cc.height, rate, dur, cc.name)
+
+
+def _bad_codec(path: str) -> str:
+    return f"{path}: video stream of an unknown codec (damaged header?)"
+
+
 def streams(path: str | os.PathLike) -> tuple[bool, bool]:
     """(has a video stream, has an audio stream); MediaError when the file is not readable media.
     A still image counts as no video."""
-    with open_media(path) as c:
-        video = bool(c.streams.video) and (c.streams.video[0].frames or 0) != 1
-        return video, bool(c.streams.audio)
+    info = probe(path)
+    return info.has_video, info.has_audio
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Container facts of a video file; raises MediaError when it has no decodable video stream."""
-    with open_media(path) as c:
-        if not c.streams.video:
-            raise MediaError(f"{path}: has no video stream")
-        s = c.streams.video[0]
-        cc = s.codec_context
-        if cc is None:  # a codec id that no decoder knows (a damaged header)
-            raise MediaError(f"{path}: video stream of an unknown codec (damaged header?)")
-        if not cc.width or not cc.height:
-            raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
-        rate = float(s.average_rate or s.guessed_rate or 0) or float(FPS)
-        dur = float(c.duration / 1e6) if c.duration else 0.0
-        return VideoInfo(str(path), cc.width, cc.height, rate, dur, bool(c.streams.audio), cc.name)
+    return probe(path).video()

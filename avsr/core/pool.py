@@ -6,13 +6,18 @@ function over the jobs in spawned processes and streams the results back, in ord
 - A per-input time limit: a worker that spends longer than ``timeout`` seconds on one job
   (the time its results wait for the main process not counted) is killed, and that job fails
   with the reason; a file that never finishes decoding (a stalled network mount, a pipe that
-  never ends) cannot hold up the batch.
+  never ends) cannot hold up the batch. A job's clock starts when the worker begins it: the
+  worker's start-up (the interpreter, its imports, the job function's ``warmup``, e.g. loading
+  mediapipe's graphs) is not the first job's time. Start-up has its own, generous limit
+  (:func:`start_limit`); a worker that does not start within it, or exits before it is ready,
+  fails its jobs with why = "the worker did not start ...".
 - Workers die with the main process (``PR_SET_PDEATHSIG``), so a killed run leaves none behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import signal
@@ -23,8 +28,11 @@ from typing import Any, TypeVar
 
 from avsr.core.jobs import Job, call_libc, release_memory
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 STOP_SECONDS = 5.0  # how long a worker may take to stop at the end before it is killed
+START_SECONDS, START_FACTOR = 60.0, 10.0  # start-up limit: max(START_SECONDS, START_FACTOR x the per-job limit)
+NOT_STARTED = "the worker did not start"  # how ``died``'s why begins for the jobs of a worker that never started
 PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent exits
 M_ARENA_MAX = -8  # mallopt option: the number of glibc malloc arenas
 
@@ -48,11 +56,30 @@ def init_worker(parent: int | None = None) -> None:
             os._exit(1)
 
 
-def _serve(jobs: list[tuple[int, Job]], work: Callable[[int, Job], Iterator[Any]], conn, parent: int) -> None:
-    """Worker process: ("item", i) when job ``i`` starts, ("out", x) for each of its results,
-    ("end", i) when it is finished, ("done", None) at the end."""
+def start_limit(timeout: float | None) -> float | None:
+    """Seconds a worker may take to start (be ready for its first job) when jobs have ``timeout``
+    seconds each: generous, since a loaded machine starts processes slowly; None: no limit."""
+    return None if timeout is None else max(START_SECONDS, START_FACTOR * timeout)
+
+
+def _serve(
+    jobs: list[tuple[int, Job]],
+    work: Callable[[int, Job], Iterator[Any]],
+    conn,
+    parent: int,
+    warmup: Callable[[], Any] | None = None,
+) -> None:
+    """Worker process: ("ready", None) once started (imports done, ``warmup()`` run), then
+    ("item", i) when job ``i`` starts, ("out", x) for each of its results, ("end", i) when it is
+    finished, ("done", None) at the end."""
     init_worker(parent)
     try:
+        if warmup is not None:
+            try:
+                warmup()
+            except Exception:  # only a head start: a job that needs what failed meets (and reports) the failure
+                pass
+        conn.send(("ready", None))
         for i, job in jobs:
             conn.send(("item", i))
             for x in work(i, job):
@@ -77,7 +104,9 @@ def _signal_name(code: int | None) -> str:
 
 
 class _Worker:
-    def __init__(self, wid: int, jobs: list[tuple[int, Job]], work: Callable, out: queue.Queue):
+    def __init__(
+        self, wid: int, jobs: list[tuple[int, Job]], work: Callable, out: queue.Queue, warmup: Callable | None = None
+    ):
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -86,11 +115,14 @@ class _Worker:
         self.results = 0  # results of the current job so far
         self.finished = False
         self.timed_out = False
+        self.start_timed_out = False  # killed for not starting in time
+        self.ready = threading.Event()  # set when the worker says it is ready (by the reader, as it arrives)
         self.clock = _JobClock()
         recv, send = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(
-            target=_serve, args=(jobs, work, send, os.getpid()), daemon=True, name=f"avsr-worker-{wid}"
+            target=_serve, args=(jobs, work, send, os.getpid(), warmup), daemon=True, name=f"avsr-worker-{wid}"
         )
+        self.spawned = time.monotonic()
         self.proc.start()
         send.close()  # only the worker holds the write end: its exit closes the pipe
         self.conn = recv
@@ -101,12 +133,25 @@ class _Worker:
         try:
             while True:
                 msg = self.conn.recv()
+                if msg[0] == "ready":  # noted here, not in the main loop: a busy consumer must not delay it
+                    self.ready.set()
+                    log.info("%s started in %.2f s (not counted in any input's time)", self.proc.name, self.age())
+                    continue
                 if msg[0] == "item":
                     self.clock.start()
+                elif msg[0] == "end":
+                    log.debug("%s: input %d took %.2f s", self.proc.name, msg[1], self.clock.seconds())
                 with self.clock.paused():  # the worker may wait on us now: not its input's time
                     out.put((wid, *msg))
         except (EOFError, OSError):  # the worker exited (or died mid-message)
             out.put((wid, "eof", None))
+
+    def age(self) -> float:
+        return time.monotonic() - self.spawned
+
+    def starting_for(self) -> float | None:
+        """Seconds since the worker was spawned while it is not ready yet; None once it is."""
+        return None if self.ready.is_set() else self.age()
 
     def stop(self) -> None:
         if self.proc.is_alive():
@@ -159,6 +204,8 @@ def in_workers(
     prefetch: int,
     died: Callable[[int, Job, int, str], T],
     timeout: float | None = None,
+    warmup: Callable[[], Any] | None = None,
+    start_timeout: float | None = None,
 ) -> Iterator[T]:
     """The results of ``work(i, job)`` for ``jobs`` (``(i, Job)`` pairs), computed in ``workers``
     spawned processes (every ``workers``-th job each), in the order they are ready; one job's
@@ -166,22 +213,32 @@ def in_workers(
     At most ``prefetch`` results per worker wait to be taken. When a worker dies in the middle of
     a job, ``died(i, job, results so far, why)`` stands for the rest of that job, and a fresh
     worker takes the jobs the dead one had not begun. ``timeout``: seconds a worker may spend on
-    one job (time its results wait to be taken not counted); a worker over it is killed and the
-    job fails with why = "stopped after the N s time limit per input"."""
+    one job, from when it begins the job (time its results wait to be taken not counted); a worker
+    over it is killed and the job fails with why = "stopped after the N s time limit per input".
+    ``warmup`` (picklable, optional): run in each worker before its first job, to build what
+    ``work`` would otherwise build lazily on its first call (imports, models); like the worker's
+    other start-up, its time is no job's. ``start_timeout``: seconds a worker may take to start
+    (default :func:`start_limit` of ``timeout``); a worker that does not start in time is killed,
+    and each of its jobs fails with why = "the worker did not start within N s" (or "the worker
+    did not start (exit code N)" when it exits first); none is retried."""
     workers = max(1, min(workers, len(jobs)))
     if not jobs:
         return
+    if start_timeout is None:
+        start_timeout = start_limit(timeout)
+    limits = [t for t in (timeout, start_timeout) if t is not None]
+    tick = min(1.0, *(t / 4 for t in limits)) if limits else None
     out: queue.Queue = queue.Queue(maxsize=max(1, prefetch) * workers)
-    pool = {w: _Worker(w, jobs[w::workers], work, out) for w in range(workers)}
+    pool = {w: _Worker(w, jobs[w::workers], work, out, warmup) for w in range(workers)}
     live = set(pool)
     try:
         while live:
             try:
-                wid, kind, payload = out.get(timeout=None if timeout is None else min(1.0, timeout / 4))
+                wid, kind, payload = out.get(timeout=tick)
             except queue.Empty:
-                _stop_overtime(pool, live, timeout)
+                _stop_stuck(pool, live, timeout, start_timeout)
                 continue
-            _stop_overtime(pool, live, timeout)
+            _stop_stuck(pool, live, timeout, start_timeout)
             w = pool[wid]
             if kind == "item":
                 w.current, w.results = w.jobs[w.started], 0
@@ -198,13 +255,22 @@ def in_workers(
                 live.discard(wid)
                 if w.finished:
                     continue
+                if not w.ready.is_set():  # it never started: a fresh worker would most likely do the same
+                    why = (
+                        f"{NOT_STARTED} within {start_timeout:g} s"
+                        if w.start_timed_out
+                        else f"{NOT_STARTED} ({_signal_name(w.proc.exitcode)})"
+                    )
+                    for i, job in w.jobs[w.started :]:
+                        yield died(i, job, 0, why)
+                    continue
                 if w.current is not None:
                     i, job = w.current
                     why = f"stopped after the {timeout:g} s time limit per input" if w.timed_out else None
                     yield died(i, job, w.results, why or _signal_name(w.proc.exitcode))
                 rest = w.jobs[w.started :]
                 if rest:  # a fresh worker takes the jobs the dead one had not begun
-                    pool[wid] = _Worker(wid, rest, work, out)
+                    pool[wid] = _Worker(wid, rest, work, out, warmup)
                     live.add(wid)
     finally:
         for w in pool.values():
@@ -216,12 +282,18 @@ def in_workers(
                 pass
 
 
-def _stop_overtime(pool: dict[int, _Worker], live: set[int], timeout: float | None) -> None:
-    """Kill the live workers whose current job is over ``timeout`` seconds."""
-    if timeout is None:
-        return
+def _stop_stuck(pool: dict[int, _Worker], live: set[int], timeout: float | None, start_timeout: float | None) -> None:
+    """Kill the live workers whose current job is over ``timeout`` seconds, and those still not
+    ready ``start_timeout`` seconds after they were spawned."""
     for wid in live:
         w = pool[wid]
-        if w.current is not None and not w.timed_out and w.clock.seconds() > timeout:
+        if w.timed_out or w.start_timed_out:
+            continue
+        starting = w.starting_for()
+        if starting is not None:
+            if start_timeout is not None and starting > start_timeout:
+                w.start_timed_out = True
+                w.proc.kill()
+        elif timeout is not None and w.current is not None and w.clock.seconds() > timeout:
             w.timed_out = True
             w.proc.kill()

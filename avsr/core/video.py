@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsr.core.audio import AudioSpool
 from avsr.core.errors import MediaError
 from avsr.core.files import atomic_path
 from avsr.core.media import FPS, MOUTH_CROP_SIZE, SAMPLE_RATE, open_media
@@ -52,7 +53,11 @@ class Frame:
 
 
 def iter_frames(
-    path: str | os.PathLike, fps: float = FPS, start: float = 0.0, end: float | None = None
+    path: str | os.PathLike,
+    fps: float = FPS,
+    start: float = 0.0,
+    end: float | None = None,
+    audio: AudioSpool | None = None,
 ) -> Iterator[Frame]:
     """Yield frames resampled to ``fps`` by timestamp (nearest source frame for each output
     time ``k / fps``). Frame count is ``floor((t_last - t_first) * fps) + 1``. Truncated or
@@ -61,8 +66,16 @@ def iter_frames(
     ``start`` / ``end`` (seconds from the first frame) restrict the output to the grid times
     ``start <= k / fps < end``; the file is entered by seeking, so reading one range of a long
     video costs that range, not everything before it. Indices then count from 0 at ``start``;
-    ``time`` stays measured from the first frame of the file."""
+    ``time`` stays measured from the first frame of the file.
+
+    ``audio``: the audio is decoded in the same pass (one container open for both streams) into
+    this :class:`~avsr.core.audio.AudioSpool`, to the end of the file even when the video stops
+    earlier or the frames are not all taken; a broken audio stream ends the audio only. Not with
+    ``start`` or ``end``."""
     import av
+
+    if audio is not None and (start > 0 or end is not None):
+        raise ValueError("iter_frames: audio= reads the whole file (no start / end)")
 
     step = 1.0 / fps
     k_first = math.ceil(start * fps - 1e-6) if start > 0 else 0
@@ -84,8 +97,14 @@ def iter_frames(
         def out(k: int, image) -> Frame:
             return Frame(k - k_first, k * step, image)
 
+        both = audio is not None and bool(c.streams.audio)
+        decoded = _demux(c, s, audio, path) if both else c.decode(s)
         try:
-            for fr in c.decode(s):
+            for fr in decoded:
+                if fr is _VIDEO_BROKE:
+                    if prev is None:
+                        raise MediaError(f"{path}: video cannot be decoded")
+                    break
                 t = fr.time if fr.time is not None else (last_t + src_step if last_t is not None else 0.0)
                 if last_t is not None and t <= last_t:  # duplicate / out-of-order timestamps
                     t = last_t + 1e-6
@@ -104,11 +123,46 @@ def iter_frames(
         except (av.error.FFmpegError, OSError) as e:  # type: ignore[attr-defined]
             if prev is None:
                 raise MediaError(f"{path}: video cannot be decoded ({e})") from e
+        finally:
+            if both:
+                for _ in decoded:  # the audio after the video's last frame
+                    pass
         if prev is None:
             raise MediaError(f"{path}: no decodable video frame" + (f" at or after {start:.2f} s" if k_first else ""))
         while k * step <= prev[0] + 1e-9 and (k_stop is None or k < k_stop):
             yield out(k, prev[1])
             k += 1
+
+
+def _demux(c, video, audio: AudioSpool, path) -> Iterator[object]:
+    """The video stream's decoded frames, the first audio stream's handed to ``audio`` as their
+    packets come (one pass over the container). A video stream that breaks yields
+    ``_VIDEO_BROKE`` once and no more frames; the audio goes on to the end of the file (the
+    generator is drained when the video consumer stops: :func:`iter_frames`)."""
+    import av
+
+    stream = c.streams.audio[0]
+    video_ok = True
+    for packet in c.demux(video, stream):
+        if packet.stream.index == stream.index:
+            if audio.broken:
+                continue
+            try:
+                for fr in packet.decode():
+                    audio.add(fr)
+            except (av.error.FFmpegError, OSError) as e:  # type: ignore[attr-defined]
+                audio.fail(f"{path}: audio stream cannot be decoded ({e})")
+        elif video_ok:
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, OSError):  # type: ignore[attr-defined]
+                video_ok = False
+                yield _VIDEO_BROKE
+                continue
+            yield from frames
+
+
+_VIDEO_BROKE = object()  # the video stream broke part-way (iter_frames stops there)
 
 
 def _first_frame_time(c, s, path) -> float:

@@ -10,10 +10,12 @@ needs (what ``avsr transcribe`` does before it runs; the CLI only parses and pri
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from avsr.core.errors import AvsrError, MediaError, MissingModelError, UsageError
 from avsr.core.jobs import Job
+from avsr.core.media import probe
 from avsr.recognizers.options import ModelOptions
 from avsr.recognizers.prepare import decide_mode
 from avsr.recognizers.protocol import Recognizer
@@ -97,28 +99,44 @@ def _load_published(opts: ModelOptions) -> Recognizer:
     )
 
 
+def with_media(jobs: list[Job], mode: str) -> list[Job]:
+    """``jobs`` with their :class:`~avsr.core.media.MediaInfo` for as many as ``auto`` mode must
+    look at to know which recognisers the run needs (until both kinds are seen): each of those
+    files is probed here, once, and its facts travel with the job to the worker that prepares it
+    (the others are probed there, once). Unreadable files are left to fail later with their reason."""
+    if mode != "auto":
+        return jobs
+    out, kinds = [], set()
+    for j in jobs:
+        if len(kinds) < 2 and j.media is None:
+            try:
+                j = replace(j, media=probe(j.source))
+                kinds.add(_kind(j, mode))
+            except MediaError:
+                pass
+        out.append(j)
+    return out
+
+
+def _kind(job: Job, mode: str) -> str:
+    return "vsr" if decide_mode(job.source, mode, job.media) == "vsr" else "av"
+
+
 def needed_kinds(jobs: list[Job], mode: str) -> set[str]:
-    """{"av", "vsr"}: the recognisers ``jobs`` need (auto mode reads each file's stream list;
-    unreadable files need none and fail later with their reason)."""
+    """{"av", "vsr"}: the recognisers ``jobs`` need (auto mode reads the facts :func:`with_media`
+    attached; unreadable files need none and fail later with their reason)."""
     if mode != "auto":
         return {"vsr" if mode == "vsr" else "av"}
-    kinds = set()
-    for j in jobs:
-        try:
-            kinds.add("vsr" if decide_mode(j.source, mode) == "vsr" else "av")
-        except MediaError:
-            pass
-        if len(kinds) == 2:
-            break
+    kinds = {_kind(j, mode) for j in jobs if j.media is not None}
     return kinds or {"av"}
 
 
 def load_for_inputs(
     jobs: list[Job], mode: str, opts: ModelOptions, accelerator: str = "cpu"
 ) -> tuple[list[Recognizer], dict[str, str]]:
-    """The recognisers the inputs need (only those are loaded), and kind -> why for a kind that
-    cannot be loaded while the other can (its inputs then fail with that message). When nothing
-    could be transcribed the error is raised."""
+    """The recognisers the inputs need (only those are loaded; ``jobs`` as :func:`with_media`
+    returns them), and kind -> why for a kind that cannot be loaded while the other can (its
+    inputs then fail with that message). When nothing could be transcribed the error is raised."""
     kinds = needed_kinds(jobs, mode)
     recs: list[Recognizer] = [load_av(opts, accelerator)] if "av" in kinds else []
     missing: dict[str, str] = {}

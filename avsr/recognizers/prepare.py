@@ -15,6 +15,7 @@ A segment that fails to prepare ends its input with an error segment; the batch 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avsr.core.audio import iter_audio
+from avsr.core.audio import AudioSpool, iter_audio
 from avsr.core.errors import MediaError
-from avsr.core.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, probe_video, streams
+from avsr.core.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, MediaInfo, probe
 from avsr.core.segments import SegmentConfig, split_audio
 from avsr.core.video import centre_mouth
 
@@ -61,15 +62,20 @@ class Segment:
     extra: dict[str, Any] = field(default_factory=dict)  # the input's extra fields (e.g. a manifest's text)
 
 
-def decide_mode(path: str, mode: str, facts: tuple[bool, bool] | None = None) -> str:
-    """``auto``: avsr for video with sound, vsr for silent video, asr for audio. ``facts``: the
-    file's (has video, has audio) when already read (:func:`~avsr.core.media.streams`)."""
+def decide_mode(path: str, mode: str, info: MediaInfo | None = None) -> str:
+    """``auto``: avsr for video with sound, vsr for silent video, asr for audio. ``info``: the
+    file's :class:`~avsr.core.media.MediaInfo` when already probed (else it is probed)."""
     if mode != "auto":
         return mode
-    video, audio = facts or streams(path)
-    if not video and not audio:
+    info = info or probe(path)
+    if not info.has_video and not info.has_audio:
         raise MediaError(f"{path}: no audio or video stream")
-    return "vsr" if video and not audio else ("avsr" if video else "asr")
+    return "vsr" if info.has_video and not info.has_audio else ("avsr" if info.has_video else "asr")
+
+
+def frame_range(start: float, end: float) -> tuple[int, int]:
+    """The 25 fps frames shown in [start, end) seconds: ``start <= k / 25 < end``."""
+    return math.ceil(start * FPS - 1e-6), math.ceil(end * FPS - 1e-6)
 
 
 def audio_segments(blocks: Iterable[np.ndarray], cfg: SegmentConfig, note: str = "") -> Iterator[Segment]:
@@ -99,7 +105,13 @@ def clip_segments(
 
 @dataclass(frozen=True)
 class Preparer:
-    """Picklable recipe for the worker side: ``prep(i, id, source, extra)`` yields segments."""
+    """Picklable recipe for the worker side: ``prep(i, id, source, extra, media)`` yields segments.
+
+    Each input is looked at once (its :class:`~avsr.core.media.MediaInfo`, probed by the main
+    process when it chose the recognisers, else here) and decoded in one pass: audio alone, or,
+    when mouth crops are cut, audio and video together while the whole video is analysed (the
+    speaker is chosen once per file); the crops of each segment are then rendered from the grey
+    frames that pass kept, with no second decode."""
 
     mode: str = "auto"
     roi: RoiConfig | None = None  # crop settings (None: the defaults)
@@ -109,18 +121,21 @@ class Preparer:
     unavailable: dict[str, str] = field(default_factory=dict)  # "vsr"/"av" -> why inputs of that kind fail at once
     crops: bool = True  # avsr mode: cut mouth crops (False when no loaded set uses them; a montage still cuts them)
 
-    def __call__(self, item: int, cid: str, source: str, extra: dict[str, Any] | None = None) -> Iterator[Segment]:
+    def __call__(
+        self, item: int, cid: str, source: str, extra: dict[str, Any] | None = None, media: MediaInfo | None = None
+    ) -> Iterator[Segment]:
         base = dict(item=item, id=cid, source=source, extra=dict(extra or {}))
         t0 = time.perf_counter()
         index = 0
         try:
-            facts = streams(source) if self.mode in ("auto", "avsr") else None  # the container's streams, read once
-            mode = decide_mode(source, self.mode, facts)
+            needs_facts = self.mode in ("auto", "avsr", "vsr")
+            info = media or (probe(source) if needs_facts else None)  # the one look at the file
+            mode = decide_mode(source, self.mode, info)
             why = self.unavailable.get("vsr" if mode == "vsr" else "av")
             if why:
                 yield Segment(**base, mode=mode, error=why)
                 return
-            gen = self._vsr(source, cid) if mode == "vsr" else self._audio(source, mode, cid, facts)
+            gen = self._vsr(source, cid, info) if mode == "vsr" else self._audio(source, mode, cid, info)
             pending: Segment | None = None
             for seg in gen:  # hold one back to know which is final
                 if pending is not None:
@@ -140,83 +155,113 @@ class Preparer:
             seg.extra["traceback"] = traceback.format_exc(limit=6)
             yield seg
 
-    def _audio(self, source: str, mode: str, cid: str, facts: tuple[bool, bool] | None) -> Iterator[Segment]:
-        if mode == "avsr" and facts is not None and not facts[0]:  # auto chose avsr because there is video
+    def _audio(self, source: str, mode: str, cid: str, info: MediaInfo | None) -> Iterator[Segment]:
+        if mode == "avsr" and info is not None and not info.has_video:  # auto chose avsr because there is video
             mode, note = "asr", "no video stream: audio only"
         else:
             note = ""
-        got = False
-        for seg in audio_segments(iter_audio(source), self.segments, note):
-            got = True
-            seg.source = source
-            if mode == "avsr" and (self.crops or self.montage_dir):
-                self._crops(seg, source, cid)
-            yield seg
-        if not got:
-            raise MediaError(f"{source}: no audio samples (a silent video needs --mode vsr)")
-
-    def _crops(self, seg: Segment, source: str, cid: str) -> None:
-        from avsr.roi.extract import NoFaceError, extract
-
-        try:
-            clip = extract(source, self.roi, audio=False, start=seg.start, end=seg.end, workers=self.threads)
-        except NoFaceError:
-            seg.note = "no face: audio only"
+        cut = mode == "avsr" and (self.crops or self.montage_dir)
+        if not cut:
+            got = False
+            for seg in audio_segments(iter_audio(source), self.segments, note):
+                got = True
+                seg.source = source
+                yield seg
+            if not got:
+                raise MediaError(f"{source}: no audio samples (a silent video needs --mode vsr)")
             return
-        except MediaError as e:
-            if "at or after" not in str(e):  # beyond the end of a shorter video: audio only
-                raise
+        yield from self._audio_with_crops(source, cid, info or probe(source), note)
+
+    def _audio_with_crops(self, source: str, cid: str, info: MediaInfo, note: str) -> Iterator[Segment]:
+        """One pass decodes the audio (into a spool) and analyses the whole video; then the audio
+        is cut into segments, each with the crops of its time range."""
+        from avsr.roi.extract import NoFaceError, analyse
+
+        spool = AudioSpool()
+        try:
+            a = None
+            try:
+                a = analyse(source, self.roi, self.threads, info=info.video(), audio=spool)
+            except NoFaceError:
+                note = "no face: audio only"
+            got = False
+            for seg in audio_segments(spool.blocks(), self.segments, note):
+                got = True
+                seg.source = source
+                if a is not None:
+                    self._cut(seg, source, cid, a)
+                yield seg
+            if not got:
+                raise MediaError(f"{source}: no audio samples (a silent video needs --mode vsr)")
+        finally:
+            spool.close()
+            if a is not None:
+                a.close()
+
+    def _cut(self, seg: Segment, source: str, cid: str, a) -> None:
+        """The crops of ``seg``'s time range (none past the end of a video shorter than its sound)."""
+        first, stop = frame_range(seg.start, seg.end)
+        if first >= a.frames:
             seg.note = "video ended: audio only"
             return
-        seg.crops, seg.face_ratio = centre_mouth(clip.crops), round(clip.face_ratio, 4)
+        stop = min(stop, a.frames)
+        crops = self._render(source, a, first, stop)
+        seg.crops, seg.face_ratio = centre_mouth(crops), round(float(a.face[first:stop].mean()), 4)
         if self.montage_dir and seg.montage is None and seg.start == 0.0:
-            seg.montage = self._montage(clip, cid)
+            seg.montage = self._montage(crops, a, first, stop, cid)
 
-    def _vsr(self, source: str, cid: str) -> Iterator[Segment]:
-        from avsr.roi.extract import extract
+    def _render(self, source: str, a, first: int, stop: int) -> np.ndarray:
+        from avsr.roi.config import RoiConfig
+        from avsr.roi.extract import render
 
-        info = probe_video(source)
-        step = max(1, round(self.segments.vsr_seconds * FPS)) / FPS  # whole frames
-        s = 0.0
-        while True:
-            end = s + step if not info.duration or s + step < info.duration - 1.0 / FPS else None
-            try:
-                clip = extract(source, self.roi, audio=False, start=s, end=end, workers=self.threads)
-            except MediaError as e:
-                if s > 0 and "at or after" in str(e):
-                    return
-                raise
-            seg = Segment(
-                item=-1,
-                id="",
-                source=source,
-                start=round(s, 3),
-                end=round(s + clip.frames / FPS, 3),
-                crops=centre_mouth(clip.crops),
-                face_ratio=round(clip.face_ratio, 4),
-            )
-            if self.montage_dir and s == 0.0:
-                seg.montage = self._montage(clip, cid)
-            yield seg
-            if end is None or clip.frames < round(step * FPS):
-                return
-            s = end
+        crops: list[np.ndarray] = []
+        render(source, a, self.roi or RoiConfig(), crops.append, first, stop, keep=True)
+        return np.stack(crops)
 
-    def _montage(self, clip, cid: str) -> str:
+    def _vsr(self, source: str, cid: str, info: MediaInfo | None) -> Iterator[Segment]:
+        """The whole video analysed once (one speaker for the file), then cut into segments of
+        ``vsr_seconds`` (whole frames; the last takes what is left)."""
+        from avsr.roi.extract import analyse
+
+        video = (info or probe(source)).video()
+        a = analyse(source, self.roi, self.threads, info=video)
+        try:
+            step = max(1, round(self.segments.vsr_seconds * FPS))
+            first = 0
+            while first < a.frames:
+                stop = first + step if first + step < a.frames - 1 else a.frames
+                crops = self._render(source, a, first, stop)
+                seg = Segment(
+                    item=-1,
+                    id="",
+                    source=source,
+                    start=round(first / FPS, 3),
+                    end=round(stop / FPS, 3),
+                    crops=centre_mouth(crops),
+                    face_ratio=round(float(a.face[first:stop].mean()), 4),
+                )
+                if self.montage_dir and first == 0:
+                    seg.montage = self._montage(crops, a, first, stop, cid)
+                yield seg
+                first = stop
+        finally:
+            a.close()
+
+    def _montage(self, crops: np.ndarray, a, first: int, stop: int, cid: str) -> str:
         from avsr.roi.qa import montage, sample_frames, write_png
 
-        picks = sample_frames(clip.frames, MONTAGE_TILES)
-        name = cid
+        n = stop - first
+        picks = sample_frames(n, MONTAGE_TILES)
         path = Path(self.montage_dir) / f"{cid}.crops.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_png(
             path,
             montage(
-                {t: clip.crops[t] for t in picks},
-                clip.landmarks,
-                clip.face,
-                clip.transforms,
-                f"{name}: mouth crops, first {clip.frames / 25:.1f} s",
+                {t: crops[t] for t in picks},
+                a.landmarks[first:stop],
+                a.face[first:stop],
+                a.transforms[first:stop],
+                f"{cid}: mouth crops, first {n / 25:.1f} s",
             ),
         )
         return os.fspath(path)

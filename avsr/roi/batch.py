@@ -24,7 +24,7 @@ from avsr.core.errors import MediaError, UsageError
 from avsr.core.files import output_folder
 from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids
 from avsr.core.jsonl import JsonlAppender, write_jsonl
-from avsr.core.pool import in_workers
+from avsr.core.pool import NOT_STARTED, in_workers
 from avsr.roi.config import RoiConfig
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,38 @@ class ExtractJob:
                 job.id, job.source, f"{e.__class__.__name__}: {e}", {"traceback": traceback.format_exc(limit=8)}
             )
 
+    def warmup(self) -> None:
+        """Run in a worker before its first clip (:func:`avsr.core.pool.in_workers`)."""
+        warm_up(from_dict(RoiConfig, self.config))
+
+
+def warm_up(cfg: RoiConfig) -> None:
+    """Load what a process's first clip would otherwise load: the extraction modules (PyAV,
+    OpenCV, numpy) and mediapipe, and the face detector's and FaceMesh's graphs, each run once
+    on a blank frame (their native start-up messages kept off the terminal). It costs about a
+    second, more on a loaded machine: a worker's start-up, which the per-clip time limit does
+    not count."""
+    import numpy as np
+
+    import avsr.roi.save  # noqa: F401  (extract_to's modules)
+    from avsr.roi.detect import FaceDetector
+    from avsr.roi.landmarks import SpeakerLandmarker
+    from avsr.roi.native_log import quiet_native_stderr
+
+    blank = np.zeros((64, 64, 3), np.uint8)
+    with quiet_native_stderr():  # mediapipe's start-up chatter, kept off the terminal as in a clip's analysis
+        det, mesh = FaceDetector(cfg), SpeakerLandmarker(cfg)
+        try:
+            det(blank, 1.0)
+            mesh(0, (blank, 1.0), np.array([32.0, 32.0, 32.0]))
+        finally:
+            det.close()
+            mesh.close()
+
 
 def _died(i: int, job: Job, results: int, why: str) -> dict[str, Any]:
+    if why.startswith(NOT_STARTED):
+        return error_record(job.id, job.source, f"{why}, so this clip was not processed")
     if why.startswith("stopped after"):
         return error_record(job.id, job.source, f"processing this clip took too long: {why} (--timeout)")
     return error_record(
@@ -89,7 +119,8 @@ def run_batch(
     :func:`collect_inputs`) are written to the errors file too. ``manifest`` names the manifest
     (``manifest.jsonl``); its errors file and lock are named after it, so several shards can
     share one output folder. ``timeout``: seconds a clip may take (it then fails with the reason;
-    enforced in a worker process, so at least one is used)."""
+    enforced in a worker process, so at least one is used; the worker's start-up, warm-up
+    included, is not counted)."""
     from tqdm import tqdm
 
     cfg = cfg or RoiConfig()
@@ -136,7 +167,7 @@ def run_batch(
             results = (
                 (r for i, j in items for r in work(i, j))
                 if workers <= 1 and timeout is None
-                else in_workers(items, work, max(1, workers), 2, _died, timeout)
+                else in_workers(items, work, max(1, workers), 2, _died, timeout, warmup=work.warmup)
             )
             for rec in results:
                 record(rec)

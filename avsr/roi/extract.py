@@ -24,12 +24,13 @@ import numpy as np
 
 import avsr.roi.geometry as geometry
 import avsr.roi.mean_face as mean_face
-from avsr.core.audio import read_audio
+from avsr.core.audio import AudioSpool, read_audio
 from avsr.core.errors import MediaError
-from avsr.core.media import FPS, SAMPLE_RATE, probe_video
+from avsr.core.media import FPS, SAMPLE_RATE, VideoInfo, probe_video
 from avsr.core.video import iter_frames, to_gray, to_rgb
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
+from avsr.roi.frame_cache import GRAY_CACHE_MAX_BYTES, GrayFrameCache
 from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool, prepare
 from avsr.roi.native_log import quiet_native_stderr
 
@@ -65,38 +66,11 @@ class Analysis:
     def face_ratio(self) -> float:
         return float(self.face.mean()) if len(self.face) else 0.0
 
-
-GRAY_CACHE_MAX_BYTES = 2 << 30  # grey frames kept for the render pass at most (else it decodes again)
-
-
-class GrayFrameCache:
-    """Grey frames from the analysis pass in an anonymous temporary file (deleted by the OS
-    whatever happens), read back by the render pass instead of decoding the video again.
-    Memory stays flat: frames go to disk one at a time."""
-
-    def __init__(self, width: int, height: int):
-        import tempfile
-
-        self.shape = (height, width)
-        self.count = 0
-        self.usable = True
-        self._f = tempfile.TemporaryFile()
-
-    def append(self, gray: np.ndarray) -> None:
-        if gray.shape != self.shape:  # the stream changed size: the render pass decodes instead
-            self.usable = False
-        if self.usable:
-            self._f.write(np.ascontiguousarray(gray, np.uint8).tobytes())
-            self.count += 1
-
-    def __iter__(self):
-        self._f.seek(0)
-        n = self.shape[0] * self.shape[1]
-        for _ in range(self.count):
-            yield np.frombuffer(self._f.read(n), np.uint8).reshape(self.shape)
-
     def close(self) -> None:
-        self._f.close()
+        """Release the grey frames kept for :func:`render` (a temporary file)."""
+        if self.gray_cache is not None:
+            self.gray_cache.close()
+            self.gray_cache = None
 
 
 @dataclass
@@ -116,19 +90,23 @@ def analyse(
     start: float = 0.0,
     end: float | None = None,
     fps: float | None = FPS,
+    info: VideoInfo | None = None,
+    audio: AudioSpool | None = None,
 ) -> Analysis:
     """Passes 1 and 2 in one decode: sparse detection, landmarks of every open face track on
     ``workers`` threads, then the speaker track's landmarks -> crop transforms. ``start`` /
     ``end`` (seconds) analyse one time range only (the speaker is chosen within it). ``fps``:
     the frame grid (default 25); None keeps the source's own average rate (every frame of a
     constant-rate file once, as Auto-AVSR's preparation does; frame counts in ``cfg`` are then
-    source frames)."""
+    source frames). ``info``: the file's video facts when already probed (else one more look at
+    its header); ``audio``: decode the audio in the same pass into this spool (one container
+    open for both streams; whole file only)."""
     cfg = cfg or RoiConfig()
     path = str(path)
-    info = probe_video(path)
+    info = info or probe_video(path)
     rate = info.fps if fps is None else fps
     with quiet_native_stderr():
-        a = _analyse(path, info, cfg, workers, start, end, rate)
+        a = _analyse(path, info, cfg, workers, start, end, rate, audio)
     a.start, a.end, a.fps = start, end, rate
     return a
 
@@ -140,7 +118,14 @@ def _span(info, start: float, end: float | None) -> float:
 
 
 def _analyse(
-    path: str, info, cfg: RoiConfig, workers: int, start: float = 0.0, end: float | None = None, rate: float = FPS
+    path: str,
+    info,
+    cfg: RoiConfig,
+    workers: int,
+    start: float = 0.0,
+    end: float | None = None,
+    rate: float = FPS,
+    audio: AudioSpool | None = None,
 ) -> Analysis:
     det = FaceDetector(cfg)
     tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
@@ -151,7 +136,7 @@ def _analyse(
     cache = GrayFrameCache(info.width, info.height) if not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES else None
     n = 0
     try:
-        for fr in iter_frames(path, fps=rate, start=start, end=end):
+        for fr in iter_frames(path, fps=rate, start=start, end=end, audio=audio):
             n = fr.index + 1
             if cache is not None:
                 cache.append(to_gray(fr.image))
@@ -236,28 +221,43 @@ def _fit(image: tuple[np.ndarray, float], max_side: int) -> tuple[np.ndarray, fl
     return cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA), s * k
 
 
-def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], None]) -> int:
+def render(
+    path: str,
+    a: Analysis,
+    cfg: RoiConfig,
+    sink: Callable[[np.ndarray], None],
+    first: int = 0,
+    stop: int | None = None,
+    keep: bool = False,
+) -> int:
     """Pass 2: warp every frame straight into its crop and hand it to ``sink``; grey crops read
     the frames the analysis kept (:class:`GrayFrameCache`) instead of decoding again. When the crop
     shrinks the face by more than 2x (large faces, 4K), frames are first reduced with area
     filtering so the crop does not alias. ``align="mean_face"`` fills outside the frame with
-    black, as Auto-AVSR does (``"mesh"`` repeats the border)."""
+    black, as Auto-AVSR does (``"mesh"`` repeats the border).
+
+    ``first`` / ``stop``: render frames ``first <= t < stop`` only (from the kept grey frames
+    when there are, else decoding that time range); ``keep``: keep the grey frames for another
+    range (:meth:`Analysis.close` releases them)."""
     zoom = float(np.max(np.hypot(a.transforms[:, 0, 0], a.transforms[:, 0, 1])))
     pre = min(1.0, 2.0 * zoom)
     size = cfg.out_size
-    cache, a.gray_cache = a.gray_cache, None
+    stop = a.frames if stop is None else min(stop, a.frames)
+    cache = a.gray_cache
     if cache is not None and (cfg.color or not cache.usable or cache.count != a.frames):
-        cache.close()
+        a.close()
         cache = None
     if cache is not None:
-        frames = ((t, g) for t, g in enumerate(cache))
+        frames = zip(range(first, stop), cache.read(first, stop))
     else:
-        frames = ((fr.index, fr.image) for fr in iter_frames(path, fps=a.fps, start=a.start, end=a.end))
+        t0 = a.start + first / a.fps
+        t1 = None if a.end is None and stop == a.frames else a.start + stop / a.fps
+        frames = ((first + fr.index, fr.image) for fr in iter_frames(path, fps=a.fps, start=t0, end=t1))
     border = cv2.BORDER_CONSTANT if cfg.align == "mean_face" else cv2.BORDER_REPLICATE
     count = 0
     try:
         for t, image in frames:
-            if t >= a.frames:
+            if t >= stop:
                 break
             m = a.transforms[t].astype(np.float64)
             if cfg.color:
@@ -274,10 +274,10 @@ def render(path: str, a: Analysis, cfg: RoiConfig, sink: Callable[[np.ndarray], 
             sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border))
             count += 1
     finally:
-        if cache is not None:
-            cache.close()
-    if count != a.frames:
-        raise MediaError(f"{path}: decoded {count} frames on the second pass, {a.frames} on the first")
+        if not keep:
+            a.close()
+    if count != stop - first:
+        raise MediaError(f"{path}: decoded {count} frames on the second pass, {stop - first} on the first")
     return count
 
 

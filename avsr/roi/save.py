@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from avsr.core.audio import read_audio, write_wav
+from avsr.core.audio import AudioSpool, write_wav
 from avsr.core.files import atomic_path
-from avsr.core.media import FPS
+from avsr.core.media import FPS, SAMPLE_RATE, probe_video
 from avsr.core.video import CropWriter
 from avsr.roi.config import RoiConfig
 from avsr.roi.extract import Analysis, analyse, render
@@ -65,11 +65,23 @@ def extract_to(
     path: str | os.PathLike, out_dir: str | os.PathLike, clip_id: str, cfg: RoiConfig | None = None, workers: int = 2
 ) -> dict[str, Any]:
     """Process one video and write its outputs; returns its manifest record (paths relative to
-    ``out_dir``). Crops stream to disk, so memory does not grow with the clip's length."""
+    ``out_dir``). Crops stream to disk, so memory does not grow with the clip's length. The file
+    is looked at once and decoded once: its audio is decoded in the analysis pass, and the crops
+    are rendered from the grey frames that pass kept."""
     cfg = cfg or RoiConfig()
     path = str(path)
     paths = output_paths(out_dir, clip_id)
-    a = analyse(path, cfg, workers=workers)
+    info = probe_video(path)
+    spool = AudioSpool() if info.has_audio else None
+    try:
+        return _extract_to(path, out_dir, clip_id, cfg, workers, paths, info, spool)
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def _extract_to(path, out_dir, clip_id, cfg, workers, paths, info, spool) -> dict[str, Any]:
+    a = analyse(path, cfg, workers=workers, info=info, audio=spool)
     keep = set(sample_frames(a.frames, cfg.qa_frames))
     shown: dict[int, np.ndarray] = {}
     with CropWriter(paths["roi"], cfg.out_size, cfg.color) as w:
@@ -81,7 +93,8 @@ def extract_to(
 
         render(path, a, cfg, sink)
     save_landmarks(paths["landmarks"], a, cfg)
-    audio = read_audio(path)
+    chunks = list(spool.blocks(60 * SAMPLE_RATE)) if spool is not None else []
+    audio = np.concatenate(chunks) if chunks else None
     if audio is not None:
         write_wav(paths["audio"], audio)
     elif paths["audio"].exists():

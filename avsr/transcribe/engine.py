@@ -78,7 +78,7 @@ class SegmentStream:
             yield from prepared(self.jobs, self.prep, max(1, self.workers), self.prefetch, self.timeout)
             return
         for i, job in self.jobs:
-            yield from self.prep(i, job.id, job.source, job.extra)
+            yield from self.prep(i, job.id, job.source, job.extra, job.media)
 
 
 def batches(stream: SegmentStream, size: int) -> Iterator[list[Segment]]:

@@ -12,7 +12,8 @@ from avsr.core.jsonl import read_jsonl
 from avsr.data.mixing import read_sources
 from avsr.evaluation.conditions import Condition, available_categories, conditions, noise_bank
 from avsr.evaluation.decoding import read_manifest, run_whisper
-from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_av
+from avsr.evaluation.systems import evaluate_lipreading, evaluate_whisper, load_system
+from avsr.recognizers.options import ModelOptions
 from avsr.whisper.decoding import DecodingOptions
 
 SNRS = (5.0, -5.0)
@@ -24,7 +25,15 @@ wer: 12.5, labelled_hours: 433, source: "P Table 4", notes: ""}
 """
 
 
-GREEDY = DecodingOptions(temperatures=(0.0,))  # the harness is tested here, the fallback in tests/av
+GREEDY = DecodingOptions(temperatures=(0.0,))  # the harness is tested here, the fallback in tests/whisper
+
+
+def tiny_options(whisper_dir, adapters: bool = True, **kw) -> ModelOptions:
+    """The tiny random Whisper (and its two sets) on the torch engine, greedy."""
+    kw = {"engine": "torch", "decoding": GREEDY} | kw
+    return ModelOptions(
+        whisper=str(whisper_dir / "tiny"), adapters=str(whisper_dir / "adapters") if adapters else None, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +45,13 @@ def avsr_run(lrs3_test, noise_sources, whisper_dir, tmp_path_factory):
         lrs3_test,
         out,
         system="avsr",
-        whisper=str(whisper_dir / "tiny"),
-        adapters=whisper_dir / "adapters",
+        options=tiny_options(whisper_dir, batch_size=2),
         noise_sources=noise_sources,
         categories=["babble", "music"],
         snrs=SNRS,
         corpus="LRS3",
         published=pub,
         resamples=200,
-        batch_size=2,
-        decoding=GREEDY,
     )
     return out, rows, md
 
@@ -103,16 +109,13 @@ def test_two_runs_give_identical_numbers(avsr_run, lrs3_test, noise_sources, whi
         lrs3_test,
         tmp_path,
         system="avsr",
-        whisper=str(whisper_dir / "tiny"),
-        adapters=whisper_dir / "adapters",
+        options=tiny_options(whisper_dir, batch_size=3),
         noise_sources=noise_sources,
         categories=["babble", "music"],
         snrs=SNRS,
         corpus="LRS3",
         published=pub,
         resamples=200,
-        batch_size=3,
-        decoding=GREEDY,
     )
     for name in ("utterances.jsonl", "results.csv", "results.md"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
@@ -121,15 +124,15 @@ def test_two_runs_give_identical_numbers(avsr_run, lrs3_test, noise_sources, whi
 def test_batched_decoding_equals_one_by_one(lrs3_test, noise_sources, whisper_dir):
     records = read_manifest(lrs3_test)
     N_CLIPS = len(records)
-    av, sets = load_av(str(whisper_dir / "tiny"), whisper_dir / "adapters", None)
+    rec, sets = load_system(tiny_options(whisper_dir, batch_size=N_CLIPS, decoding=None), None)
     bank = noise_bank(read_sources(noise_sources), ["babble"], seed=0)
     conds = conditions(["babble"], [0.0])
-    batched = run_whisper(av, records, conds, sets, bank, visual=True, system="avsr", batch_size=N_CLIPS)
-    single = run_whisper(
-        av, records, conds, sets, bank, visual=True, system="avsr", batch_size=1
-    )  # fallback sampling included
+    batched = run_whisper(rec, records, conds, sets, bank, visual=True, system="avsr")
+    rec.batch_size = 1
+    single = run_whisper(rec, records, conds, sets, bank, visual=True, system="avsr")  # fallback sampling included
     assert [u["hyp"] for u in batched] == [u["hyp"] for u in single]
-    audio_only = run_whisper(av, records, conds, ["babble"], bank, visual=False, batch_size=N_CLIPS)
+    rec.batch_size = N_CLIPS
+    audio_only = run_whisper(rec, records, conds, ["babble"], bank, visual=False)
     with_crops = [u for u in batched if u["set"] == "babble"]
     assert [u["hyp"] for u in audio_only] != [u["hyp"] for u in with_crops]  # the set's fusion uses the crops
     none = [u["hyp"] for u in batched if u["set"] == "none"]
@@ -157,9 +160,8 @@ def test_noise_conditions_are_exact_and_seeded(lrs3_test, noise_sources):
 
 def test_lipreading_with_dictionary_lookup(lrs3_test, vsr_ckpt, tmp_path):
     N_CLIPS = len(read_manifest(lrs3_test))
-    rows, md = evaluate_lipreading(
-        lrs3_test, tmp_path, ckpt=vsr_ckpt, p2t="lexicon", corpus="LRS3", published=None, resamples=100, batch_size=2
-    )
+    opts = ModelOptions(vsr=str(vsr_ckpt), p2t="lexicon", batch_size=2)
+    rows, md = evaluate_lipreading(lrs3_test, tmp_path, options=opts, corpus="LRS3", published=None, resamples=100)
     assert (
         len(rows) == 1
         and rows[0].system == "vsr"
@@ -174,18 +176,18 @@ def test_lipreading_with_dictionary_lookup(lrs3_test, vsr_ckpt, tmp_path):
     )  # no SNR axis for video only
 
 
-def test_clips_longer_than_a_whisper_window_are_cut(whisper_dir):
+def test_clips_longer_than_a_whisper_window_are_cut_as_transcribe_cuts_them(whisper_dir, tmp_path):
     import numpy as np
     from avtools import FIXTURES
 
-    from avsr.core.audio import read_audio
-    from avsr.core.segments import split_audio
-    from avsr.evaluation.decoding import whisper_texts
+    from avsr.core.audio import read_audio, write_wav
+    from avsr.evaluation.decoding import utterance_texts
 
-    av, _ = load_av(str(whisper_dir / "tiny"), None, None)
+    rec, _ = load_system(tiny_options(whisper_dir, adapters=False), None)
     a = read_audio(FIXTURES / "goforward_16k.wav")
     long = np.tile(a, int(31 * 16000 / len(a)) + 1)  # > 30 s
-    texts = whisper_texts(av, [a, long], decoding=GREEDY)
-    assert texts == [av.transcribe(a, opts=GREEDY), av.transcribe(long, opts=GREEDY)]
-    pieces = [av.generate(av.features(seg), audio=[seg], opts=GREEDY)[0] for _, seg in split_audio([long])]
-    assert len(pieces) == 2 and texts[1] == " ".join(t for t in pieces if t)  # two windows, two texts joined
+    texts, per = utterance_texts(rec, [a, long], None, "none")
+    assert [len(p) for p in per] == [1, 2]  # two windows for the long clip
+    for clip, text in zip((a, long), texts):  # the words avsr transcribe gives for the same audio
+        write_wav(tmp_path / "clip.wav", clip)
+        assert rec.transcribe(tmp_path / "clip.wav", mode="asr", adapter="none").text == text

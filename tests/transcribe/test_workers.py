@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 
 from avsr.core.jobs import Job
-from avsr.transcribe.workers import prepared
+from avsr.recognizers.prepare import Preparer
+from avsr.roi.config import RoiConfig
+from avsr.transcribe.workers import PrepareJob, prepared
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workerprobes import Crasher, Probe, Staller  # noqa: E402
+
+ASR = "asr"  # the probes cut no crops: in this mode their workers skip the crop extraction's warm-up
 
 
 def _jobs(*ids):
@@ -21,6 +25,7 @@ def _jobs(*ids):
 
 
 def test_workers_prepare_every_input_in_processes_without_torch():
+    """In the default mode the workers warm up the crop extraction (mediapipe) first: still no torch."""
     segs = list(prepared(_jobs("a", "b", "c", "d", "e"), Probe(), workers=2, prefetch=1))
     assert sorted((s.item, s.index) for s in segs) == [(i, k) for i in range(5) for k in range(2)]
     for i in range(5):  # an input's segments arrive in order, the last one final
@@ -32,7 +37,7 @@ def test_workers_prepare_every_input_in_processes_without_torch():
 
 
 def test_a_dead_worker_fails_its_input_and_a_new_one_takes_the_rest():
-    segs = list(prepared(_jobs("a", "bad", "c", "d"), Crasher(), workers=1, prefetch=4))
+    segs = list(prepared(_jobs("a", "bad", "c", "d"), Crasher(mode=ASR), workers=1, prefetch=4))
     by_id = {}
     for s in segs:
         by_id.setdefault(s.id, []).append(s)
@@ -49,7 +54,7 @@ def test_an_input_over_the_time_limit_fails_and_the_batch_goes_on():
     """A worker stuck on one input is stopped at the limit; a slow consumer does not count."""
     t = time.monotonic()
     segs = []
-    for s in prepared(_jobs("a", "stall", "c", "d"), Staller(), workers=1, prefetch=1, timeout=3):
+    for s in prepared(_jobs("a", "stall", "c", "d"), Staller(mode=ASR), workers=1, prefetch=1, timeout=3):
         segs.append(s)
         if s.id == "a":
             time.sleep(4)  # the main process is busy: the worker's results wait, its clock does not run
@@ -66,7 +71,7 @@ def test_workers_die_with_their_parent():
     code = (
         "import sys; from avsr.core.jobs import Job; from avsr.transcribe.workers import prepared; "
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); from workerprobes import Sleeper; "
-        "s = next(prepared([(0, Job('a', 'x'))], Sleeper(), 1, 1)); print(s.extra['pid'], flush=True); "
+        "s = next(prepared([(0, Job('a', 'x'))], Sleeper(mode='asr'), 1, 1)); print(s.extra['pid'], flush=True); "
         "import time; time.sleep(120)"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -80,6 +85,25 @@ def test_workers_die_with_their_parent():
         assert not _alive(child)
     finally:
         parent.kill()
+
+
+def test_workers_warm_up_the_crop_extraction_only_when_inputs_may_need_it(monkeypatch):
+    warmed = []
+    monkeypatch.setattr("avsr.roi.batch.warm_up", warmed.append)
+    face = RoiConfig(mode="face")
+    cases = [
+        (Preparer(), [RoiConfig()]),
+        (Preparer(mode="vsr", roi=face), [face]),
+        (Preparer(mode="avsr", crops=False, montage_dir="m"), [RoiConfig()]),
+        (Preparer(mode=ASR), []),
+        (Preparer(mode="avsr", crops=False), []),
+        (Preparer(mode="vsr", unavailable={"vsr": "no VSR model"}), []),
+        (Preparer(unavailable={"vsr": "no VSR model", "av": "no AV model"}), []),
+    ]
+    for prep, want in cases:
+        warmed.clear()
+        PrepareJob(prep).warmup()
+        assert warmed == want, prep
 
 
 def _alive(pid: int) -> bool:
