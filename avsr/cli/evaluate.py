@@ -174,9 +174,9 @@ def _cmd_eval_whisper(args) -> int:
 def _cmd_eval_vsr(args) -> int:
     from avsr.core.errors import UsageError
     from avsr.recognizers.checkpoints import load_checkpoint
-    from avsr.recognizers.load import is_published
+    from avsr.recognizers.load import is_autoavsr_file
 
-    if is_published(args.ckpt):
+    if is_autoavsr_file(args.ckpt):
         return _eval_autoavsr(args)
     if args.decode in ("joint", "ctc") or args.tokens:
         raise UsageError("--decode joint|ctc and --tokens apply to a published Auto-AVSR .pth checkpoint")

@@ -192,7 +192,7 @@ def run_vsr(
 def run_word_reader(
     reader, records: Sequence[dict[str, Any]], name: str, batch_size: int = 8, progress: bool = False
 ) -> list[dict[str, Any]]:
-    """Lip reading with a model that outputs words (:meth:`avsr.recognizers.published.AutoAVSRReader.read`):
+    """Lip reading with a model that outputs words (:meth:`avsr.recognizers.autoavsr.AutoAVSRReader.read`):
     crops of ``batch_size`` clips per padded batch -> text; lines carry the hypothesis score."""
     from tqdm import tqdm
 

@@ -39,7 +39,7 @@ def load_system(options: ModelOptions, sets: Sequence[str] | None, accelerator: 
     from avsr.recognizers.load import load_av
 
     rec = load_av(options, accelerator)
-    installed = rec.av.sets
+    installed = rec.bank.sets
     if options.adapters and not installed:
         raise EvalInputError(
             f"{options.adapters}: no adapter sets here (a set is a folder with avsr_adapter.json; "
@@ -154,7 +154,7 @@ def evaluate_lipreading(
       words by the phoneme-to-text adapter ``p2t`` or, with ``p2t="lexicon"``, by dictionary
       lookup (word frequencies from ``lexicon_counts``, a JSON word -> count file); rows carry
       WER and PER."""
-    from avsr.recognizers.load import is_published
+    from avsr.recognizers.load import is_autoavsr_file
 
     records = read_manifest(manifest, ("text", "roi"), limit)
     common = {
@@ -164,7 +164,7 @@ def evaluate_lipreading(
         "seed": seed,
         "bootstrap resamples": resamples,
     }
-    if is_published(options.vsr):
+    if is_autoavsr_file(options.vsr):
         lines, info = _autoavsr_lines(options, records, progress)
     else:
         lines, info = _vsr_lines(options, records, lexicon_counts, progress)
@@ -175,7 +175,7 @@ def evaluate_lipreading(
 
 
 def _autoavsr_lines(opts: ModelOptions, records, progress: bool):
-    from avsr.recognizers.published import AutoAVSRReader
+    from avsr.recognizers.autoavsr import AutoAVSRReader
 
     decode = opts.decode or "joint"
     reader = AutoAVSRReader.from_files(

