@@ -144,7 +144,9 @@ class AVRecognizer:
                 why += f" (not installed: {', '.join(d.skipped)})"
         if name != NO_ADAPTER and not visual and self.bank.meta.get(name, {}).get("modality") == "audio-visual":
             scenario = self.bank.meta[name].get("scenario", name)
-            alt = [n for n, m in self.bank.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"]
+            alt = [
+                n for n, m in self.bank.meta.items() if m.get("scenario") == scenario and m.get("modality") == "audio"
+            ]
             why += f"; no video: {'audio-only set ' + alt[0] if alt else 'the audio-visual set without its fusion'}"
             name = alt[0] if alt else name
         return name, noise, why
