@@ -7,6 +7,7 @@ import os
 import sys
 
 from avsr.cli.common import decoding_args, decoding_options, model_args, progress_arg
+from avsr.recognizers.options import PRECISIONS
 
 
 def add(sub) -> None:
@@ -64,7 +65,7 @@ def add(sub) -> None:
     p.add_argument(
         "--precision",
         default="32-true",
-        choices=["32-true", "bf16-mixed", "16-mixed"],
+        choices=PRECISIONS,
         help="Lightning precision: 32-true (default, exact), bf16-mixed (autocast: ~1.3-1.6x faster Whisper on CPUs "
         "with bf16 units and on GPUs; recorded in each output line's model)",
     )
