@@ -16,7 +16,7 @@ landmarks, ~4 KB a frame, are held):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,7 +27,7 @@ import avsr.roi.mean_face as mean_face
 from avsr.core.audio import AudioSpool, read_audio
 from avsr.core.errors import MediaError
 from avsr.core.media import FPS, SAMPLE_RATE, VideoInfo, probe_video
-from avsr.core.video import iter_frames, to_gray, to_rgb
+from avsr.core.video import Frame, iter_frames, to_gray, to_rgb
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
 from avsr.roi.frame_cache import GRAY_CACHE_MAX_BYTES, GrayFrameCache
@@ -57,6 +57,7 @@ class Analysis:
     fps: float = FPS  # frame rate of the analysed frames (25, or the source's own rate)
     keypoints: np.ndarray | None = None  # align="mean_face": (T, 4, 2) detector keypoints, NaN where none
     gray_cache: GrayFrameCache | None = field(default=None, repr=False)  # consumed by render()
+    _decoding: tuple[int, Iterator[Frame]] | None = field(default=None, repr=False)  # (next index, frames)
 
     @property
     def frames(self) -> int:
@@ -67,10 +68,29 @@ class Analysis:
         return float(self.face.mean()) if len(self.face) else 0.0
 
     def close(self) -> None:
-        """Release the grey frames kept for :func:`render` (a temporary file)."""
+        """Release the grey frames kept for :func:`render` (a temporary file), or the decode."""
         if self.gray_cache is not None:
             self.gray_cache.close()
             self.gray_cache = None
+        if self._decoding is not None:
+            self._decoding[1].close()
+            self._decoding = None
+
+    def decoded(self, path: str, first: int, stop: int) -> Iterator[tuple[int, object]]:
+        """Frames ``first <= t < stop`` decoded again: ranges asked in order share one sequential
+        decode of the file (one more open for all of them), an earlier range seeks."""
+        if self._decoding is None or self._decoding[0] > first:
+            self.close()
+            t1 = None if self.end is None else self.start + self.frames / self.fps
+            self._decoding = (first, iter_frames(path, fps=self.fps, start=self.start + first / self.fps, end=t1))
+        t, it = self._decoding
+        for fr in it:
+            self._decoding = (t + 1, it)
+            if t >= first:
+                yield t, fr.image
+            t += 1
+            if t >= stop:
+                return
 
 
 @dataclass
@@ -250,9 +270,7 @@ def render(
     if cache is not None:
         frames = zip(range(first, stop), cache.read(first, stop))
     else:
-        t0 = a.start + first / a.fps
-        t1 = None if a.end is None and stop == a.frames else a.start + stop / a.fps
-        frames = ((first + fr.index, fr.image) for fr in iter_frames(path, fps=a.fps, start=t0, end=t1))
+        frames = a.decoded(path, first, stop)
     border = cv2.BORDER_CONSTANT if cfg.align == "mean_face" else cv2.BORDER_REPLICATE
     count = 0
     try:

@@ -112,3 +112,19 @@ def test_a_file_that_is_not_media_costs_one_open_and_fails_alone(opens, tmp_path
     segs = list(Preparer("auto")(0, "bad", str(bad), None, None))
     assert len(segs) == 1 and "not a readable media file" in segs[0].error
     assert opens["bad.mp4"] <= 2
+
+
+def test_without_kept_frames_the_segments_share_one_more_decode(opens, monkeypatch):
+    """A video whose grey frames exceed the cache's limit is decoded once more to render, in one
+    sequential pass for all its segments (not one open per segment), with the same crops."""
+    import importlib
+
+    from avsr.core.segments import SegmentConfig
+
+    prep = Preparer("vsr", segments=SegmentConfig(vsr_seconds=1.6))
+    kept = list(prep(0, "c", str(SILENT)))
+    opens.clear()
+    monkeypatch.setattr(importlib.import_module("avsr.roi.extract"), "GRAY_CACHE_MAX_BYTES", 0)
+    again = list(prep(0, "c", str(SILENT)))
+    assert len(again) == len(kept) == 3 and opens[SILENT.name] == 3, dict(opens)  # probe, analysis, one render pass
+    assert all((a.crops == b.crops).all() for a, b in zip(kept, again))
