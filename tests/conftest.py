@@ -179,3 +179,20 @@ class Media:
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> Media:
     return Media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def tiny_whisper():
+    """factory: (model, processor) of a small random Whisper with tiny.en's real vocabulary (no
+    download; see avtools.tiny_whisper)."""
+    from avtools import tiny_whisper as make
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def audio_data(tmp_path_factory):
+    """Speech and noise manifests of the fixture recordings (data_prep/audio.py's layout)."""
+    from avtools import fixture_audio
+
+    return fixture_audio(tmp_path_factory.mktemp("audio"))

@@ -20,7 +20,9 @@ from avsr.adapters.sets import NO_ADAPTER
 from avsr.core import manifest
 from avsr.core.audio import read_audio
 from avsr.core.errors import InputError
+from avsr.core.media import SAMPLE_RATE
 from avsr.core.metrics import edits
+from avsr.core.segments import SegmentConfig
 from avsr.core.video import centre_mouth, read_crops
 from avsr.evaluation.conditions import CLEAN, Condition, condition_audio
 from avsr.evaluation.scoring import score
@@ -66,6 +68,7 @@ def utterance(r: dict[str, Any], system: str, set_name: str, cond: Condition, hy
 
 
 ROUTED = "routed"  # the set the noise classifier and router choose, segment by segment: what transcribe does
+WINDOW_SAMPLES = round(SegmentConfig().max_seconds * SAMPLE_RATE)  # a clip this long is one segment
 
 
 def utterance_texts(
@@ -124,24 +127,52 @@ def run_whisper(
             crops = [_crops(r) for r in chunk] if visual else None
             for cond in conds:
                 mixed = [condition_audio(bank, r["id"], a, cond) for r, a in zip(chunk, audio)]
-                for name in runs[cond.name]:
-                    texts, per = utterance_texts(rec, mixed, crops, None if name == ROUTED else name)
-                    for r, h, rs in zip(chunk, texts, per):
-                        u = utterance(r, system, name, cond, h)
-                        if name == ROUTED:
-                            est = rs[0].get("noise") or {}
-                            u |= {
-                                "routed_to": Counter(x["adapter"] for x in rs).most_common(1)[0][0],
-                                "noise_category": est.get("category"),
-                                "noise_snr": est.get("snr"),
-                            }
-                        lines.setdefault((name, cond.name), []).append(u)
+                done: dict[str, list[str]] = {}
+                for name in sorted(runs[cond.name], key=lambda n: n == ROUTED):  # forced sets first
+                    if name == ROUTED:
+                        texts, notes = _routed(rec, mixed, crops, done)
+                    else:
+                        texts, _ = utterance_texts(rec, mixed, crops, name)
+                        done[name], notes = texts, [{}] * len(chunk)
+                    for r, h, note in zip(chunk, texts, notes):
+                        lines.setdefault((name, cond.name), []).append(utterance(r, system, name, cond, h) | note)
                     bar.update(len(chunk))
     finally:
         bar.close()
     order = {c.name: i for i, c in enumerate(conds)}
     keys = sorted(lines, key=lambda k: (list(sets).index(k[0]), order[k[1]]))
     return [u for k in keys for u in sorted(lines[k], key=lambda u: u["id"])]
+
+
+def _routed(
+    rec, audio: list[np.ndarray], crops: list | None, done: dict[str, list[str]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ``routed`` texts of clips, and what each line records of the choice (``routed_to``: the
+    set of most of the clip's windows; ``noise_category``, ``noise_snr``: its first window's). A
+    clip of one window whose chosen set was already decoded as a forced set reuses that text
+    (the same model on the same input); the others are decoded by the recogniser's routing."""
+    crops = crops or [None] * len(audio)
+    texts: list[str] = [""] * len(audio)
+    notes: list[dict[str, Any]] = [{}] * len(audio)
+    todo = []
+    for i, a in enumerate(audio):
+        if len(a) <= WINDOW_SAMPLES:
+            name, est = rec.route(a, visual=crops[i] is not None)
+            if name in done:
+                texts[i], notes[i] = done[name][i], _note(name, est)
+                continue
+        todo.append(i)
+    if todo:
+        got, per = utterance_texts(rec, [audio[i] for i in todo], [crops[i] for i in todo], None)
+        for i, t, rs in zip(todo, got, per):
+            texts[i] = t
+            notes[i] = _note(Counter(x["adapter"] for x in rs).most_common(1)[0][0], rs[0].get("noise"))
+    return texts, notes
+
+
+def _note(name: str, est: dict[str, Any] | None) -> dict[str, Any]:
+    est = est or {}
+    return {"routed_to": name, "noise_category": est.get("category"), "noise_snr": est.get("snr")}
 
 
 def _audio(r: dict[str, Any]) -> np.ndarray:

@@ -6,7 +6,7 @@ through three encoder blocks, which NumPy computes in tens of milliseconds, so t
 on CTranslate2 needs neither torch nor transformers for it: :class:`NumpyNoiseHead` reads the
 head's safetensors and the Whisper blocks from the CTranslate2 ``model.bin`` the engine loads
 anyway, and computes what the PyTorch head computes (the same decision; logits within float32
-rounding, checked in ``tests/av/test_noise_head.py``).
+rounding, checked in ``tests/noise/test_noise_head.py``).
 
 The config, the class list and the decision are defined here, once, for both implementations.
 """

@@ -122,10 +122,11 @@ class AVRecognizer:
         """The adapter set the classifier and router pick for this audio (``none``: frozen)."""
         return self.route(audio)[0]
 
-    def route(self, audio: np.ndarray) -> tuple[str, dict[str, Any] | None]:
-        """The adapter set the classifier and router pick for this audio, and the classifier's
-        estimate (category, snr, ...; None without a classifier)."""
-        name, noise, _ = self._choose(audio, self.adapter, False)
+    def route(self, audio: np.ndarray, visual: bool = False) -> tuple[str, dict[str, Any] | None]:
+        """The adapter set the classifier and router pick for this audio (``visual``: with mouth
+        crops), and the classifier's estimate (category, snr, ...; None without a classifier):
+        what :meth:`decode` uses for a segment of this audio."""
+        name, noise, _ = self._choose(audio, self.adapter, visual)
         return name, noise
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:

@@ -122,16 +122,25 @@ def test_save_load_identical_and_refusals(tiny_whisper, tmp_path):
 
 def test_long_audio_is_cut_at_pauses_like_the_batch_command(tiny_whisper):
     from avsr.core.segments import split_audio
+    from avsr.evaluation.decoding import utterance_texts
+    from avsr.recognizers.audiovisual import AVRecognizer
+    from avsr.whisper.decoding import Hypothesis
 
     model, proc = tiny_whisper()
     av = AVWhisper(model, proc)
+    av.add_set("av", LoraSetConfig(r=4, alpha=8, fusion=True), SMALL_FUSION)  # crops go to its fusion
+    rec = AVRecognizer(av, batch_size=1)  # one call per piece
     a = np.resize(read_audio(FIXTURES / "goforward_16k.wav"), 61 * 16000)
     crops = np.arange(61 * 25, dtype=np.uint8)[:, None, None] * np.ones((1, 88, 88), np.uint8)
     calls = []
-    av.generate = lambda mel, c=None, v=None, beams=1, **kw: calls.append((mel.shape, c, v)) or ["x"]
-    assert av.transcribe(a, crops) == "x x x" and len(calls) == 3
+    av.decode = lambda mel, c=None, v=None, audio=None, opts=None: (
+        calls.append((mel.shape, c, v)) or [Hypothesis(tokens=[], text="x") for _ in audio]
+    )
+    texts, _ = utterance_texts(rec, [a], [crops], "av")
+    assert texts == ["x x x"] and len(calls) == 3
     pieces = list(split_audio([a]))
     assert len(pieces) == 3 and pieces[1][0] != 30 * 16000  # cut in a pause, not at 30 s
     for (start, seg), (_, c, v) in zip(pieces, calls):  # each piece gets the crops of its own time range
         assert c[0, 0, 0, 0] == (start // 640) % 256 and int(v[0]) == c.shape[1] == -(-len(seg) // 640)
-    assert av.transcribe(np.zeros(0, np.float32)) == "" and len(calls) == 3  # nothing to transcribe: no call
+    texts, _ = utterance_texts(rec, [np.zeros(0, np.float32)], None, "av")
+    assert texts == [""] and len(calls) == 3  # nothing to transcribe: no call

@@ -145,7 +145,7 @@ def test_features_match_whisper_feature_extractor():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["whisper-tiny.en"])  # whisper-base: tests/av/test_ct2.py
+@pytest.mark.parametrize("name", ["whisper-tiny.en"])  # whisper-base: tests/whisper/test_ct2.py
 def test_registry_whisper_matches_ctranslate2_and_faster_whisper(name, tmp_path, monkeypatch):
     """The converted offline weights against CTranslate2 running the same package's files:
     on identical log-mel input the encoder outputs agree to float32 precision and greedy

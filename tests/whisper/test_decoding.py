@@ -90,7 +90,10 @@ def test_real_whisper_says_nothing_on_silence(base):
     clips = [zeros, faint, speech]
     x, _ = pad(clips)
     plain = decode_torch(
-        base, base.features(zeros), opts=DecodingOptions(temperatures=(0.0,), no_speech_threshold=None)
+        base.whisper,
+        base.processor.tokenizer,
+        base.features(zeros),
+        opts=DecodingOptions(temperatures=(0.0,), no_speech_threshold=None),
     )
     assert plain[0].text.strip(" .").lower() == "you"  # the defect that the policy fixes
     out = base.decode(base.features(x), audio=clips)

@@ -42,6 +42,7 @@ def test_noise_head_trains_caches_and_routes(tiny_whisper, audio_data, tmp_path)
 
     from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
     from avsr.core.audio import read_audio
+    from avsr.noise import load_noise_classifier
     from avsr.noise.head_torch import NoiseHead
     from avsr.recognizers.audiovisual import AVRecognizer
     from avsr.recognizers.checkpoints import load_checkpoint
@@ -86,36 +87,73 @@ def test_noise_head_trains_caches_and_routes(tiny_whisper, audio_data, tmp_path)
     for p in av.whisper.parameters():
         if p.requires_grad:
             p.data.normal_(0, 0.5)  # a set that changes the model where it applies
-    rec = AVRecognizer(av, head)
-    out = head.predict(audio)
-    assert out["category"] in head.cfg.classes and abs(sum(out["probs"].values()) - 1) < 1e-3
+    clf = load_noise_classifier(final, av.frozen_encoder())  # the head on the bank's frozen Whisper
+    assert isinstance(clf, NoiseHead)
+    rec = AVRecognizer(av, clf)
+    out = clf.predict(audio)
+    assert out["category"] in clf.cfg.classes and abs(sum(out["probs"].values()) - 1) < 1e-3
     av.activate("music")
-    assert head.predict(audio) == out  # the features do not depend on the active set
+    assert clf.predict(audio) == out  # the features do not depend on the active set
     assert rec.choose(audio) in ("none", "music")
     # a rerun with the same data settings reuses the cached features
     train_noise_head(build(NoiseHeadTrainConfig, None, over + ["trainer.max_steps=16"]), whisper=model)
     assert os.stat(cache).st_mtime_ns == stamp
 
 
-def test_routed_system_reuses_decodes(tiny_whisper, audio_data):
-    from avsr.adapters.torch_bank import AVWhisper
+class StubNoise:
+    """A noise classifier that says what it was told for each clip length (else clean)."""
+
+    def __init__(self, by_length: dict[int, tuple[str, float]]):
+        self.by_length, self.calls = by_length, 0
+
+    def predict(self, audio):
+        self.calls += 1
+        category, snr = self.by_length.get(len(audio), ("clean", 30.0))
+        return {"category": category, "snr": snr, "probs": {category: 1.0}}
+
+
+def test_routed_system_decodes_with_the_set_the_router_picks(tiny_whisper, audio_data):
+    """The routed system decodes each mixture with the set that the recogniser's classifier and
+    router pick: its text is that forced set's (reused when that set was decoded forced), and its
+    lines record the choice and the estimate."""
+    from avtools import perturb_set
+
+    from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
+    from avsr.core.audio import read_audio
     from avsr.evaluation.conditions import conditions
-    from avsr.evaluation.decoding import ROUTED, run_whisper
+    from avsr.evaluation.decoding import ROUTED, EvalInputError, run_whisper
+    from avsr.recognizers.audiovisual import AVRecognizer
 
     model, proc = tiny_whisper(max_length=6, init_std=0.5)
     av = AVWhisper(model, proc, "tiny").eval()
+    av.add_set("music", LoraSetConfig(r=4, alpha=8))
+    perturb_set(av, "music", seed=1, scale=0.5)  # the set changes the text
     recs = list(read_jsonl(audio_data / "speech_test.jsonl"))[:2]
-    calls = []
-    generate = av.generate
-    av.generate = lambda *a, **k: calls.append(1) or generate(*a, **k)
-    lines = run_whisper(av, recs, conditions([], []), ["none", ROUTED], choose=lambda a: ("none", None))
-    assert len(calls) == 1  # routed to the frozen model: its decode is reused
+    lengths = [len(read_audio(r["audio"])) for r in recs]
+    assert len(set(lengths)) == len(recs) and max(lengths) < 30 * 16000  # one window each, told apart by length
+    estimates = {lengths[0]: ("music", 5.0), lengths[1]: ("clean", 25.0)}
+    expected = {recs[0]["id"]: "music", recs[1]["id"]: "none"}  # the default router's rules
+    clf = StubNoise(estimates)
+    rec = AVRecognizer(av, clf)
+    lines = run_whisper(rec, recs, conditions([], []), ["none", "music", ROUTED])
+    assert len(lines) == 3 * len(recs)  # one line per set and utterance
+    assert clf.calls >= len(recs)  # every mixture was classified
     by = {(u["set"], u["id"]): u for u in lines}
-    assert all(by[(ROUTED, r["id"])]["hyp"] == by[("none", r["id"])]["hyp"] for r in recs)
-    assert all(by[(ROUTED, r["id"])]["routed_to"] == "none" for r in recs)
-    with pytest.raises(ValueError, match="choose"):
-        run_whisper(av, recs, conditions([], []), [ROUTED])
-    assert len(lines) == 2 * len(recs)  # one line per set and utterance
+    assert by[("music", recs[0]["id"])]["hyp"] != by[("none", recs[0]["id"])]["hyp"]  # the choice matters
+    for r, n in zip(recs, lengths):
+        routed = by[(ROUTED, r["id"])]
+        assert routed["routed_to"] == expected[r["id"]]
+        assert (routed["noise_category"], routed["noise_snr"]) == estimates[n]
+        assert routed["hyp"] == by[(expected[r["id"]], r["id"])]["hyp"]  # the forced set's text
+    calls = []
+    real = av.decode
+    av.decode = lambda *a, **k: calls.append(1) or real(*a, **k)
+    routed_only = run_whisper(rec, recs, conditions([], []), ["music", ROUTED])
+    assert len(calls) == 2  # music forced; routed reuses it, decodes only the mixture routed to 'none'
+    assert [u["hyp"] for u in routed_only if u["set"] == ROUTED] == [by[(ROUTED, r["id"])]["hyp"] for r in recs]
+    del av.decode
+    with pytest.raises(EvalInputError, match="noise classifier"):
+        run_whisper(AVRecognizer(av), recs, conditions([], []), [ROUTED])
 
 
 def test_self_distillation_packs_transcribes_and_resumes(tiny_whisper, audio_data, tmp_path):

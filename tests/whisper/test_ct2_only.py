@@ -126,11 +126,12 @@ def test_same_routes_and_words_as_the_pytorch_backed_engine(clips):
     from avsr.whisper.decoding import DecodingOptions
 
     adapters, head = shipped("adapter-sets", "whisper-base"), shipped("noise-head", "whisper-base")
-    greedy = DecodingOptions(temperatures=(0.0,))  # the fallback's equality is tests/av/test_ct2.py's
-    lite = AVRecognizer.from_pretrained("whisper-base", adapters, head, engine="ct2", decoding=greedy)
-    full = AVRecognizer.from_pretrained("whisper-base", adapters, head, engine="torch", decoding=greedy)
-    full.av.use_ct2("float32")
-    assert lite.modules() == {} and type(lite.av).__name__ == "CT2Bank" and set(full.modules()) == {"av", "noise"}
+    greedy = DecodingOptions(temperatures=(0.0,))  # the fallback's equality is tests/whisper/test_ct2.py's
+    kw = dict(adapters=adapters, classifier=head, decoding=greedy)
+    lite = AVRecognizer.from_pretrained("whisper-base", engine="ct2", **kw)
+    full = AVRecognizer.from_pretrained("whisper-base", engine="torch", **kw)
+    full.bank.use_ct2("float32")
+    assert lite.modules() == {} and type(lite.bank).__name__ == "CT2Bank" and set(full.modules()) == {"av", "noise"}
     speech = clips[:4]
     rng = np.random.default_rng(1)
     talkers = [sum(np.roll(s, int(rng.integers(len(s)))) for _ in range(5)) for s in speech]
