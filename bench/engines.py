@@ -37,10 +37,11 @@ def clips(n: int) -> tuple[list[np.ndarray], list[str]]:
 
 
 def wer(refs: list[str], hyps: list[str]) -> float:
+    """WER % as `avsr eval` scores it (Whisper's English normaliser on both sides)."""
     from avsr.core.metrics import error_rate
-    from avsr.text import normalize
+    from avsr.evaluation.scoring import words
 
-    return 100 * error_rate([normalize(r).split() for r in refs], [normalize(h).split() for h in hyps])
+    return 100 * error_rate([words(r) for r in refs], [words(h) for h in hyps])
 
 
 def timed(fn, audio: list[np.ndarray]) -> tuple[list[str], float]:

@@ -46,6 +46,13 @@ class Job:
     media: MediaInfo | None = field(default=None, hash=False, compare=False)
 
 
+POSITION = "_position"  # an input error's place among the jobs (collect_inputs); never written
+
+
+def without_position(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k != POSITION}
+
+
 def error_record(cid: str, source: str, error: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The output line of an input that failed: ``id``, ``source``, ``error`` (+ e.g. ``traceback``)."""
     return {"id": cid, "source": source, "error": error, **(extra or {})}
@@ -89,9 +96,13 @@ def collect_inputs(
     path under one of MEDIA_KEYS, relative to the manifest's folder; the line's other fields,
     e.g. ``text``, travel with the job) or glob patterns -> jobs. Clip ids are paths relative
     to the folder given (``speaker/utt``) or the file's stem. Missing paths and duplicate ids
-    come back as error records."""
+    come back as error records, each with its place in the input order (``_position``: the
+    number of jobs before it; :func:`without_position` drops it from a record to write)."""
     jobs: list[Job] = []
-    errors: list[dict[str, Any]] = []
+    rejected: list[tuple[int, dict[str, Any]]] = []  # (jobs before it, error record): input order
+
+    def reject(rec: dict[str, Any]) -> None:
+        rejected.append((len(jobs), rec))
 
     def add(path: Path, cid: str, extra: dict[str, Any] | None = None) -> None:
         jobs.append(Job(cid, str(path), extra or {}))
@@ -105,7 +116,7 @@ def collect_inputs(
                 if f.suffix.lower() in extensions and not f.name.startswith(".") and not f.is_dir()
             )
             if not named:
-                errors.append(
+                reject(
                     error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})")
                 )
             for f in named:
@@ -113,7 +124,7 @@ def collect_inputs(
                 if f.is_file():
                     add(f, cid)
                 else:  # a named pipe, a socket, a symbolic link loop or a broken link: said, not skipped
-                    errors.append(error_record(cid, str(f), f"{f}: {not_a_file(f)}"))
+                    reject(error_record(cid, str(f), f"{f}: {not_a_file(f)}"))
         elif p.is_file() and p.suffix.lower() in LIST_EXTENSIONS:
             for line in p.read_text(encoding="utf-8").splitlines():
                 line = line.strip()
@@ -122,16 +133,16 @@ def collect_inputs(
                     if f.is_file():
                         add(f, f.stem)
                     else:
-                        errors.append(error_record(f.stem, str(f), f"{f}: {not_a_file(f)} (listed in {p})"))
+                        reject(error_record(f.stem, str(f), f"{f}: {not_a_file(f)} (listed in {p})"))
         elif p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")):
 
             def bad_line(n: int, why: str, p: Path = p) -> None:
-                errors.append(error_record(f"{p.name}:{n}", str(p), f"{p}:{n}: {why}"))
+                reject(error_record(f"{p.name}:{n}", str(p), f"{p}:{n}: {why}"))
 
             for n, rec in enumerate(read_jsonl(p, on_bad=bad_line), 1):
                 key = next((k for k in MEDIA_KEYS if isinstance(rec.get(k), str)), None)
                 if key is None:
-                    errors.append(
+                    reject(
                         error_record(
                             str(rec.get("id", f"{p.name}:{n}")),
                             str(p),
@@ -147,32 +158,32 @@ def collect_inputs(
                 if f.is_file():
                     add(f, cid, extra)
                 else:
-                    errors.append(error_record(cid, str(f), f"{f}: {not_a_file(f)} (line {n} of {p})"))
+                    reject(error_record(cid, str(f), f"{f}: {not_a_file(f)} (line {n} of {p})"))
         elif p.is_file():
             add(p, p.stem)
         elif any(c in item for c in "*?["):
             matched = sorted(glob.glob(item, recursive=True))
             if not matched:
-                errors.append(error_record(item, item, f"{item}: pattern matches no file"))
+                reject(error_record(item, item, f"{item}: pattern matches no file"))
             for f in matched:
                 add(Path(f), Path(f).stem)
         elif os.path.lexists(item):
-            errors.append(error_record(p.stem or item, item, f"{item}: {not_a_file(p)}"))
+            reject(error_record(p.stem or item, item, f"{item}: {not_a_file(p)}"))
         else:
-            errors.append(error_record(p.stem or item, item, f"{item}: no such file or folder"))
+            reject(error_record(p.stem or item, item, f"{item}: no such file or folder"))
     seen: dict[str, str] = {}
-    unique = []
-    for j in jobs:
+    unique, before = [], []  # before[k]: unique jobs among jobs[:k]
+    for k, j in enumerate(jobs):
+        before.append(len(unique))
         if j.id in seen:
-            errors.append(
-                error_record(
-                    j.id, j.source, f"duplicate clip id {j.id!r}: also {seen[j.id]}; give their folder instead"
-                )
-            )
+            why = f"duplicate clip id {j.id!r}: also {seen[j.id]}; give their folder instead"
+            rejected.append((k, error_record(j.id, j.source, why)))
         else:
             seen[j.id] = j.source
             unique.append(j)
-    return unique, errors
+    before.append(len(unique))
+    rejected.sort(key=lambda e: e[0])  # stable: errors at one place keep their order
+    return unique, [r | {POSITION: before[k]} for k, r in rejected]
 
 
 class RunLock(OpenFile):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from avsr.core.errors import CheckpointError
+from avsr.core.errors import CheckpointError, UsageError
 from avsr.core.files import build_dir, sha256
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,20 @@ def shipped(kind: str, whisper: str) -> Path | None:
     return None
 
 
+def portable_name(path: str | os.PathLike) -> str:
+    """A model path as an output record names it: a shipped model by its registry name (and the
+    file inside it: ``whisper-base-adapters/router.yaml``), so records do not carry one machine's
+    install path; any other path as given."""
+    p = Path(path).resolve()
+    for name, e in registry().items():
+        if "folder" in e:
+            folder = (REGISTRY.parent.parent / e["folder"]).resolve()
+            if p == folder or folder in p.parents:
+                rel = p.relative_to(folder).as_posix()
+                return name if rel == "." else f"{name}/{rel}"
+    return os.fspath(path)
+
+
 def converted_dir(name: str) -> Path:
     """Where the one-off conversion of a registry entry lives in the cache."""
     return cache_dir() / "models" / f"{name}-{registry()[name]['files'][0]['sha256'][:12]}"
@@ -87,13 +104,128 @@ def convert_once(name: str, convert: Callable[[list[Path], Path], None]) -> Path
     ``convert(files, tmp_folder)`` writes the folder, which is renamed into place only when
     complete (an interrupted conversion leaves nothing that a later run would trust)."""
     target = converted_dir(name)
+    hold_cache(target.parent)
+    started: list[float] = []
 
     def build(tmp: Path) -> None:
         src = verified_files(name)
-        log.warning("converting %s (%s) once into %s", name, ", ".join(p.name for p in src), target)
-        convert(src, tmp)
+        started.append(time.monotonic())
+        log.info("converting %s (%s) once into %s", name, ", ".join(p.name for p in src), target)
+        with quiet_transformers():
+            convert(src, tmp)
 
-    return build_dir(target, build, lambda p: (p / "config.json").is_file())
+    out = build_dir(target, build, lambda p: (p / "config.json").is_file())
+    if started:
+        note_conversion(name, out, time.monotonic() - started[0])
+    return out
+
+
+# ----- the cache's console output, lock and size
+
+
+@contextmanager
+def quiet_transformers(logs: bool = True) -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards"), its info and
+    warning logs (``logs=False``: kept, e.g. for weights a user's folder lacks), and the
+    FutureWarning that peft's wrapping raises through it (``is_gradient_checkpointing``) are off
+    inside the block, for avsr's own loads and conversions; the previous state (verbosity, a tqdm
+    hook of the user's) comes back after, so a user's own transformers use outside the block is
+    not touched."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    previous_hook = hf_logging.set_tqdm_hook(lambda factory, args, kwargs: hf_logging.EmptyTqdm(*args, **kwargs))
+    if logs:
+        hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            yield
+    finally:
+        hf_logging.set_tqdm_hook(previous_hook)
+        hf_logging.set_verbosity(verbosity)
+
+
+LOCK = ".in-use.lock"  # in each cache folder (models/, ct2/): shared while a run uses it
+_held: dict[Path, IO] = {}
+
+
+def hold_cache(folder: Path) -> None:
+    """Take a shared lock on cache ``folder`` for the rest of this process (made if need be), so
+    that ``avsr cache --clear`` refuses to remove what this run converts or loads; waits while a
+    clear is removing it."""
+    import fcntl
+
+    folder = Path(folder)
+    if folder.resolve() in _held:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / LOCK, "a")
+    fcntl.flock(f, fcntl.LOCK_SH)
+    _held[folder.resolve()] = f
+
+
+@contextmanager
+def exclusive_cache(folders: list[Path]) -> Iterator[None]:
+    """Exclusive locks on cache ``folders`` (those that exist) for the block; UsageError at once
+    when another avsr process holds one (it is converting or running from the cache)."""
+    import fcntl
+
+    files = []
+    try:
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            own = _held.pop(folder.resolve(), None)
+            if own is not None:  # this process's own shared lock: it asked for the clear
+                own.close()
+            f = open(folder / LOCK, "a")
+            files.append(f)
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(
+                    f"{folder} is in use by another avsr run (a transcription, evaluation or conversion); "
+                    "clear the cache when it has finished"
+                ) from None
+        yield
+    finally:
+        for f in files:
+            f.close()
+
+
+def folder_bytes(path: Path) -> int:
+    """The bytes of the files under ``path`` (symbolic links not followed)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as ``du -h`` counts them (1024-based): ``281 MB``, ``1.1 GB``."""
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def note_conversion(what: str, folder: Path, seconds: float) -> None:
+    """The one line a conversion into the cache prints (a warning: shown without -v): what, where,
+    how big, what the whole cache holds now and how to clear it."""
+    log.warning(
+        "converted %s once into %s: %s in %.0f s, cache now %s (`avsr cache` lists it, `--clear` removes it)",
+        what,
+        folder,
+        human_bytes(folder_bytes(folder)),
+        seconds,
+        human_bytes(folder_bytes(cache_dir())),
+    )
 
 
 def _convert_gguf(src: list[Path], out: Path) -> None:

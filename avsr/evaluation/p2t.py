@@ -1,7 +1,8 @@
 """WER of phoneme-to-text decoders against the phoneme error rate of their input.
 
 Held-out sentences -> phonemes (G2P) -> simulated errors at each rate (seeded per sentence, the
-same for every decoder) -> each decoder -> WER against the sentence (one normalizer for both)."""
+same for every decoder) -> each decoder -> WER against the sentence (Whisper's English normaliser for both:
+:mod:`avsr.evaluation.scoring`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from avsr.core.metrics import edits, error_rate
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.evaluation.scoring import NORMALISER, normaliser_name, words
 from avsr.p2t.rescore import CHANNEL_WEIGHTS, PRIOR_WEIGHTS
-from avsr.text import normalize
 
 if TYPE_CHECKING:
     from avsr.p2t.rescore import Candidates
@@ -40,14 +41,15 @@ def wer_vs_per(
     seed: int = SEED,
 ) -> list[dict[str, Any]]:
     """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
-    every sentence's reference, noisy input and hypothesis under ``utterances``."""
+    every sentence's reference, noisy input and hypothesis under ``utterances`` and the
+    normaliser that scored them under ``normaliser``."""
     rows = []
-    refs = [normalize(r["text"]).split() for r in records]
+    refs = [words(r["text"]) for r in records]
     for rate in rates:
         noisy = noisy_inputs(records, rate, errors, seed)
         per = error_rate([r["phonemes"] for r in records], noisy)
         for name, dec in decoders.items():
-            hyps = [normalize(h).split() for h in dec(noisy)]
+            hyps = [words(h) for h in dec(noisy)]
             rows.append(
                 {
                     "system": name,
@@ -55,6 +57,7 @@ def wer_vs_per(
                     "measured_per": per,
                     "wer": error_rate(refs, hyps),
                     "sentences": len(records),
+                    NORMALISER: normaliser_name(),
                     "utterances": [
                         {
                             "id": r["id"],
@@ -153,11 +156,10 @@ def tune_weights(
     direct in {1, 0} (0: a pure noisy channel, prior and phonemes), :data:`PRIOR_WEIGHTS` and
     :data:`CHANNEL_WEIGHTS`, and the WER of each. Ties go to the earlier in that order."""
     from avsr.core.metrics import error_rate
-    from avsr.text import normalize
 
-    ref_words = [normalize(r).split() for r in refs]
+    ref_words = [words(r) for r in refs]
     grid = [(d, p, w) for d in (1.0, 0.0) for p in PRIOR_WEIGHTS for w in CHANNEL_WEIGHTS if d or p]
-    wers = {g: error_rate(ref_words, [normalize(c.best(g[2], g[1], g[0])).split() for c in cands]) for g in grid}
+    wers = {g: error_rate(ref_words, [words(c.best(g[2], g[1], g[0])) for c in cands]) for g in grid}
     d, p, w = min(grid, key=lambda g: round(wers[g], 9))
     return {"direct_weight": d, "prior_weight": p, "channel_weight": w}, wers
 
@@ -168,9 +170,8 @@ def tune_channel_weight(
     """The weight of the grid with the lowest corpus WER on (candidates, reference) pairs, and
     the WER of every weight. Ties go to the smaller weight (the LM's own choice)."""
     from avsr.core.metrics import error_rate
-    from avsr.text import normalize
 
-    ref_words = [normalize(r).split() for r in refs]
-    wers = {w: error_rate(ref_words, [normalize(c.best(w)).split() for c in cands]) for w in grid}
+    ref_words = [words(r) for r in refs]
+    wers = {w: error_rate(ref_words, [words(c.best(w)) for c in cands]) for w in grid}
     best = min(grid, key=lambda w: (round(wers[w], 9), w))
     return best, wers

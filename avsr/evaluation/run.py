@@ -1,13 +1,20 @@
 """One evaluation run's output folder, from its scored utterance lines.
 
 ``OUT/``
-  ``utterances.jsonl``   one line per utterance x system/set x condition (normalized ref/hyp, edits, counts)
-  ``results.csv``        one line per system/set x condition: WER, 95% bootstrap interval, counts (fractions)
-  ``results.md``         the same as a table, the WER-vs-SNR grid, and published numbers beside this run's
+  ``utterances.jsonl``   one line per utterance x system/set x condition (normalised ref/hyp, edits, counts)
+  ``results.csv``        one line per system/set x condition: WER, 95% bootstrap interval, counts (fractions),
+                         the normaliser
+  ``results.md``         what was run and the normaliser, the same as a table, the WER-vs-SNR grid, and
+                         published numbers beside this run's
   ``wer_vs_snr.png``     one panel per system/set, one line per noise category (noisy runs only)
   ``wer_by_category.png`` one panel per category, one line per set (noisy runs with several sets)
   ``report.html``        self-contained: tables, plots, worst/median/best utterances with crops and errors coloured
-  ``run.json``           what was run (models, manifest, seed, resamples, conditions) and the rows
+  ``run.json``           what was run (models, manifest, seed, resamples, conditions, normaliser) and the rows
+
+run.json, results.md, results.csv and report.html name the normaliser that scored the words
+(``normaliser``: Whisper's English normaliser and the source of its spelling mapping,
+:func:`~avsr.evaluation.scoring.normaliser_name`), so numbers scored differently are not compared
+unawares.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES
 from avsr.evaluation.published import load_published, published_table
 from avsr.evaluation.report import write_report
+from avsr.evaluation.scoring import NORMALISER, normaliser_name
 from avsr.evaluation.tables import ResultRow, plot_wer_vs_snr, results_markdown, snr_grid, summarize, write_csv
 
 UTTERANCES, RESULTS_CSV, RESULTS_MD, REPORT, RUN_JSON = (
@@ -48,18 +56,20 @@ def write_run(
     seed: int = 0,
 ) -> tuple[list[ResultRow], str]:
     """Write every file above into ``out``; returns the rows and the Markdown of ``results.md``.
-    ``published``: the published-numbers YAML (None: no such table); ``label`` names this run
-    in it. A malformed published file raises
+    ``utterances`` are lines scored by :func:`~avsr.evaluation.scoring.score`; ``info`` (what was
+    run) gains the normaliser that scored them. ``published``: the published-numbers YAML (None:
+    no such table); ``label`` names this run in it. A malformed published file raises
     :class:`~avsr.evaluation.published.PublishedError` before anything is written."""
     from avsr.core.files import atomic_path
     from avsr.core.jsonl import write_jsonl
 
     entries = load_published(published) if published is not None else None
+    info = {**info, NORMALISER: normaliser_name()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / UTTERANCES, utterances)
     rows = summarize(utterances, resamples, seed)
-    write_csv(rows, out / RESULTS_CSV)
+    write_csv(rows, out / RESULTS_CSV, info[NORMALISER])
     title = f"{label} on {info.get('manifest', '?')}"
     plots = [out / PLOT_BY_SET] if plot_wer_vs_snr(rows, out / PLOT_BY_SET, f"{label}: WER vs SNR") else []
     if (

@@ -1,10 +1,12 @@
-"""Scoring of text: one normalizer, per-utterance error counts and corpus WER (the primitives,
+"""Scoring of text: one normaliser, per-utterance error counts and corpus WER (the primitives,
 alignment and bootstrap intervals, are in :mod:`avsr.core.metrics`).
 
-Every reference and hypothesis goes through :func:`avsr.text.normalize` (lower case, digits
-spelled out, punctuation dropped) before it is scored, so ``IT'S 2 O'CLOCK`` and ``it's two
-o'clock`` are the same words. Corpus WER is total edits / total reference words
-(:func:`avsr.core.metrics.error_rate`), not a mean of per-utterance rates.
+Every reference and hypothesis goes through Whisper's English text normaliser
+(:func:`avsr.text.normalize_for_wer`: lower case, numbers, ordinals, years and currencies as
+digits, contractions expanded, American spellings, punctuation dropped) before it is scored, so
+``March 3rd, 1928`` and ``march third nineteen twenty eight`` are the same words. Results files
+name it (:func:`normaliser_name`, under :data:`NORMALISER`). Corpus WER is total edits / total
+reference words (:func:`avsr.core.metrics.error_rate`), not a mean of per-utterance rates.
 """
 
 from __future__ import annotations
@@ -13,13 +15,26 @@ from collections.abc import Iterable
 from typing import Any
 
 from avsr.core.metrics import DELETION, INSERTION, SUBSTITUTION, align, edits, error_rate
-from avsr.text import normalize
+from avsr.text import normalize_for_wer, wer_normalizer
+
+NORMALISER = "normaliser"  # the key under which results files (run.json, results.md, results.csv) name it
+
+
+def normaliser_name() -> str:
+    """What scored the words: ``Whisper English (transformers ... EnglishTextNormalizer; spelling
+    mapping: <package, version, file, sha256>)``."""
+    return wer_normalizer().name
+
+
+def words(text: str) -> list[str]:
+    """``text`` as WER counts it: the words of its normalised form."""
+    return normalize_for_wer(text).split()
 
 
 def score(ref: str, hyp: str) -> dict[str, Any]:
-    """One utterance: normalized ``ref`` and ``hyp``, ``edits``, ``ref_words`` and the counts of
+    """One utterance: normalised ``ref`` and ``hyp``, ``edits``, ``ref_words`` and the counts of
     ``substitutions``, ``deletions``, ``insertions`` (their sum is ``edits``)."""
-    r, h = normalize(ref), normalize(hyp)
+    r, h = normalize_for_wer(ref), normalize_for_wer(hyp)
     rw, hw = r.split(), h.split()
     ops = [a.op for a in align(rw, hw)]
     out = {

@@ -14,7 +14,7 @@ import numpy as np
 
 from avsr.core.metrics import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_interval, error_rate
 from avsr.evaluation.conditions import CLEAN
-from avsr.evaluation.scoring import corpus_wer
+from avsr.evaluation.scoring import NORMALISER, corpus_wer, normaliser_name
 
 
 @dataclass(frozen=True)
@@ -135,17 +135,21 @@ def snr_grid(rows: Sequence[ResultRow]) -> str:
     return "\n".join(out)
 
 
-def write_csv(rows: Sequence[ResultRow], path: str | os.PathLike) -> None:
-    """One line per row; rates as fractions (not %), ``snr`` empty for clean."""
+def write_csv(rows: Sequence[ResultRow], path: str | os.PathLike, normaliser: str | None = None) -> None:
+    """One line per row; rates as fractions (not %), ``snr`` empty for clean; the last column,
+    ``normaliser``, names what scored the words (None: the one :func:`~avsr.evaluation.scoring.score`
+    uses)."""
     from avsr.core.files import atomic_path
 
-    names = [f.name for f in fields(ResultRow)]
+    names = [f.name for f in fields(ResultRow)] + [NORMALISER]
+    normaliser = normaliser or normaliser_name()
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, names, lineterminator="\n")
         w.writeheader()
         for r in rows:
             d = asdict(r)
-            w.writerow({k: ("" if v is None else (f"{v:.6f}" if isinstance(v, float) else v)) for k, v in d.items()})
+            line = {k: ("" if v is None else (f"{v:.6f}" if isinstance(v, float) else v)) for k, v in d.items()}
+            w.writerow({**line, NORMALISER: normaliser})
 
 
 def _pyplot():

@@ -131,10 +131,14 @@ class AVRecognizer:
 
     def _choose(self, audio: np.ndarray, adapter: str | None, visual: bool) -> tuple[str, dict[str, Any] | None, str]:
         from avsr.noise.router import route
+        from avsr.recognizers.prepare import digital_silence
 
-        noise = self.classifier.predict(audio) if self.classifier is not None else None
+        silence = self.classifier is not None and digital_silence(audio)  # the head would guess "clean ~25 dB"
+        noise = self.classifier.predict(audio) if self.classifier is not None and not silence else None
         if adapter is not None:
             name, why = adapter, "--adapter"
+        elif silence:
+            name, why = NO_ADAPTER, "digital silence: no noise estimate"
         elif noise is None:
             name, why = self.router.default, "no noise classifier: router default"
         else:
@@ -202,12 +206,13 @@ class AVRecognizer:
                     out[i]["timings"]["decode"] = share
         return out
 
-    def transcribe(self, path: str | os.PathLike, mode: str = "avsr", adapter: str | None = None) -> Result:
+    def transcribe(self, path: str | os.PathLike, mode: str = "auto", adapter: str | None = None) -> Result:
         """One file -> its result record (a dict like whisper's: ``text``, ``segments``, plus
-        ``mode``, ``noise``, ``adapter``, ``route``, ``visual``, ``timings``). ``mode``: avsr
-        (crops when there is a face) or asr; files longer than 30 s are cut at quiet moments."""
-        if mode not in self.modes:
-            raise UsageError(f"mode must be 'avsr' or 'asr', got {mode!r}")
+        ``mode``, ``noise``, ``adapter``, ``route``, ``visual``, ``timings``). ``mode``: auto (as
+        ``avsr transcribe``: avsr for video with sound, asr for audio), avsr (crops when there is
+        a face) or asr; files longer than 30 s are cut at quiet moments."""
+        if mode not in ("auto", *self.modes):
+            raise UsageError(f"mode must be 'auto', 'avsr' or 'asr', got {mode!r}")
         return transcribe_file(self, path, mode, adapter=adapter)
 
 

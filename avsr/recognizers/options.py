@@ -130,15 +130,27 @@ class ModelOptions:
             raise UsageError("--compute-type is the ct2 engine's (torch: --quantize int8)")
 
     def names(self) -> dict[str, str]:
-        """What produced the output, for the record's ``model`` (audio / audio-visual side)."""
+        """What produced the output, for the record's ``model`` (audio / audio-visual side):
+        shipped models by their registry names (portable between machines), other paths as given,
+        and Whisper's decoding options where they differ from the defaults."""
+        from avsr.core.registry import portable_name
+
         engine = self.engine_for()
-        return {"whisper": self.whisper, "engine": engine if engine == "torch" else f"ct2 {self.compute_type}"} | {
-            k: v
-            for k, v in (
-                ("adapters", self.adapters),
-                ("classifier", self.classifier),
-                ("router", self.router),
-                ("quantize", self.quantize),
-            )
-            if v
-        }
+        out = {"whisper": self.whisper, "engine": engine if engine == "torch" else f"ct2 {self.compute_type}"}
+        for k in ("adapters", "classifier", "router"):
+            if getattr(self, k):
+                out[k] = portable_name(getattr(self, k))
+        if self.quantize:
+            out["quantize"] = self.quantize
+        changed = decoding_changes(self.decoding or DecodingOptions(beam_size=self.beam or 1))
+        if changed:
+            out["decoding"] = changed
+        return out
+
+
+def decoding_changes(opts: DecodingOptions) -> str:
+    """Whisper's decoding options that differ from the defaults, as ``name=value`` words."""
+    default = DecodingOptions()
+    return " ".join(
+        f"{f.name}={getattr(opts, f.name)}" for f in fields(opts) if getattr(opts, f.name) != getattr(default, f.name)
+    )

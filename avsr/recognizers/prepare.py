@@ -28,7 +28,7 @@ import numpy as np
 
 from avsr.core.audio import AudioSpool, iter_audio
 from avsr.core.errors import MediaError
-from avsr.core.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, MediaInfo, probe
+from avsr.core.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_EXTENSIONS, MediaInfo, probe
 from avsr.core.segments import SegmentConfig, split_audio
 from avsr.core.video import centre_mouth
 
@@ -71,6 +71,24 @@ def decide_mode(path: str, mode: str, info: MediaInfo | None = None) -> str:
     if not info.has_video and not info.has_audio:
         raise MediaError(f"{path}: no audio or video stream")
     return "vsr" if info.has_video and not info.has_audio else ("avsr" if info.has_video else "asr")
+
+
+def digital_silence(audio: np.ndarray | None) -> bool:
+    """Whether no sample of ``audio`` reaches the decoding policy's digital-silence peak
+    (:attr:`~avsr.whisper.decoding.DecodingOptions.silence_peak`: such audio is not decoded);
+    None (no audio) is not silence."""
+    from avsr.whisper.decoding import DecodingOptions
+
+    if audio is None:
+        return False
+    return audio.size == 0 or float(np.abs(audio).max()) < DecodingOptions.silence_peak
+
+
+def silent_track_note(source: str, info: MediaInfo | None) -> str:
+    """The note of an input whose whole audio track is digital silence (``--mode vsr`` suggested
+    when it has video, or when it was not probed and is named like a video)."""
+    video = info.has_video if info is not None else source.lower().endswith(VIDEO_EXTENSIONS)
+    return "silent audio track (digital silence throughout)" + ("; for lip reading use --mode vsr" if video else "")
 
 
 def frame_range(start: float, end: float) -> tuple[int, int]:
@@ -137,16 +155,20 @@ class Preparer:
                 return
             gen = self._vsr(source, cid, info) if mode == "vsr" else self._audio(source, mode, cid, info)
             pending: Segment | None = None
+            silent = mode != "vsr"  # every segment's audio digital silence so far
             for seg in gen:  # hold one back to know which is final
                 if pending is not None:
                     pending.final = False
                     yield pending
-                seg.__dict__.update(base, index=index, mode=mode, prep_seconds=time.perf_counter() - t0)
+                seg.__dict__.update(base, index=index, mode=seg.mode or mode, prep_seconds=time.perf_counter() - t0)
+                silent = silent and digital_silence(seg.audio)
                 index += 1
                 pending = seg
                 t0 = time.perf_counter()
             if pending is None:
                 raise MediaError(f"{source}: nothing to transcribe (zero-length media)")
+            if silent:  # said once, on the last segment (the record joins its segments' notes)
+                pending.note = "; ".join(n for n in (pending.note, silent_track_note(source, info)) if n)
             yield pending
         except MediaError as e:
             yield Segment(**base, index=index, error=str(e), prep_seconds=time.perf_counter() - t0)
@@ -156,7 +178,7 @@ class Preparer:
             yield seg
 
     def _audio(self, source: str, mode: str, cid: str, info: MediaInfo | None) -> Iterator[Segment]:
-        if mode == "avsr" and info is not None and not info.has_video:  # auto chose avsr because there is video
+        if mode == "avsr" and info is not None and not info.has_video:  # avsr asked of a file with no video
             mode, note = "asr", "no video stream: audio only"
         else:
             note = ""
@@ -165,7 +187,7 @@ class Preparer:
             got = False
             for seg in audio_segments(iter_audio(source), self.segments, note):
                 got = True
-                seg.source = source
+                seg.source, seg.mode = source, mode
                 yield seg
             if not got:
                 raise MediaError(f"{source}: no audio samples (a silent video needs --mode vsr)")

@@ -52,7 +52,13 @@ class Recognizer(Protocol):
 def transcribe_file(rec: Recognizer, path: str | os.PathLike, mode: str, **decode_kw: Any) -> Result:
     """Prepare ``path`` in ``mode``, decode all its segments in one call, assemble the record.
     MediaError when the file cannot be prepared."""
-    prep = Preparer(mode, rec.roi, crops=getattr(rec, "needs_crops", True))
+    unavailable = {}
+    if "vsr" not in rec.modes:  # auto mode on a silent video, for a recogniser that needs sound
+        unavailable["vsr"] = (
+            f"{path}: a silent video: this recogniser reads {' / '.join(rec.modes)}; lip reading needs "
+            "avsr.load_recognizer(vsr=...) (`avsr models` lists the published lip-reading checkpoints)"
+        )
+    prep = Preparer(mode, rec.roi, crops=getattr(rec, "needs_crops", True), unavailable=unavailable)
     segs = list(prep(0, Path(path).stem, os.fspath(path)))
     if segs[-1].error:
         raise MediaError(segs[-1].error)

@@ -1,11 +1,14 @@
 """The result record of one input, defined once (:class:`Result`): what ``transcribe(path)``
 returns, one JSONL line of ``avsr transcribe -o`` (:meth:`Result.to_dict`), and captions.
 
-Fields: ``id``, ``source``, ``mode`` (avsr | asr | vsr), ``text``, ``model`` (what produced it),
-``duration`` (seconds), for avsr/asr the input-level ``noise`` / ``adapter`` / ``route`` /
-``visual``, for vsr ``phonemes``, then ``face_ratio``, ``note``, ``montage`` (crop montage,
-when asked for), ``segments`` and ``timings`` (seconds: prepare = decoding + crops, noise,
-decode, ...). A segment has start, end, text, and for avsr/asr the noise class, SNR estimate and
+Fields: ``id``, ``source``, ``mode`` (avsr | asr | vsr), ``text``, ``model`` (what produced it:
+shipped models by registry name, non-default decoding options), ``duration`` (seconds), for
+avsr/asr the input-level ``noise`` (class, SNR, class probabilities weighted over the segments) /
+``adapter`` / ``route`` / ``visual``, for vsr ``phonemes``, then ``face_ratio``, ``note``,
+``montage`` (crop montage, when asked for), ``segments`` and ``timings`` (seconds: prepare =
+decoding + crops, noise; decode, vsr, p2t = this input's share of its batches: segments decoded
+together split a batch's time equally, since Whisper pads each to the same 30 s window).
+A segment has start, end, text, and for avsr/asr the noise class, SNR estimate and
 adapter set, and Whisper's avg_logprob, no_speech_prob, temperature, compression_ratio and
 ``skipped`` (why no text: silence, no-speech), and with word timestamps ``words`` (word,
 start, end, probability). A failed input is an error line instead
@@ -142,8 +145,13 @@ def _av_summary(segments: list, results: list[dict[str, Any]]) -> dict[str, Any]
         cat = by_noise.most_common(1)[0][0]
         snrs = [(d, r["noise"]["snr"]) for d, r in zip(dur, results) if r["noise"] and r["noise"]["category"] == cat]
         noise = {"category": cat, "snr": _r(sum(d * v for d, v in snrs) / max(1e-9, sum(d for d, _ in snrs)))}
-        if len(results) == 1:
-            noise["probs"] = {k: _r(v) for k, v in results[0]["noise"].get("probs", {}).items()}
+        probs: Counter = Counter()  # each class's probability, duration-weighted over the segments
+        weight = sum(d for d, r in zip(dur, results) if r["noise"] and r["noise"].get("probs"))
+        for d, r in zip(dur, results):
+            for k, v in ((r["noise"] or {}).get("probs") or {}).items():
+                probs[k] += v if len(results) == 1 else d * v / max(1e-9, weight)
+        if probs:
+            noise["probs"] = {k: _r(v) for k, v in probs.items()}
     return {"noise": noise, "adapter": adapter, "route": route, "visual": any(r.get("visual") for r in results)}
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from avsr.core.configs import from_dict
 from avsr.core.errors import MediaError, UsageError
 from avsr.core.files import output_folder
-from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids
+from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, without_position
 from avsr.core.jsonl import JsonlAppender, write_jsonl
 from avsr.core.pool import NOT_STARTED, in_workers
 from avsr.roi.config import RoiConfig
@@ -160,6 +160,7 @@ def run_batch(
                 bar.update(1)
 
             for e in errors or []:
+                e = without_position(e)
                 result.failed.append(e)
                 err.write(e)
             work = ExtractJob(str(out), cfg.to_dict(), threads)

@@ -1,4 +1,6 @@
-"""The one text normalizer, applied to references and hypotheses alike before any WER."""
+"""The text normalizer of G2P and training text: words as they are pronounced, digits spelled out
+(``1984`` -> ``one thousand nine hundred eighty four``). WER does not use it: references and
+hypotheses are scored with Whisper's English normaliser (:mod:`avsr.text.wer_text`)."""
 
 from __future__ import annotations
 

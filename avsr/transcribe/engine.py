@@ -26,12 +26,21 @@ from typing import TYPE_CHECKING, Any
 
 from avsr.core.errors import UsageError
 from avsr.core.files import output_folder
-from avsr.core.jobs import Job, RunLock, RunSummary, error_record, finished_ids, release_memory
-from avsr.core.jsonl import JsonlAppender, write_jsonl
+from avsr.core.jobs import (
+    POSITION,
+    Job,
+    RunLock,
+    RunSummary,
+    error_record,
+    release_memory,
+    without_position,
+)
+from avsr.core.jsonl import JsonlAppender
 from avsr.recognizers.prepare import Preparer, Segment
 from avsr.recognizers.protocol import Recognizer
 from avsr.recognizers.record import assemble, write_captions
 from avsr.transcribe.lightning_loop import make_trainer, predict
+from avsr.transcribe.resume import finished, input_order, merge_parts, part_path, same_models
 from avsr.transcribe.workers import prepared
 
 if TYPE_CHECKING:
@@ -138,8 +147,12 @@ class ResultWriter:
         summary: RunSummary,
         on_record: Callable[[dict[str, Any]], None] | None = None,
         bar=None,
+        rejected: list[dict[str, Any]] | None = None,
     ):
+        """``rejected``: inputs that failed before the run (collect_inputs' error records, with
+        their ``_position``), written in their place in the input order."""
         self.out = JsonlAppender(path)
+        self.rejected = sorted(rejected or [], key=lambda e: e[POSITION])
         self.order, self.pos, self.jobs = order, 0, jobs
         self.models, self.opts, self.summary, self.on_record, self.bar = models, opts, summary, on_record, bar
         self.partial: dict[int, list[tuple[Segment, dict[str, Any]]]] = {}
@@ -153,9 +166,18 @@ class ResultWriter:
             if seg.final:
                 self.ready[seg.item] = self._record(sorted(self.partial.pop(seg.item), key=lambda p: p[0].index))
         while self.pos < len(self.order) and self.order[self.pos] in self.ready:
+            self._reject_until(self.order[self.pos])
             self._write(self.ready.pop(self.order[self.pos]))
             self.pos += 1
         release_memory()  # the batch's audio, crops and activations are gone: return their pages
+
+    def _reject_until(self, item: int | None) -> None:
+        """Write the input errors placed before input ``item`` (None: all that are left)."""
+        while self.rejected and (item is None or self.rejected[0][POSITION] <= item):
+            e = self.rejected.pop(0)
+            rec = error_record(e["id"], e["source"], e["error"])
+            self.summary.failed.append(rec)
+            self.out.write(rec)  # (the command said it when it collected the inputs)
 
     def _record(self, pairs: list[tuple[Segment, dict[str, Any]]]) -> dict[str, Any]:
         segs = [s for s, _ in pairs]
@@ -192,32 +214,9 @@ class ResultWriter:
             self.bar.update(1)
 
     def close(self) -> None:
+        if self.pos == len(self.order):  # every input is written: the errors after the last one
+            self._reject_until(None)
         self.out.close()
-
-
-def part_path(out: Path, rank: int, world: int) -> Path:
-    return out.with_name(f"{out.name}.part-{rank}-of-{world}")
-
-
-def finished(out: Path, retry_failed: bool = False) -> dict[str, dict[str, Any]]:
-    """id -> record already in the output (and in part files of an interrupted DDP run);
-    with ``retry_failed``, error lines are dropped from the output so that they run again."""
-    recs = finished_ids(out, *sorted(out.parent.glob(out.name + ".part-*")))
-    if retry_failed and any("error" in r for r in recs.values()):
-        recs = {k: r for k, r in recs.items() if "error" not in r}
-        write_jsonl(out, recs.values())
-        for f in out.parent.glob(out.name + ".part-*"):
-            f.unlink()
-    return recs
-
-
-def merge_parts(out: Path, order: list[str]) -> None:
-    """Rank 0, after every rank finished: output + part files -> the output in input order."""
-    recs = finished(out)
-    rank = {cid: i for i, cid in enumerate(order)}
-    write_jsonl(out, sorted(recs.values(), key=lambda r: (rank.get(r["id"], len(rank)), r["id"])))
-    for f in out.parent.glob(out.name + ".part-*"):
-        f.unlink()
 
 
 def plain_loop(task: TranscribeTask, opts: BatchOptions) -> bool:
@@ -242,7 +241,8 @@ def run(
     errors: list[dict[str, Any]] | None = None,
 ) -> RunSummary:
     """Transcribe ``jobs`` into the JSONL file ``out`` (see the module docstring). ``errors``:
-    inputs that failed before the run (e.g. missing files), written as error lines first."""
+    inputs that failed before the run (e.g. missing files; :func:`~avsr.core.jobs.collect_inputs`'
+    records with their place), written as error lines in their place in the input order."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -258,14 +258,16 @@ def run(
         if "lock" in state:
             state["lock"].close()
         raise
+    try:
+        same_models(done, models, out)
+    except BaseException:
+        if "lock" in state:
+            state["lock"].close()
+        raise
     pending = [(i, j) for i, j in enumerate(jobs) if j.id not in done]
     summary = RunSummary(skipped=len(jobs) - len(pending), rank=0 if trainer is None else trainer.global_rank)
-    if rank0 and errors:
-        with JsonlAppender(out) as f:
-            for e in errors:
-                summary.failed.append(e)
-                if e["id"] not in done:
-                    f.write(error_record(e["id"], e["source"], e["error"]))
+    rejected = [e for e in errors or [] if e["id"] not in done] if rank0 else []
+    summary.failed += [without_position(e) for e in errors or [] if e["id"] in done] if rank0 else []
 
     def stream(rank: int, world: int) -> SegmentStream:
         mine = pending[rank::world]
@@ -278,7 +280,15 @@ def run(
         bar = tqdm(total=len(mine), unit="clip", disable=not progress or rank != 0, dynamic_ncols=True, smoothing=0.1)
         path = out if world == 1 else part_path(out, rank, world)
         state["writer"] = ResultWriter(
-            path, mine, dict(pending), models, opts, summary, on_record if rank == 0 else None, bar
+            path,
+            mine,
+            dict(pending),
+            models,
+            opts,
+            summary,
+            on_record if rank == 0 else None,
+            bar,
+            [{**e, POSITION: e.get(POSITION, len(jobs))} for e in rejected] if rank == 0 else None,
         )
         state["bar"] = bar
 
@@ -296,7 +306,7 @@ def run(
             finally:
                 end()
         else:
-            ids = [j.id for j in jobs]
+            ids = input_order(jobs, errors or [])
             predict(trainer, task, stream, opts.batch_size, start, state, end, lambda: merge_parts(out, ids))
     finally:
         if "lock" in state:

@@ -168,7 +168,7 @@ def test_eval_on_an_own_manifest_gives_the_words_transcribe_gives(tmp_path):
     """`avsr eval asr --manifest my_own.jsonl` needs no --corpus, and scores the default of `avsr
     transcribe` (noise head + router + sets: 'routed') beside the frozen model, with the same words
     as `avsr transcribe` on the same files."""
-    from avsr.text import normalize
+    from avsr.text import normalize_for_wer
 
     manifest = own_manifest(tmp_path / "own")
     out = tmp_path / "run"
@@ -189,4 +189,7 @@ def test_eval_on_an_own_manifest_gives_the_words_transcribe_gives(tmp_path):
     said = {t["id"]: t for t in read_jsonl(tmp_path / "t.jsonl")}
     assert set(said) == set(routed)
     for cid, u in routed.items():  # the same words, and the same set chosen
-        assert normalize(said[cid]["text"]) == u["hyp"] and said[cid]["adapter"] == u["routed_to"], (said[cid], u)
+        assert normalize_for_wer(said[cid]["text"]) == u["hyp"] and said[cid]["adapter"] == u["routed_to"], (
+            said[cid],
+            u,
+        )

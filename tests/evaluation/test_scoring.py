@@ -1,6 +1,7 @@
 """Scoring, alignment, bootstrap, tables and the published-numbers table on known inputs."""
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -18,15 +19,89 @@ from avsr.core.metrics import (
 )
 from avsr.evaluation.published import PublishedError, canonical_condition, guess_corpus, load_published, published_table
 from avsr.evaluation.report import alignment_html, crop_strip, markdown_table_html, pick_examples
-from avsr.evaluation.scoring import corpus_wer, score
+from avsr.evaluation.scoring import corpus_wer, normaliser_name, score
 from avsr.evaluation.tables import ResultRow, results_markdown, snr_grid, summarize, write_csv
 
 
 def test_one_normalizer_for_refs_and_hyps():
-    s = score("IT'S 2 O'CLOCK!", "it's two o'clock")
-    assert s["ref"] == s["hyp"] == "it's two o'clock" and s["edits"] == 0 and s["ref_words"] == 3
+    """Whisper's English normaliser on both sides: written and spoken forms score no error."""
+    s = score("march third nineteen twenty eight", "March 3rd, 1928")  # LRS reference, Whisper-style output
+    assert s["ref"] == s["hyp"] == "march 3rd 1928" and s["edits"] == 0 and s["ref_words"] == 3
+    for ref, hyp in [
+        ("twenty dollars", "$20"),
+        ("the color of it", "The colour of it."),
+        ("it is late and i will not go", "It's late, and I won't go!"),
+        ("MISTER SMITH'S IN THE NINETEEN NINETIES", "Mr. Smith's in the 1990s"),
+    ]:
+        assert score(ref, hyp)["edits"] == 0, (ref, hyp, score(ref, hyp))
     s = score("The Cat, sat.", "the hat sat down")
     assert (s["edits"], s["substitutions"], s["deletions"], s["insertions"]) == (2, 1, 0, 1)
+    assert normaliser_name().startswith("Whisper English (transformers ")
+
+
+# What whisper-tiny.en says for the speech fixtures (avsr.adapters.ct2_bank.CT2Bank("whisper-tiny.en"),
+# default DecodingOptions, each file whole; test_real_whisper_output_is_what_whisper_says re-decodes two)
+TINY_EN = {
+    "cmu_arctic/arctic_a0007": "and you always want to see it in the superlative degree.",
+    "cmu_arctic/arctic_a0009": "He turned sharply and faced Gregson across the table.",
+    "goforward_16k": "Go forward 10 meters.",
+    "pocketsphinx_cards/001": "10 of clubs.",
+    "pocketsphinx_cards/002": "4. Queen of Clothes",
+    "pocketsphinx_cards/003": "7 of clubs.",
+    "pocketsphinx_cards/004": "5 5",
+    "pocketsphinx_cards/005": "Eight of spades, four of close, seven of hearts.",
+    "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870": "And Mr. John Dashwood had then leisure to "
+    "consider how much there might be prudently in his power to do for them.",
+    "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0880": "He was not an old-sposed young man.",
+    "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0890": "Unless to be rather cold-hearted and rather "
+    "selfish is to be ill-disposed.",
+    "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0920": "Had he married a more amiable woman, he might "
+    "have been made still more respectable than he was.",
+    "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0930": "He might even have been made amiable himself.",
+    "something_16k": "Go somewhere and do something.",
+}
+MR_DASHWOOD = "pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870"
+
+
+def _fixture_references():
+    from avtools import FIXTURES
+
+    from avsr.recipes.audio import speech_records
+
+    return {r["id"]: r for r in speech_records(FIXTURES / "speech")}
+
+
+def test_real_whisper_output_scored_against_the_fixture_transcripts():
+    """Real references (LibriVox, CMU ARCTIC, pocketsphinx transcripts) against real Whisper
+    output: "Mr." and "10" meet the references' "mister" and "ten" (the G2P normaliser counted
+    "mister"/"mr" as an error); Whisper's own quirk stays, as in every paper that uses it:
+    spoken "five five" runs together ("55") while written "5 5" does not."""
+    from avsr.core.metrics import error_rate
+    from avsr.text import normalize
+
+    refs = _fixture_references()
+    assert set(refs) == set(TINY_EN)
+    us = {i: score(refs[i]["text"], TINY_EN[i]) for i in TINY_EN}
+    assert us[MR_DASHWOOD]["edits"] == 0 and us["goforward_16k"]["edits"] == 0
+    assert us["pocketsphinx_cards/004"]["ref"] == "55" and us["pocketsphinx_cards/004"]["hyp"] == "5 5"
+    old = [(normalize(refs[i]["text"]).split(), normalize(TINY_EN[i]).split()) for i in TINY_EN]
+    assert edits(*old[list(TINY_EN).index(MR_DASHWOOD)]) == 1  # mister / mr
+    assert error_rate([r for r, _ in old], [h for _, h in old]) == pytest.approx(6 / 121)  # before
+    assert corpus_wer(us.values()) == pytest.approx(7 / 120)  # now
+
+
+def test_real_whisper_output_is_what_whisper_says():
+    """Two of those outputs, decoded again from the fixture audio, scored against their files."""
+    from avsr.adapters.ct2_bank import CT2Bank
+    from avsr.core.audio import read_audio
+    from avsr.whisper.decoding import DecodingOptions
+
+    refs = _fixture_references()
+    bank = CT2Bank("whisper-tiny.en")
+    for i in ("goforward_16k", MR_DASHWOOD):
+        a = read_audio(refs[i]["audio"])
+        said = bank.decode(bank.features(a), audio=[a], opts=DecodingOptions())[0].text
+        assert said == TINY_EN[i] and score(refs[i]["text"], said)["edits"] == 0
 
 
 def test_alignment_on_known_strings():
@@ -69,7 +144,7 @@ def test_corpus_wer_and_bootstrap_interval():
             ("a b c d", "a b c d"),
             ("a b", "a x"),
             ("a b c", "a"),
-            ("one two three four five", "one two three four five six"),
+            ("e f g h i", "e f g h i j"),  # letters: Whisper's normaliser reads number words as one number
         ]
     ]
     assert corpus_wer(us) == pytest.approx((0 + 1 + 2 + 1) / (4 + 2 + 3 + 5))
@@ -131,6 +206,17 @@ def test_rows_tables_and_csv(tmp_path):
     assert [label for label, _ in picks] == ["worst", "median"] and picks[0][1][
         "id"
     ] == "u1"  # 2 utterances: best == median
+
+
+def test_every_results_file_names_the_normaliser(tmp_path):
+    from avsr.evaluation.run import write_run
+
+    rows, md = write_run(tmp_path, _utts(), [{"id": "u0"}, {"id": "u1"}], {"system": "asr"}, None, ("asr",), "x")
+    name = normaliser_name()
+    assert f"- normaliser: {name}" in md.splitlines() and md == (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "run.json").read_text())["normaliser"] == name
+    assert {c["normaliser"] for c in csv.DictReader(open(tmp_path / "results.csv"))} == {name}
+    assert name.replace("'", "&#x27;") in (tmp_path / "report.html").read_text()
 
 
 def test_markdown_table_to_html():
