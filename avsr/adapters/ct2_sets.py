@@ -15,6 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from avsr.core.registry import quiet_transformers
 from avsr.whisper.ct2_cache import (
     cache_root,
     cached_set,
@@ -63,7 +64,8 @@ class TorchSets:
             return registry_folder(wname, self.cache)
 
         def build(tmp: Path) -> None:
-            model = self._plain_copy() if name == NO_SET else merged_whisper(self.av, name)
+            with quiet_transformers():
+                model = self._plain_copy() if name == NO_SET else merged_whisper(self.av, name)
             convert_torch(model, self.av.processor, tmp)
 
         return cached_set(self.cache, self.whisper_key(), name, self.set_hash(name), build)
@@ -122,8 +124,10 @@ class RegistrySets:
         from avsr.whisper.load import load_whisper
 
         model, proc = load_whisper(self.whisper)
-        peft = PeftModel.from_pretrained(model, str(self.folders[name]), adapter_name=name, is_trainable=False)
-        convert_torch(peft.merge_and_unload(adapter_names=[name]), proc, tmp)
+        with quiet_transformers():
+            peft = PeftModel.from_pretrained(model, str(self.folders[name]), adapter_name=name, is_trainable=False)
+            merged = peft.merge_and_unload(adapter_names=[name])
+        convert_torch(merged, proc, tmp)
 
 
 def ct2_engine(av, compute_type: str = "float32", threads: int = 0, cache: str | os.PathLike | None = None):

@@ -103,11 +103,14 @@ class AVWhisper(AdapterBank, nn.Module):
         """A new, untrained set (LoRA B = 0, fusion output = 0: the model's output is unchanged)."""
         from peft import LoraConfig, get_peft_model
 
+        from avsr.core.registry import quiet_transformers
+
         if name == NO_ADAPTER or name in self.meta or not name or "/" in name:
             raise AdapterError(f"adapter set name {name!r} is reserved, taken or not a folder name")
         lc = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.targets())
         if self.peft is None:
-            self.peft = get_peft_model(self.whisper, lc, adapter_name=name)
+            with quiet_transformers(logs=False):  # peft's wrapping: no transformers FutureWarning
+                self.peft = get_peft_model(self.whisper, lc, adapter_name=name)
         else:
             self.peft.add_adapter(name, lc)
         if cfg.fusion or fusion is not None:
@@ -195,12 +198,16 @@ class AVWhisper(AdapterBank, nn.Module):
             raise AdapterError(f"adapter set {name!r} is already loaded or reserved")
         from peft import PeftModel
 
+        from avsr.core.registry import quiet_transformers
         from avsr.core.store import read_safetensors
 
         read_safetensors(folder / "adapter_model.safetensors")  # a damaged or foreign file: CheckpointError
         try:
             if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.whisper, str(folder), adapter_name=name, is_trainable=False)
+                with quiet_transformers(logs=False):  # peft's wrapping: no transformers FutureWarning
+                    self.peft = PeftModel.from_pretrained(
+                        self.whisper, str(folder), adapter_name=name, is_trainable=False
+                    )
             else:
                 self.peft.load_adapter(str(folder), adapter_name=name, is_trainable=False)
         except (ValueError, KeyError, TypeError, RuntimeError) as e:  # a config or weights peft cannot use

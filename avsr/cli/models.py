@@ -22,26 +22,45 @@ def add(sub) -> None:
 
 
 def run_models(args) -> int:
-    from avsr.core.registry import converted_dir, registered_files, registry
+    from avsr.core.registry import registered_files, registry
+    from avsr.whisper.ct2_cache import converted_folders
 
     for name, e in registry().items():
         try:
             files = registered_files(name)
             where = ", ".join(str(f) for f in files)
-            state = (
-                "converted: " + str(converted_dir(name))
-                if (converted_dir(name) / "config.json").is_file()
-                else "not converted yet (first use converts it)"
-            )
+            states = _states(e, converted_folders(name))
         except Exception as err:  # noqa: BLE001 - show why, keep listing
-            where, state = f"NOT INSTALLED ({err})", ""
+            where, states = f"NOT INSTALLED ({err})", []
         print(f"{name} [{e['kind']}]: {e['description']}")
         print(f"  from: {e['install']}  ({e.get('licence', '')})")
         print(f"  files: {where}")
-        if state:
+        for state in states:
             print(f"  {state}")
+    print("\nconverted copies live in the cache (`avsr cache` lists them with their sizes)")
     _published()
     return 0
+
+
+def _states(e: dict, folders: dict) -> list[str]:
+    """What of a registry entry has been converted (``folders``: :func:`converted_folders`)."""
+    if e["kind"] == "adapter-sets":
+        done = [s for s, p in folders.items() if p is not None]
+        if not done:
+            return ["CTranslate2: not converted yet (a set's first use converts it into the cache)"]
+        return [f"CTranslate2: {len(done)} of {len(folders)} sets converted ({', '.join(done)})"]
+    from avsr.core.registry import cache_dir
+
+    out = []
+    for engine, p in folders.items():
+        use = f"{engine} (--engine {'torch' if engine == 'PyTorch' else 'ct2'}): " if e["kind"] == "whisper" else ""
+        if p is None:
+            out.append(f"{use}not converted yet (its first use converts it into the cache)")
+        elif cache_dir().resolve() in p.resolve().parents:
+            out.append(f"{use}converted: {p}")
+        else:
+            out.append(f"{use}runs from the package's folder (nothing to convert): {p}")
+    return out or ["used as shipped (nothing to convert)"]
 
 
 def _published() -> None:
@@ -88,7 +107,10 @@ def run_adapters(args) -> int:
 
 
 def _memory(args, names: list[str]) -> None:
-    """Resident memory of each model loaded on CTranslate2 (all kept loaded, as the recognizer does)."""
+    """Resident memory of each model loaded on CTranslate2 (all kept loaded, as the recognizer does).
+    The folders are made first (a set's first use converts it into the cache, in a child process
+    whose PyTorch memory goes with it), so the numbers are the loaded models' alone, on the first
+    call as on later ones."""
     from pathlib import Path
 
     import ctranslate2  # noqa: F401  (the runtime itself is not a model's memory)
@@ -98,9 +120,11 @@ def _memory(args, names: list[str]) -> None:
     from avsr.whisper.ct2_engine import CT2Whisper
     from avsr.whisper.frozen import NO_SET
 
+    sets = RegistrySets(args.whisper, {n: Path(args.folder) / n for n in names})
+    _convert_first(sets, [NO_SET, *names])
     release_memory()
     before = resident_bytes()
-    eng = CT2Whisper(RegistrySets(args.whisper, {n: Path(args.folder) / n for n in names}), None, args.compute_type)
+    eng = CT2Whisper(sets, None, args.compute_type)
     release_memory()  # what loading freed (file buffers, float32 copies before quantisation) goes back
     print(f"\nloaded on CTranslate2 ({args.compute_type}), resident memory each adds:")
     print(f"  {NO_SET + ' (frozen)':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
@@ -111,6 +135,30 @@ def _memory(args, names: list[str]) -> None:
         release_memory()
         print(f"  {name:<14}{(resident_bytes() - here) / 2**20:>8.0f} MB")
     print(f"  {'total':<14}{(resident_bytes() - before) / 2**20:>8.0f} MB")
+
+
+def _convert_first(sets, names: list[str]) -> None:
+    """Every folder of ``sets`` made (converted once into the cache where need be) in a child
+    process, so that the conversion's PyTorch memory is not this process's."""
+    import logging
+    import multiprocessing
+
+    root = logging.getLogger()  # the child logs its conversion notice as this process would
+    fmt = root.handlers[0].formatter if root.handlers else None
+    pool = multiprocessing.get_context("spawn").Pool(1, _log_like, (root.getEffectiveLevel(), fmt))
+    try:
+        pool.map(sets, names)
+    finally:
+        pool.close()  # the worker ends on its own (terminate() would leave its semaphores to the tracker)
+        pool.join()
+
+
+def _log_like(level: int, fmt) -> None:
+    import logging
+
+    logging.basicConfig(level=level)
+    if fmt is not None:
+        logging.getLogger().handlers[0].setFormatter(fmt)
 
 
 def resident_bytes() -> int:

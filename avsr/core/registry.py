@@ -159,8 +159,11 @@ def hold_cache(folder: Path) -> None:
     folder = Path(folder)
     if folder.resolve() in _held:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    f = open(folder / LOCK, "a")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / LOCK, "a")
+    except OSError:  # a read-only cache (shared, made beforehand): used as it is, nobody here clears it
+        return
     fcntl.flock(f, fcntl.LOCK_SH)
     _held[folder.resolve()] = f
 

@@ -9,6 +9,8 @@
 A folder's name carries the Whisper's sha256 and the set's content hash, and its
 ``avsr_ct2.json`` (written last, inside the folder that is renamed into place) records them with
 the size of model.bin: a folder whose record is missing or does not match is rebuilt, never used.
+:func:`cache_entries` lists the whole cache with sizes (``avsr cache``), :func:`clear_cache` empties
+it, :func:`converted_folders` says what of a registry model has been made (``avsr models``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from avsr.core.files import build_dir
@@ -86,7 +90,9 @@ def convert_torch(whisper, processor, out: Path) -> None:
 
     from ctranslate2.converters import TransformersConverter
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as hf:
+    from avsr.core.registry import quiet_transformers
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as hf, quiet_transformers():
         whisper.save_pretrained(hf, safe_serialization=True)
         processor.save_pretrained(hf)
         extra = [f for f in ("tokenizer.json", "preprocessor_config.json") if (Path(hf) / f).is_file()]
@@ -107,13 +113,128 @@ def registry_key(name: str) -> str:
     return "+".join(f["sha256"][:16] for f in registry()[name]["files"])
 
 
+def set_folder(cache: Path, whisper_key: str, name: str, set_hash: str) -> Path:
+    """Where :func:`cached_set` keeps set ``name`` (``none``: the frozen Whisper) of that Whisper."""
+    return cache / f"{whisper_key[:24]}-{name}-{set_hash[:12]}"
+
+
+def cached(cache: Path, whisper_key: str, name: str, set_hash: str) -> Path | None:
+    """The whole cached folder of :func:`cached_set`'s arguments, None when not made (yet)."""
+    p = set_folder(cache, whisper_key, name, set_hash)
+    return p if _complete(p, {"whisper": whisper_key, "set": set_hash}) else None
+
+
 def cached_set(cache: Path, whisper_key: str, name: str, set_hash: str, build) -> Path:
     """The cached CTranslate2 folder of set ``name`` of the Whisper keyed ``whisper_key``: used
     when whole, else ``build(tmp)`` writes it (then it is sealed and renamed into place)."""
+    from avsr.core.registry import hold_cache, note_conversion
+
     key = {"whisper": whisper_key, "set": set_hash}
+    hold_cache(cache)
+    started: list[float] = []
 
     def make(tmp: Path) -> None:
+        started.append(time.monotonic())
         build(tmp)
         _seal(tmp, key)
 
-    return build_dir(cache / f"{whisper_key[:24]}-{name}-{set_hash[:12]}", make, lambda p: _complete(p, key))
+    out = build_dir(set_folder(cache, whisper_key, name, set_hash), make, lambda p: _complete(p, key))
+    if started:
+        what = f"{whisper_label(whisper_key)} ({'frozen' if name == NO_SET else 'set ' + name}) for CTranslate2"
+        note_conversion(what, out, time.monotonic() - started[0])
+    return out
+
+
+def whisper_label(whisper_key: str) -> str:
+    """The registry name of the Whisper keyed ``whisper_key``, else ``Whisper <key prefix>`` (one
+    loaded from a folder or file, keyed by its weights)."""
+    from avsr.core.registry import registry
+
+    for name in registry():
+        if registry_whisper(name) and registry_key(name)[:24] == whisper_key[:24]:
+            return name
+    return f"Whisper {whisper_key[:13]}"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One folder of the converted-model cache: ``engine`` (``PyTorch``: a registry model
+    converted for transformers; ``CTranslate2``: a Whisper x adapter set), ``model``, ``set``
+    (``frozen``, a set's name, or empty), its size, and whether it is whole (an interrupted
+    conversion leaves a folder that is never used)."""
+
+    path: Path
+    engine: str
+    model: str
+    set: str
+    bytes: int
+    complete: bool
+
+
+def cache_entries(root: str | os.PathLike | None = None) -> list[CacheEntry]:
+    """What the cache (``root``, default ``$AVSR_CACHE`` or ``~/.cache/avsr``) holds: the converted
+    registry models (``models/``) and the CTranslate2 folders (``ct2/``), each with its size."""
+    from avsr.core.registry import LOCK, cache_dir, converted_dir, folder_bytes, registry
+
+    root = Path(root) if root else cache_dir()
+    names = {converted_dir(n).name: n for n in registry()}
+    out = []
+    for p in sorted((root / "models").glob("*")) if (root / "models").is_dir() else []:
+        if p.name == LOCK:
+            continue
+        whole = (p / "config.json").is_file() and p.name in names
+        out.append(CacheEntry(p, "PyTorch", names.get(p.name, p.name), "", folder_bytes(p), whole))
+    for p in sorted((root / "ct2").glob("*")) if (root / "ct2").is_dir() else []:
+        if p.name == LOCK:
+            continue
+        try:
+            key = json.loads((p / MARK).read_text())["key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            key = None
+        whole = key is not None and _complete(p, key)
+        model = whisper_label(key["whisper"]) if whole else p.name
+        kind = p.name.split("-", 1)[1].rsplit("-", 1)[0] if whole else ""
+        out.append(CacheEntry(p, "CTranslate2", model, "frozen" if kind == NO_SET else kind, folder_bytes(p), whole))
+    return out
+
+
+def clear_cache(root: str | os.PathLike | None = None) -> list[CacheEntry]:
+    """Remove every folder of :func:`cache_entries` (they are made again on next use) and return
+    them; UsageError, removing nothing, while another avsr run uses the cache (its lock)."""
+    from avsr.core.registry import cache_dir, exclusive_cache
+
+    root = Path(root) if root else cache_dir()
+    with exclusive_cache([root / "models", root / "ct2"]):
+        entries = cache_entries(root)
+        for e in entries:
+            if e.path.is_dir() and not e.path.is_symlink():
+                shutil.rmtree(e.path)
+            else:
+                e.path.unlink()
+    return entries
+
+
+def converted_folders(name: str, cache: str | os.PathLike | None = None) -> dict[str, Path | None]:
+    """The folders made from registry entry ``name`` (None: not made yet; ``avsr models``): for a
+    Whisper, ``PyTorch`` (converted for transformers) and ``CTranslate2`` (the package's own
+    folder, or its parts joined once); for an LLM, ``PyTorch``; for shipped adapter sets, each
+    set's CTranslate2 folder (its LoRA merged, converted on first use); nothing for a noise head
+    (used as shipped)."""
+    from avsr.core.registry import REGISTRY, converted_dir, registered_files, registry
+
+    e = registry()[name]
+    torch_dir = converted_dir(name) if (converted_dir(name) / "config.json").is_file() else None
+    if e.get("kind") == "llm":
+        return {"PyTorch": torch_dir}
+    if e.get("kind") == "whisper":
+        files = registered_files(name)
+        own = files[0].parent if len(files) == 1 and files[0].name == "model.bin" else None
+        return {
+            "PyTorch": torch_dir,
+            "CTranslate2": own or cached(cache_root(cache), registry_key(name), NO_SET, "frozen"),
+        }
+    if e.get("kind") == "adapter-sets" and registry_whisper(e.get("whisper", "")):
+        root = REGISTRY.parent.parent / e["folder"]
+        sets = sorted(p for p in root.iterdir() if (p / "adapter_config.json").is_file())
+        return {p.name: cached(cache_root(cache), registry_key(e["whisper"]), p.name, folder_hash(p)) for p in sets}
+    return {}
