@@ -1,5 +1,5 @@
 """The ``avsr`` command: parse arguments, call the library, print. One module per command
-(:mod:`avsr.cli.roi`, ``train``, ``evaluate``, ``transcribe``, ``models``); this one builds the
+(:mod:`avsr.cli.roi`, ``train``, ``evaluate``, ``transcribe``, ``models``, ``cache``); this one builds the
 parser and turns every :class:`~avsr.core.errors.AvsrError` into ``avsr COMMAND: error: MESSAGE``
 and its exit code. Exit codes: 0 success, 1 some inputs failed (the others were processed),
 2 usage error (bad options, missing or unloadable models) or output that cannot be written,
@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from avsr.cli import evaluate, models, roi, train, transcribe
+from avsr.cli import cache, evaluate, models, roi, train, transcribe
 from avsr.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, AvsrError
 from avsr.core.version import __version__
 
@@ -25,12 +25,39 @@ def _quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that reports unknown arguments itself: the (sub)command that received
+    them prints its own usage, and names the closest flag it knows. (Plain argparse hands a
+    subcommand's leftovers up to the top-level parser, whose usage says nothing about them.)
+    Subparsers inherit the class."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._suggest(extras)}")
+        return ns, extras
+
+    def _suggest(self, extras: list[str]) -> str:
+        import difflib
+
+        known = {o[2:]: o for o in self._option_string_actions if o.startswith("--")}
+        tips = {}
+        for a in extras:
+            flag = a.split("=", 1)[0]
+            close = difflib.get_close_matches(flag[2:], known, n=1) if flag.startswith("--") else []
+            if close:
+                tips[flag] = known[close[0]]
+        if len(tips) == 1:
+            return f" (did you mean {next(iter(tips.values()))}?)"
+        return f" (did you mean {', '.join(f'{k} -> {v}' for k, v in tips.items())}?)" if tips else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avsr", description="Visual and audio-visual speech recognition.")
+    parser = Parser(prog="avsr", description="Visual and audio-visual speech recognition.")
     parser.add_argument("--version", action="version", version=f"avsr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (roi, train, evaluate, transcribe, models):
+    for command in (roi, train, evaluate, transcribe, models, cache):
         command.add(sub)
     return parser
 

@@ -46,7 +46,11 @@ def open_media(path: str | os.PathLike):
         raise MediaError(f"{path}: empty file (0 bytes)")
     try:
         return av.open(path, metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:  # type: ignore[attr-defined]
+    except av.error.FFmpegError as e:  # type: ignore[attr-defined]
+        # FFmpeg's own words without its error number (AVERROR_INVALIDDATA is [Errno 1094995529])
+        why = "invalid data" if isinstance(e, av.error.InvalidDataError) else (e.strerror or str(e)).lower()
+        raise MediaError(f"{path}: not a readable media file (FFmpeg could not read it: {why})") from e
+    except UnicodeDecodeError as e:
         raise MediaError(f"{path}: not a readable media file ({e.__class__.__name__}: {e})") from e
 
 

@@ -22,12 +22,33 @@ if TYPE_CHECKING:
     from avsr.p2t.model import PhonemeToText
     from avsr.recognizers.prepare import Segment
 
-VSR_MISSING = (
-    "lip reading needs a trained VSR checkpoint (--vsr FOLDER). No pretrained LRS2/LRS3 lip-reading weights can be "
-    "installed from the package registries, so train one: `avsr roi ... -o roi/` (or data_prep/lrs3.py), then "
+TRAIN_VSR = (
+    "`avsr roi ... -o roi/` (or data_prep/lrs3.py), then "
     "`avsr train vsr configs/vsr/small.yaml data.train=roi/train/manifest.jsonl data.val=roi/test/manifest.jsonl`, "
     "and pass --vsr runs/vsr-small/final"
 )
+
+
+def vsr_missing() -> str:
+    """What to do without ``--vsr``: the published checkpoints (``checkpoints/published.yaml``,
+    best first, run as ``--vsr FILE.pth --tokens UNITS``), else train one."""
+    from avsr.core.registry import published
+
+    offers = []
+    for family, e in published().items():
+        files = sorted(e.get("files", []), key=lambda f: float(f["wer_lrs3"]))
+        names = ", ".join(f"{f['file']} ({f['wer_lrs3']}%)" for f in files)
+        title = e.get("description", family).split(" (")[0]
+        tokens = e["needs"].split(" (")[0]
+        where = e["needs"].split(" (", 1)[1].split(";")[0] if " (" in e["needs"] else ""
+        offers.append(
+            f"published {title} checkpoints (LRS3 WER): {names}; download one (links: `avsr models`) and run "
+            f"--vsr FILE.pth {tokens}" + (f" ({where})" if where else "")
+        )
+    published_part = "; ".join(offers) + ". Or " if offers else ""
+    return f"lip reading needs a VSR model (--vsr): {published_part}train your own: {TRAIN_VSR}"
+
+
 P2T_MISSING = (
     "turning phonemes into words needs a phoneme-to-text adapter (--p2t FOLDER): "
     "`python data_prep/corpus.py -o data/corpus` "
@@ -68,7 +89,7 @@ class LipReader:
         from avsr.recognizers.checkpoints import load_checkpoint
 
         if not vsr:
-            raise MissingModelError(VSR_MISSING)
+            raise MissingModelError(vsr_missing())
         if not p2t and not phonemes_only:
             raise MissingModelError(P2T_MISSING)
         model = load_checkpoint(vsr, device=device)

@@ -17,6 +17,7 @@ written last, so a line in a manifest always points to complete files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from avsr.roi.config import RoiConfig
 from avsr.roi.extract import Analysis, analyse, render
 from avsr.roi.qa import montage, sample_frames, write_png
 
+log = logging.getLogger(__name__)
 SUFFIXES = {"roi": ".roi.mkv", "landmarks": ".landmarks.npz", "audio": ".wav", "qa": ".qa.png"}
 
 
@@ -95,8 +97,14 @@ def _extract_to(path, out_dir, clip_id, cfg, workers, paths, info, spool) -> dic
     save_landmarks(paths["landmarks"], a, cfg)
     chunks = list(spool.blocks(60 * SAMPLE_RATE)) if spool is not None else []
     audio = np.concatenate(chunks) if chunks else None
+    warnings = list(a.warnings)
     if audio is not None:
         write_wav(paths["audio"], audio)
+        if not audio.size or float(np.abs(audio).max()) * 32767.0 < 0.5:  # every 16-bit sample written is 0
+            warnings.append(
+                f"audio track is digital silence: all {len(audio)} samples of {paths['audio'].name} are zero"
+            )
+            log.warning("%s: %s", clip_id, warnings[-1])
     elif paths["audio"].exists():
         paths["audio"].unlink()  # left by an earlier run on a different file of the same id
     title = f"{clip_id}  frames={a.frames}  face={a.face_ratio:.0%}  faces seen={a.n_faces}"
@@ -114,5 +122,5 @@ def _extract_to(path, out_dir, clip_id, cfg, workers, paths, info, spool) -> dic
         "face_ratio": round(a.face_ratio, 4),
         "n_faces": a.n_faces,
         "audio_samples": int(len(audio)) if audio is not None else 0,
-        "warnings": a.warnings,
+        "warnings": warnings,
     }

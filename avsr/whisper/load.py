@@ -8,7 +8,10 @@ Sources, by what ``load_whisper(source)`` is given:
   ``tokenizer.json``): converted in memory;
 - an openai-whisper ``.pt`` checkpoint: read with ``torch.load(weights_only=True)``; its
   tokenizer comes from ``tokenizer.json`` beside it or from ``tokenizer=`` (a folder or name);
-- a transformers folder or a hub id: ``from_pretrained``.
+- a transformers folder or a hub id (``ORG/NAME``): ``from_pretrained``; a hub id is taken from the
+  local hub cache when it is there, and downloaded only when hub downloads are on (not
+  ``HF_HUB_OFFLINE``) and the hub answers, so an offline machine fails at once. Any other name
+  fails at once with the registered names.
 
 The feature extractor (80- or 128-bin log-mel, 30 s windows) is computed locally; nothing is
 downloaded for the first three sources.
@@ -217,39 +220,112 @@ def load_whisper(
 ):
     """(WhisperForConditionalGeneration in eval mode, WhisperProcessor) from any source listed in
     the module docstring."""
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    from avsr.core.registry import convert_once, registry
+    from avsr.core.registry import convert_once, quiet_transformers, registry
 
     s = str(source)
     p = Path(s)
+    if s not in registry() and not p.exists() and not HUB_ID.fullmatch(s):
+        raise WhisperLoadError(unknown_name(s))  # before anything slow: no import, no network
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
     if s in registry():
         if registry()[s].get("kind") != "whisper":
             raise WhisperLoadError(f"{s!r} is a registered {registry()[s].get('kind')} model, not Whisper")
         folder = convert_once(s, _convert_registered)
-        model, proc = (
-            WhisperForConditionalGeneration.from_pretrained(str(folder)),
-            WhisperProcessor.from_pretrained(str(folder)),
-        )
+        with quiet_transformers():  # our own converted folder: no "Loading weights" bar
+            model, proc = (
+                WhisperForConditionalGeneration.from_pretrained(str(folder)),
+                WhisperProcessor.from_pretrained(str(folder)),
+            )
     elif p.suffix == ".pt" and p.is_file():
         model, proc = from_openai(p, tokenizer)
     elif p.is_dir() and (list(p.glob("model.bin*"))):
         model, proc = from_ct2(p)
     elif p.is_dir() and (p / "config.json").is_file():
-        model, proc = WhisperForConditionalGeneration.from_pretrained(s), WhisperProcessor.from_pretrained(s)
+        with quiet_transformers(logs=False):  # no bar; a warning about the folder's weights stays
+            model, proc = WhisperForConditionalGeneration.from_pretrained(s), WhisperProcessor.from_pretrained(s)
     elif p.exists():
         raise WhisperLoadError(
             f"{s}: not a Whisper model (expected a registry name, a CTranslate2 folder with model.bin, "
             "an openai-whisper .pt file or a transformers folder with config.json)"
         )
     else:
-        try:
-            model, proc = WhisperForConditionalGeneration.from_pretrained(s), WhisperProcessor.from_pretrained(s)
-        except OSError as e:
-            raise WhisperLoadError(
-                f"{s!r}: not a registry name, a local path or a reachable hub id ({e}); offline models: `avsr models`"
-            ) from e
+        model, proc = _from_hub(s)
     return model.to(device).eval(), proc
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")  # ORG/NAME, as the model hub spells them
+
+
+def whisper_names() -> list[str]:
+    """The registered Whisper names (``checkpoints/registry.yaml``; ``avsr models``)."""
+    from avsr.core.registry import registry
+
+    return [n for n, e in registry().items() if e.get("kind") == "whisper"]
+
+
+def unknown_name(s: str) -> str:
+    """The message for a Whisper source that is no registered name, no path and no hub id."""
+    return (
+        f"{s!r}: not a registered Whisper ({', '.join(whisper_names())}; `avsr models` says where each comes "
+        "from), no such file or folder, and not a hub id (ORG/NAME)"
+    )
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    on = ("1", "true", "yes", "on")
+    env = (os.environ.get(k, "").strip().lower() in on for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(env)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connection to the hub (or the HTTPS proxy), no retries: False at once without a network."""
+    import socket
+    from urllib.parse import urlparse
+    from urllib.request import getproxies
+
+    from huggingface_hub import constants
+
+    url = urlparse(getproxies().get("https") or constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_hub(s: str):
+    """(model, processor) of hub id ``s``: from the local hub cache when it is there; otherwise
+    downloaded, but only when downloads are allowed and the hub answers (no retry loop offline)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    def load(src: str):
+        return WhisperForConditionalGeneration.from_pretrained(src), WhisperProcessor.from_pretrained(src)
+
+    cached = try_to_load_from_cache(s, "config.json")  # a look into the cache folder, nothing more
+    if isinstance(cached, str):
+        try:  # its snapshot folder: from_pretrained(s, local_files_only=True) would still call the hub
+            return load(str(Path(cached).parent))
+        except OSError:
+            pass  # partly cached
+    local = f"use a registered Whisper ({', '.join(whisper_names())}; `avsr models`) or a downloaded model's folder"
+    if _hub_offline():
+        raise WhisperLoadError(
+            f"{s!r}: no such folder, not in the local hub cache ({constants.HF_HUB_CACHE}), and hub downloads are off "
+            f"(HF_HUB_OFFLINE); {local}"
+        )
+    if not _hub_reachable():
+        raise WhisperLoadError(
+            f"{s!r}: no such folder, not in the local hub cache ({constants.HF_HUB_CACHE}), and "
+            f"{constants.ENDPOINT} cannot be reached (no network?); {local}"
+        )
+    try:
+        return load(s)
+    except OSError as e:
+        raise WhisperLoadError(f"{s!r}: could not be loaded from the hub ({str(e).splitlines()[0]}); {local}") from e
 
 
 def is_multilingual(model) -> bool:

@@ -60,7 +60,7 @@ def p2t_adapter(tmp_path_factory):
 def test_missing_checkpoint_says_what_and_how():
     r = subprocess.run(CLI + [str(CARPHONE)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stdout == ""
-    assert "needs a trained VSR checkpoint" in r.stderr and "avsr train vsr" in r.stderr
+    assert "needs a VSR model (--vsr)" in r.stderr and "avsr train vsr" in r.stderr
     with pytest.raises(MissingModelError, match="phoneme-to-text adapter"):
         LipReader.from_pretrained("some/vsr", None)
 
