@@ -20,6 +20,11 @@ class RoiConfig:
     detect_every: run the face detector every N frames (at 25 fps) to find faces; the speaker
       track is chosen over the whole clip from these detections. Between detections FaceMesh
       follows each face by itself.
+    search_every: while a face that was followed is missing (FaceMesh failing on it: hands over
+      the face, a turned head), the detector runs every N frames to find it again, for at most
+      ``relink`` frames; ordinary video never pays for it.
+    relink: a face found again within N frames of its track's last sighting, near where it was
+      seen, at a similar size and colour, continues that track (:mod:`avsr.roi.detect`).
     landmark_stride: run FaceMesh on every Nth frame and interpolate the frames between (1 = every
       frame, ~0.7x the speed; the ``measured`` flags say which frames were measured). 2 keeps
       crop jitter well below a per-frame detector's (bench/roi.py) at about twice its speed.
@@ -32,7 +37,8 @@ class RoiConfig:
     detector_max_side: longest side of the frame given to the face detector.
     landmark_window: side (pixels) the region around the speaker is scaled to for FaceMesh.
     min_detection_confidence / min_tracking_confidence: mediapipe thresholds.
-    min_track_frames: detections a track needs (at ``detect_every`` spacing) to count as a speaker.
+    min_track_frames: detections a person needs (at ``detect_every`` spacing) to count as the
+      speaker; tracks that cannot be two people (a face lost and found again) count as one.
     qa_frames: number of frames shown in the QA montage.
     align: ``"mesh"`` (default): FaceMesh anchors fitted to our template with the smoothing
       above; ``"mean_face"``: Auto-AVSR's own preparation (:mod:`avsr.roi.mean_face`): the face
@@ -46,6 +52,8 @@ class RoiConfig:
     color: bool = False
     crop_scale: float | None = None
     detect_every: int = 25
+    search_every: int = 2
+    relink: int = 75
     landmark_stride: int = 2
     smooth_sigma: float = 0.5
     centre_sigma: float = 12.0
@@ -61,13 +69,14 @@ class RoiConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("mouth", "face"):
             raise ValueError(f"RoiConfig.mode must be 'mouth' or 'face', got {self.mode!r}")
-        for name in ("detect_every", "landmark_stride", "detector_max_side", "landmark_window", "qa_frames"):
+        positive = ("detect_every", "search_every", "landmark_stride", "detector_max_side", "landmark_window")
+        for name in (*positive, "qa_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RoiConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.size is not None and self.size < 8:
             raise ValueError(f"RoiConfig.size must be >= 8, got {self.size}")
-        if self.max_gap < 0 or self.smooth_sigma < 0 or self.centre_sigma < 0:
-            raise ValueError("RoiConfig.max_gap, smooth_sigma and centre_sigma must be >= 0")
+        if self.max_gap < 0 or self.relink < 0 or self.smooth_sigma < 0 or self.centre_sigma < 0:
+            raise ValueError("RoiConfig.max_gap, relink, smooth_sigma and centre_sigma must be >= 0")
         if self.align not in ("mesh", "mean_face"):
             raise ValueError(f"RoiConfig.align must be 'mesh' or 'mean_face', got {self.align!r}")
         if self.align == "mean_face" and self.mode != "mouth":
@@ -96,4 +105,5 @@ class RoiConfig:
         return d
 
 
-_ADDED = {"align": "mesh"}  # fields added after output folders were first written, and their defaults
+# fields added after output folders were first written, and their defaults
+_ADDED = {"align": "mesh", "search_every": 2, "relink": 75}

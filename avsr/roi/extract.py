@@ -3,10 +3,11 @@
 Two streaming passes over the decoded video keep memory flat with clip length (only
 landmarks, ~4 KB a frame, are held):
 
-1. analysis: sparse face detection linked into tracks (:mod:`avsr.roi.detect`) and FaceMesh
-   landmarks in tracking mode for each open track on two threads (:mod:`avsr.roi.landmarks`);
-   the speaker track is chosen over the whole clip, then gap filling, smoothing and similarity
-   alignment give one crop transform per frame (:mod:`avsr.roi.geometry`; with
+1. analysis: sparse face detection linked into tracks, searching sooner for a lost face
+   (:mod:`avsr.roi.detect`), and FaceMesh landmarks in tracking mode for each open track on two
+   threads (:mod:`avsr.roi.landmarks`); the speaker (a person: the tracks of a face lost and
+   found again count as one) is chosen over the whole clip, then gap filling, smoothing and
+   similarity alignment give one crop transform per frame (:mod:`avsr.roi.geometry`; with
    ``align="mean_face"`` the face detector also runs on every frame and Auto-AVSR's own
    alignment is used instead, :mod:`avsr.roi.mean_face`);
 2. render: each frame is warped straight into its crop and handed to a sink (memory or a
@@ -48,7 +49,7 @@ class Analysis:
     face: np.ndarray  # (T,) bool: a face was measured, or interpolated across a short gap
     measured: np.ndarray  # (T,) bool: FaceMesh ran on this frame and found the speaker
     transforms: np.ndarray  # (T, 2, 3) float32 source pixels -> crop pixels
-    n_faces: int  # distinct face tracks seen by the detector
+    n_faces: int  # distinct faces (people) seen: tracks of one face lost and found again count once
     width: int
     height: int
     warnings: list[str] = field(default_factory=list)
@@ -148,7 +149,7 @@ def _analyse(
     audio: AudioSpool | None = None,
 ) -> Analysis:
     det = FaceDetector(cfg)
-    tracks = TrackSet(max(cfg.max_gap, 2 * cfg.detect_every))
+    tracks = TrackSet(cfg)
     pool = LandmarkPool(cfg, workers)
     kp_det = mean_face.KeypointDetector(cfg.min_detection_confidence) if cfg.align == "mean_face" else None
     keypoints: list[list[np.ndarray]] = []  # align="mean_face": every frame's detector keypoints
@@ -161,13 +162,13 @@ def _analyse(
             if cache is not None:
                 cache.append(to_gray(fr.image))
             image = None  # this frame as RGB (+ scale), converted at most once
-            if fr.index % cfg.detect_every == 0:
+            if tracks.due(fr.index, pool.news()):
                 image = prepare(fr.image, cfg)
                 tracks.update(fr.index, det(*_fit(image, cfg.detector_max_side)))
             if fr.index % cfg.landmark_stride == 0:
                 for i, tr in tracks.active(fr.index):
                     image = image or prepare(fr.image, cfg)
-                    pool.submit(fr.index, i, image, tr.last())
+                    pool.submit(fr.index, i, image, tr.box, tr.look)
             if kp_det is not None:
                 keypoints.append(kp_det(*mean_face.peer_rgb(fr.image)))
     except BaseException:
@@ -200,12 +201,13 @@ def _conclude(
     rate: float = FPS,
     keypoints: list[list[np.ndarray]] | None = None,
 ) -> Analysis:
-    best = tracks.speaker(cfg.min_track_frames)
-    if best is None:
+    best, n_faces = tracks.speaker(cfg.min_track_frames, found)
+    if not best:
         raise NoFaceError(f"{path}: no face found in {n} frames ({n / rate:.1f} s)")
     lm = np.full((n, N_LANDMARKS, 2), np.nan, np.float32)
-    for t, pts in found.get(best, {}).items():
-        lm[t] = pts
+    for i in best:  # the speaker's tracks: one person, seen at different times
+        for t, pts in found.get(i, {}).items():
+            lm[t] = pts
     measured = ~np.isnan(lm[:, 0, 0])
     if not measured.any():
         raise NoFaceError(f"{path}: a face was detected but no landmarks could be placed on it (blurred or too small?)")
@@ -225,7 +227,6 @@ def _conclude(
     warnings = []
     if declared and n / rate < 0.9 * declared - 0.5:
         warnings.append(f"decoded {n / rate:.2f} s of a declared {declared:.2f} s (truncated or corrupt file)")
-    n_faces = len(tracks.tracks)
     if n_faces > 1:
         warnings.append(f"{n_faces} face tracks seen; kept the largest, steadiest one")
     a = Analysis(path, lm, face, measured, tf.astype(np.float32), n_faces, info.width, info.height, warnings)
