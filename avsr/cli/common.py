@@ -88,13 +88,16 @@ def decoding_args(g) -> None:
     )
     g.add_argument(
         "--word-timestamps",
-        action="store_true",
-        help="each word's start and end (segments get 'words'; --srt/--vtt cues then follow the words)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each word's start and end, in the output's segments as 'words' (default: computed for --srt/--vtt "
+        "cues only, not written; --no-word-timestamps: cues timed by the segments' text length instead)",
     )
 
 
-def decoding_options(args, beam: int | None):
-    """The DecodingOptions of the parsed :func:`decoding_args`."""
+def decoding_options(args, beam: int | None, captions: bool = False):
+    """The DecodingOptions of the parsed :func:`decoding_args`; word timestamps when asked for, or,
+    unless ``--no-word-timestamps``, when ``captions`` are written (they time the cues)."""
     import numpy as np
 
     from avsr.core.errors import UsageError
@@ -112,5 +115,5 @@ def decoding_options(args, beam: int | None):
         compression_ratio_threshold=args.compression_ratio_threshold,
         logprob_threshold=args.logprob_threshold,
         no_speech_threshold=args.no_speech_threshold,
-        word_timestamps=getattr(args, "word_timestamps", False),
+        word_timestamps=captions if getattr(args, "word_timestamps", None) is None else args.word_timestamps,
     )

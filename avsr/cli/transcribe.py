@@ -38,8 +38,13 @@ def add(sub) -> None:
         "--out",
         help="JSONL output (id, text, mode, model, segments, noise, adapter, timings; errors as lines with 'error')",
     )
-    p.add_argument("--srt", metavar="DIR", help="also write ID.srt captions here")
-    p.add_argument("--vtt", metavar="DIR", help="also write ID.vtt captions here")
+    p.add_argument(
+        "--srt",
+        metavar="DIR",
+        help="also write ID.srt captions here: cues of at most 2 lines of 42 characters and 7 s, timed by word "
+        "timestamps (computed for them)",
+    )
+    p.add_argument("--vtt", metavar="DIR", help="also write ID.vtt captions here (the same cues as --srt)")
     p.add_argument("--crops", metavar="DIR", help="write a montage of each video's mouth crops here (ID.crops.png)")
     p.add_argument(
         "-j",
@@ -92,7 +97,8 @@ def describe(rec: dict) -> str:
         info = f"[vsr, face {100 * (rec.get('face_ratio') or 0):.0f}% of frames]"
     else:
         n = rec.get("noise")
-        noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else "noise: no classifier"
+        unheard = "noise not estimated" if rec.get("model", {}).get("classifier") else "noise: no classifier"
+        noise = f"noise {n['category']} ~{n['snr']:.0f} dB" if n else unheard
         info = (
             f"[{rec['mode']}, {noise}, adapter {rec['adapter']} ({rec['route']})"
             f"{', visual' if rec.get('visual') else ''}"
@@ -118,7 +124,8 @@ def run(args) -> int:
         raise UsageError("-j/--jobs must be >= 0")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be > 0 seconds")
-    opts = ModelOptions.from_args(args, decoding=decoding_options(args, args.beam))
+    captions = bool(args.srt or args.vtt)  # their cues are timed by word timestamps (unless --no-word-timestamps)
+    opts = ModelOptions.from_args(args, decoding=decoding_options(args, args.beam, captions=captions))
     opts.check(args.precision, args.accelerator)
     jobs, errors = collect_inputs(args.inputs, VIDEO_EXTENSIONS + AUDIO_EXTENSIONS)
     for e in errors:
@@ -138,6 +145,7 @@ def run(args) -> int:
         precision=args.precision,
         srt=args.srt,
         vtt=args.vtt,
+        words=bool(args.word_timestamps),
         retry_failed=args.retry_failed,
         progress=args.progress,
         timeout=args.timeout,
@@ -153,6 +161,11 @@ def run(args) -> int:
     if args.precision != "32-true":
         for m in models.values():
             m["precision"] = args.precision
+    if not args.word_timestamps:  # word times computed only to time captions: the output does not mention them
+        for m in (m for m in models.values() if "word_timestamps=True" in m.get("decoding", "").split()):
+            m["decoding"] = " ".join(w for w in m["decoding"].split() if w != "word_timestamps=True")
+            if not m["decoding"]:
+                del m["decoding"]
 
     def show(rec):
         if not args.quiet:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -163,48 +164,146 @@ def _stamp(t: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-CUE_CHARS = 42  # a subtitle line's usual limit
-CUE_PAUSE = 1.0  # seconds of silence between words that end a cue
+CUE_CHARS = 42  # characters per caption line (the usual broadcast limit)
+CUE_LINES = 2  # lines per cue
+CUE_SECONDS = 7.0  # longest cue
+CUE_MIN_SECONDS = 1.0  # a shorter cue stays up this long (until the next cue starts)
+CUE_PAUSE = 0.5  # seconds of silence between words that end a cue
+_SENTENCE_END = (".", "?", "!", "。", "？", "！")
+_CLAUSE_END = (",", ";", ":", "，", "、")
+_ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "jr.", "sr.", "vs.", "e.g.", "i.e.", "no."}
 
 
-def _word_cues(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cues of at most CUE_CHARS characters from word timestamps, cut at sentence ends and pauses."""
-    cues: list[dict[str, Any]] = []
+def _lines(text: str) -> list[str]:
+    """``text`` on one line, or on two cut at the space that makes the longer line shortest
+    (a cut after a comma or a sentence end preferred: it counts 4 characters shorter)."""
+    if len(text) <= CUE_CHARS:
+        return [text]
+    words = text.split(" ")
+    if len(words) == 1:
+        return [text]
+    best = min(
+        range(1, len(words)),
+        key=lambda i: (
+            max(len(" ".join(words[:i])), len(" ".join(words[i:])))
+            - 4 * words[i - 1].endswith(_SENTENCE_END + _CLAUSE_END)
+        ),
+    )
+    return [" ".join(words[:best]), " ".join(words[best:])]
+
+
+def _fits(words: list[dict[str, Any]]) -> bool:
+    """Whether ``words`` make one cue: CUE_LINES lines of CUE_CHARS and CUE_SECONDS at most (one
+    word always does)."""
+    lines = _lines("".join(w["word"] for w in words).strip())
+    return len(words) == 1 or (
+        len(lines) <= CUE_LINES
+        and all(len(x) <= CUE_CHARS for x in lines)
+        and words[-1]["end"] - words[0]["start"] <= CUE_SECONDS
+    )
+
+
+def _balanced(words: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Words too many for one cue -> the fewest cues that fit, as even in length as possible."""
+    n, room = len(words), CUE_LINES * CUE_CHARS
+    chars = list(accumulate((len(w["word"]) for w in words), initial=0))
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n  # (cost of words[:i], start of its last cue)
+    for i in range(1, n + 1):
+        for j in range(i - 1, -1, -1):
+            if not _fits(words[j:i]):
+                break
+            cost = best[j][0] + 1000 + 100 * ((room - (chars[i] - chars[j])) / room) ** 2
+            if cost < best[i][0]:
+                best[i] = (cost, j)
+    cues, i = [], n
+    while i > 0:
+        cues.append(words[best[i][1] : i])
+        i = best[i][1]
+    return cues[::-1]
+
+
+def _split(words: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A phrase (no sentence end or long pause inside) -> cues that fit: its clauses (cut after a
+    comma, a semicolon, a colon or a pause of 0.2 s), joined while they fit in one cue; a clause
+    too long for one is cut into the fewest even cues (:func:`_balanced`)."""
+    clauses: list[list[dict[str, Any]]] = [[]]
+    for k, w in enumerate(words):
+        clauses[-1].append(w)
+        nxt = words[k + 1] if k + 1 < len(words) else None
+        if nxt and (w["word"].rstrip().endswith(_CLAUSE_END) or nxt["start"] - w["end"] >= 0.2):
+            clauses.append([])
+    cues: list[list[dict[str, Any]]] = []
+    for c in clauses:
+        if cues and _fits(cues[-1] + c):
+            cues[-1] = cues[-1] + c
+        else:
+            cues += [c] if _fits(c) else _balanced(c)
+    return cues
+
+
+def _sentence_end(word: str) -> bool:
+    """Whether ``word`` ends a sentence (not "Mr.", "e.g." or an initial such as "J.")."""
+    w = word.strip()
+    initial = len(w) == 2 and w[0].isupper() and w != "I."
+    return w.endswith(_SENTENCE_END) and w.lower() not in _ABBREVIATIONS and not initial
+
+
+def _cue_words(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The words to caption: each segment's word timestamps, or, for a segment without them
+    (``--no-word-timestamps``, lip reading), its text's words spread over the segment by length."""
+    out: list[dict[str, Any]] = []
+    for s in segments:
+        if s.get("words"):
+            out += [w for w in s["words"] if w["word"].strip()]
+            continue
+        tokens = (s.get("text") or "").split()
+        total = sum(len(t) + 1 for t in tokens)
+        at, span = 0, s["end"] - s["start"]
+        for t in tokens:
+            a, at = at, at + len(t) + 1
+            out.append({"word": " " + t, "start": s["start"] + span * a / total, "end": s["start"] + span * at / total})
+    return out
+
+
+def caption_cues(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readable cues ({start, end, lines}) from the segments' words: phrases end at sentence ends
+    and at pauses over CUE_PAUSE; a phrase too long for one cue (CUE_LINES lines of CUE_CHARS,
+    CUE_SECONDS) is cut between words into the fewest cues, even in length, preferably after a
+    comma or a short pause. A cue starts with its first word and ends with its last (shown at
+    least CUE_MIN_SECONDS, never into the next cue)."""
+    phrases: list[list[dict[str, Any]]] = []
     cur: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if cur:
-            cues.append(
-                {"start": cur[0]["start"], "end": cur[-1]["end"], "text": "".join(w["word"] for w in cur).strip()}
-            )
-            cur.clear()
-
-    for w in (w for s in segments for w in s.get("words") or []):
-        text = "".join(x["word"] for x in cur) + w["word"]
-        if cur and (len(text.strip()) > CUE_CHARS or w["start"] - cur[-1]["end"] > CUE_PAUSE):
-            flush()
+    for w in _cue_words(segments):
+        if cur and w["start"] - cur[-1]["end"] > CUE_PAUSE:
+            phrases.append(cur)
+            cur = []
         cur.append(w)
-        if w["word"].rstrip().endswith((".", "?", "!")):
-            flush()
-    flush()
+        if _sentence_end(w["word"]):
+            phrases.append(cur)
+            cur = []
+    if cur:
+        phrases.append(cur)
+    cues = [
+        {"start": g[0]["start"], "end": g[-1]["end"], "lines": _lines("".join(w["word"] for w in g).strip())}
+        for p in phrases
+        for g in _split(p)
+    ]
+    for c, nxt in zip(cues, cues[1:] + [None]):
+        shown = c["start"] + CUE_MIN_SECONDS
+        c["end"] = max(c["end"], shown if nxt is None else min(shown, nxt["start"]))
     return cues
 
 
 def captions(record: Result | dict[str, Any], fmt: str) -> str:
-    """SubRip (``srt``) or WebVTT (``vtt``) text: one cue per segment with text, or, when the
-    segments have word timestamps, cues of at most CUE_CHARS characters timed by their words."""
-    segs = record.get("segments", [])
-    cues = _word_cues(segs) if any(s.get("words") for s in segs) else [s for s in segs if s.get("text")]
+    """SubRip (``srt``) or WebVTT (``vtt``) text of the record's :func:`caption_cues`."""
+    cues = caption_cues(record.get("segments", []))
+    if fmt not in ("srt", "vtt"):
+        raise ValueError(f"caption format must be srt or vtt, got {fmt!r}")
+    sep = "," if fmt == "srt" else "."
+    body = [f"{_stamp(c['start'], sep)} --> {_stamp(c['end'], sep)}\n" + "\n".join(c["lines"]) + "\n\n" for c in cues]
     if fmt == "srt":
-        return "".join(
-            f"{i}\n{_stamp(s['start'], ',')} --> {_stamp(s['end'], ',')}\n{s['text']}\n\n"
-            for i, s in enumerate(cues, 1)
-        )
-    if fmt == "vtt":
-        return "WEBVTT\n\n" + "".join(
-            f"{_stamp(s['start'], '.')} --> {_stamp(s['end'], '.')}\n{s['text']}\n\n" for s in cues
-        )
-    raise ValueError(f"caption format must be srt or vtt, got {fmt!r}")
+        return "".join(f"{i}\n{b}" for i, b in enumerate(body, 1))
+    return "WEBVTT\n\n" + "".join(body)
 
 
 def write_captions(record: Result | dict[str, Any], folder: str | os.PathLike, fmt: str) -> Path:

@@ -63,6 +63,7 @@ class BatchOptions:
     )
     srt: str | None = None  # caption folders
     vtt: str | None = None
+    words: bool = True  # segments keep their word timestamps in the output (False: they only timed the captions)
     retry_failed: bool = False  # redo inputs whose line in the output is an error
     progress: bool | None = None  # None: when stderr is a terminal
     timeout: float | None = None  # seconds an input may take to prepare (in a worker process; it then fails)
@@ -198,6 +199,8 @@ class ResultWriter:
                 folder = getattr(self.opts, fmt)
                 if folder:
                     write_captions(rec, folder, fmt)
+            if not self.opts.words and "segments" in rec:
+                rec["segments"] = [{k: v for k, v in s.items() if k != "words"} for s in rec["segments"]]
             self.summary.done += 1
             self.summary.audio_seconds += rec.get("duration") or 0.0
         rec.update(

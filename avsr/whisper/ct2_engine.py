@@ -183,10 +183,12 @@ class CT2Whisper:
 
     def _word_times(self, model, enc: np.ndarray, prompt: list[int], hyps: list[Hypothesis], audio) -> None:
         """Each hypothesis's words with their times: CTranslate2's alignment (its alignment
-        heads, median filter and DTW), then :func:`avsr.whisper.timestamps.words_from_path`."""
+        heads, median filter and DTW), then :func:`avsr.whisper.timestamps.words_from_path` with
+        the row's voice activity (:func:`avsr.whisper.vad.speech_frames`)."""
         from avsr.core.media import SAMPLE_RATE
         from avsr.whisper.mel_numpy import HOP, WHISPER_FRAMES
         from avsr.whisper.timestamps import split_words, words_from_path
+        from avsr.whisper.vad import speech_frames
 
         idx = [i for i, h in enumerate(hyps) if h.tokens]
         if not idx:
@@ -201,6 +203,7 @@ class CT2Whisper:
         for i, n, r in zip(idx, frames, res):
             path = np.array(r.alignments, dtype=np.int64).reshape(-1, 2)
             words = split_words(hyps[i].tokens, self.tokens.piece, self.tokens.eot)
+            speech = None if audio is None or audio[i] is None else speech_frames(audio[i])
             hyps[i].words = words_from_path(
-                words, path[:, 0], path[:, 1], r.text_token_probs, end=n * HOP / SAMPLE_RATE
+                words, path[:, 0], path[:, 1], r.text_token_probs, end=n * HOP / SAMPLE_RATE, speech=speech
             )

@@ -139,10 +139,12 @@ def decode_torch(
 
 def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[int], eot: int, audio) -> list[dict]:
     """Words and their times from one teacher-forced pass: the alignment heads' cross-attention
-    (the generation config's ``alignment_heads``) through :func:`avsr.whisper.timestamps.attention_path`."""
+    (the generation config's ``alignment_heads``) through :func:`avsr.whisper.timestamps.attention_path`,
+    word edges fitted to ``audio``'s voice activity (:func:`avsr.whisper.vad.speech_frames`)."""
     from avsr.core.media import SAMPLE_RATE
     from avsr.whisper.mel_numpy import HOP, WHISPER_FRAMES
     from avsr.whisper.timestamps import attention_path, split_words, words_from_path
+    from avsr.whisper.vad import speech_frames
 
     heads = getattr(whisper.generation_config, "alignment_heads", None)
     if not heads:
@@ -160,4 +162,5 @@ def word_times(whisper, tok, enc: torch.Tensor, prompt: list[int], tokens: list[
     frames = WHISPER_FRAMES if audio is None else len(audio) // HOP
     t, f = attention_path(att, frames // 2)
     words = split_words(tokens, lambda ids: tok.decode(ids, skip_special_tokens=True), eot)
-    return words_from_path(words, t, f, probs.tolist(), end=frames * HOP / SAMPLE_RATE)
+    speech = None if audio is None else speech_frames(audio)
+    return words_from_path(words, t, f, probs.tolist(), end=frames * HOP / SAMPLE_RATE, speech=speech)
