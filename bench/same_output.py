@@ -4,8 +4,10 @@ and the checkout's own path aside) and every caption and montage file byte for b
 
     python bench/same_output.py --before b72464a            # exit 0 when everything is identical
 
-The earlier commit is checked out into a temporary git worktree and imported from there
-(PYTHONPATH), with this checkout's virtual environment; the shared model cache is used by both.
+The earlier commit is checked out into a temporary git worktree and each side runs in its own
+checkout (its package, its copy of the inputs), with this checkout's virtual environment; the
+shared model cache is used by both. Expect differences where the earlier commit is older than a
+change of output (portable model names, captions).
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ RUNS = {  # name -> arguments (OUT is the run's folder)
 
 
 def run_all(code: Path, out: Path) -> None:
+    """The runs with the package of checkout ``code``: started in that folder (``python -m`` puts
+    the working folder first on the import path), on its own copies of the same inputs."""
     env = dict(os.environ, PYTHONPATH=str(code))
     for name, args in RUNS.items():
         args = [a.replace("OUT", str(out)) for a in args]
         cmd = [sys.executable, "-m", "avsr.cli", "transcribe", *args, "-o", str(out / f"{name}.jsonl"), "-q"]
-        subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=False)
+        subprocess.run(cmd, cwd=code, env=env, capture_output=True, check=False)
 
 
 def lines(path: Path, own: Path) -> list[dict]:

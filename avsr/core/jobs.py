@@ -116,9 +116,7 @@ def collect_inputs(
                 if f.suffix.lower() in extensions and not f.name.startswith(".") and not f.is_dir()
             )
             if not named:
-                reject(
-                    error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})")
-                )
+                reject(error_record(p.name, str(p), f"{p}: folder holds no media file ({', '.join(extensions)})"))
             for f in named:
                 cid = f.relative_to(p).with_suffix("").as_posix()
                 if f.is_file():
