@@ -45,10 +45,36 @@ def model_path() -> Path:
     return path
 
 
+def _onnxruntime():
+    """onnxruntime, imported with TMPDIR pointed at avsr's cache: its import leaves a session-id
+    file (``.ses``) in the temporary folder, which a run must leave as the user had it."""
+    import os
+    import sys
+
+    if "onnxruntime" in sys.modules:
+        return sys.modules["onnxruntime"]
+    from avsr.core.registry import cache_dir
+
+    old = os.environ.get("TMPDIR")
+    try:
+        folder = cache_dir() / "onnxruntime"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["TMPDIR"] = str(folder)
+    except OSError:  # an unwritable cache: the temporary folder it is
+        pass
+    try:
+        import onnxruntime
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+    return onnxruntime
+
+
 @functools.cache
 def _session():
-    import onnxruntime
-
+    onnxruntime = _onnxruntime()
     opts = onnxruntime.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # one chunk at a time: threads only cost
     return onnxruntime.InferenceSession(str(model_path()), opts, providers=["CPUExecutionProvider"])
