@@ -161,11 +161,6 @@ def run(args) -> int:
     if args.precision != "32-true":
         for m in models.values():
             m["precision"] = args.precision
-    if not args.word_timestamps:  # word times computed only to time captions: the output does not mention them
-        for m in (m for m in models.values() if "word_timestamps=True" in m.get("decoding", "").split()):
-            m["decoding"] = " ".join(w for w in m["decoding"].split() if w != "word_timestamps=True")
-            if not m["decoding"]:
-                del m["decoding"]
 
     def show(rec):
         if not args.quiet:

@@ -159,7 +159,7 @@ class AVRecognizer:
     def modules(self) -> dict[str, torch.nn.Module]:
         """The PyTorch modules (for Lightning to place); none on the CTranslate2-only path."""
         mods = self.bank.torch_modules()
-        if self.bank.torch_modules() and self.classifier is not None:  # a PyTorch bank: a PyTorch classifier
+        if mods and self.classifier is not None:  # a PyTorch bank: a PyTorch classifier
             mods["noise"] = self.classifier
         return mods
 

@@ -149,8 +149,11 @@ class ModelOptions:
 
 
 def decoding_changes(opts: DecodingOptions) -> str:
-    """Whisper's decoding options that differ from the defaults, as ``name=value`` words."""
+    """Whisper's decoding options that differ from the defaults and change the words, as
+    ``name=value`` words (word timestamps do not: the segments' ``words`` show them)."""
     default = DecodingOptions()
     return " ".join(
-        f"{f.name}={getattr(opts, f.name)}" for f in fields(opts) if getattr(opts, f.name) != getattr(default, f.name)
+        f"{f.name}={getattr(opts, f.name)}"
+        for f in fields(opts)
+        if f.name != "word_timestamps" and getattr(opts, f.name) != getattr(default, f.name)
     )

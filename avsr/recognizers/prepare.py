@@ -74,14 +74,11 @@ def decide_mode(path: str, mode: str, info: MediaInfo | None = None) -> str:
 
 
 def digital_silence(audio: np.ndarray | None) -> bool:
-    """Whether no sample of ``audio`` reaches the decoding policy's digital-silence peak
-    (:attr:`~avsr.whisper.decoding.DecodingOptions.silence_peak`: such audio is not decoded);
-    None (no audio) is not silence."""
-    from avsr.whisper.decoding import DecodingOptions
+    """Whether no sample of ``audio`` reaches the decoding policy's digital-silence peak (its
+    :func:`~avsr.whisper.decoding.is_silent` test without the RMS one); None (no audio) is not."""
+    from avsr.whisper.decoding import DecodingOptions, is_silent
 
-    if audio is None:
-        return False
-    return audio.size == 0 or float(np.abs(audio).max()) < DecodingOptions.silence_peak
+    return is_silent(audio, DecodingOptions(silence_dbfs=None))
 
 
 def silent_track_note(source: str, info: MediaInfo | None) -> str:
