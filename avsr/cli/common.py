@@ -48,7 +48,7 @@ def model_args(g, *names: str, **help_over: str) -> None:
         if f.type in ("bool", bool):
             g.add_argument(flag, action="store_true", help=text)
             continue
-        kind = {"int | None": int, "int": int, "float": float}.get(str(f.type), None)
+        kind = {"int | None": int, "int": int, "float": float, "float | None": float}.get(str(f.type), None)
         g.add_argument(flag, type=kind, default=f.default, choices=CHOICES.get(name), help=text)
 
 

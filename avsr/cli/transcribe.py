@@ -82,6 +82,7 @@ def add(sub) -> None:
     decoding_args(g)
     model_args(p, "beam")
     model_args(p.add_argument_group("vsr"), "vsr", "tokens", "ctc_weight", "p2t", "phonemes_only", "decode")
+    model_args(p.add_argument_group("Auto-AVSR audio, audio-visual, LM"), "asr", "avsr", "lm", "lm_config", "lm_weight")
     model_args(p, "device")
     p.set_defaults(func=run)
 
@@ -156,6 +157,7 @@ def run(args) -> int:
         threads=1 if args.jobs > 1 else 2,
         unavailable=missing,
         crops=any(getattr(r, "needs_crops", True) for r in recognizers if r.kind == "av"),
+        rois={r.kind: r.roi for r in recognizers if r.roi is not None},  # each model's own crop recipe
     )
     models = {kind: {} for kind in ("av", "vsr")} | {r.kind: dict(r.names) for r in recognizers}
     if args.precision != "32-true":

@@ -36,7 +36,11 @@ def load_recognizer(whisper: str | os.PathLike = "whisper-base", **kw: Any) -> R
     - lip reading, when ``vsr`` (a VSR checkpoint folder) is given: with the phoneme-to-text
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
-      units file (:class:`~avsr.recognizers.autoavsr.AutoAVSRReader`; ``decode`` joint | ctc).
+      units file (:class:`~avsr.recognizers.autoavsr.AutoAVSRReader`; ``decode`` joint | ctc);
+    - the published Auto-AVSR audio (``asr``) and audio-visual (``avsr``) models instead of
+      Whisper (:class:`~avsr.recognizers.autoavsr_speech.AutoAVSRSpeech`; with ``tokens``);
+    - any Auto-AVSR model with the subword language model ``lm`` (its ``model.json`` beside it, or
+      ``lm_config``) fused at ``lm_weight`` (0.3).
 
     Every keyword is a :class:`~avsr.recognizers.options.ModelOptions` field, with its default there.
     Raises an :class:`~avsr.core.errors.AvsrError` saying what is missing or wrong."""
@@ -45,9 +49,16 @@ def load_recognizer(whisper: str | os.PathLike = "whisper-base", **kw: Any) -> R
 
 
 def load_av(opts: ModelOptions, accelerator: str = "cpu") -> Recognizer:
-    """The audio / audio-visual recogniser of ``opts``; AvsrError (usage) when it cannot be loaded."""
+    """The audio / audio-visual recogniser of ``opts`` (Whisper, or the Auto-AVSR audio /
+    audio-visual models when ``asr`` / ``avsr`` is given); AvsrError (usage) when it cannot be loaded."""
     from avsr.recognizers.audiovisual import AVRecognizer
 
+    if opts.asr or opts.avsr:
+        from avsr.recognizers.autoavsr_speech import AutoAVSRSpeech
+
+        return AutoAVSRSpeech.from_options(opts, accelerator)
+    if opts.lm and not is_autoavsr_file(opts.vsr):
+        raise UsageError("--lm is fused into an Auto-AVSR model's search: give --vsr, --asr or --avsr (a .pth file)")
     try:
         return AVRecognizer.from_options(opts, accelerator)
     except (FileNotFoundError, ValueError) as e:
@@ -69,6 +80,8 @@ def load_lipreader(opts: ModelOptions) -> Recognizer:
 
     if opts.decode not in (None, "greedy", "beam"):
         raise UsageError(f"--decode {opts.decode}: an avsr VSR checkpoint decodes with greedy or beam")
+    if opts.lm:
+        raise UsageError("--lm is for the Auto-AVSR models (a .pth --vsr); an avsr VSR checkpoint uses --p2t")
     try:
         return LipReader.from_pretrained(
             opts.vsr,
@@ -89,14 +102,7 @@ def _load_published(opts: ModelOptions) -> Recognizer:
         raise UsageError("an Auto-AVSR checkpoint outputs words: --p2t and --phonemes-only do not apply")
     if opts.decode not in (None, "joint", "ctc"):
         raise UsageError(f"--decode {opts.decode}: an Auto-AVSR checkpoint decodes with joint (default) or ctc")
-    return AutoAVSRReader.from_files(
-        opts.vsr,
-        opts.tokens,
-        device=opts.device,
-        decode=opts.decode or "joint",
-        beam=opts.beam,
-        ctc_weight=opts.ctc_weight,
-    )
+    return AutoAVSRReader.from_options(opts)
 
 
 def with_media(jobs: list[Job], mode: str) -> list[Job]:

@@ -64,6 +64,25 @@ class ModelOptions:
     )
     tokens: str | None = _opt(None, "Auto-AVSR units file unigram5000_units.txt (sha256 checked)", "vsr")
     ctc_weight: float = _opt(0.1, "Auto-AVSR joint decoding: CTC weight (0.1)", "vsr")
+    asr: str | None = _opt(
+        None, "a published Auto-AVSR audio-only model (.pth, with --tokens) instead of Whisper", "autoavsr"
+    )
+    avsr: str | None = _opt(
+        None,
+        "a published Auto-AVSR audio-visual model (.pth, with --tokens): audio + mouth crops (Auto-AVSR crop recipe); "
+        "a segment without a face goes to --asr when given, else to Whisper",
+        "autoavsr",
+    )
+    lm: str | None = _opt(
+        None,
+        "Auto-AVSR models: the subword Transformer LM model.pth (lm_en_subword, model.json beside it) "
+        "fused into the joint search",
+        "autoavsr",
+    )
+    lm_config: str | None = _opt(None, "the LM's model.json when it is not beside --lm", "autoavsr")
+    lm_weight: float | None = _opt(
+        None, "LM weight (0.3 with --lm, as published for the 19.1 WER lip reading)", "autoavsr"
+    )
     p2t: str | None = _opt(None, "phoneme-to-text adapter folder (avsr train p2t)", "vsr")
     phonemes_only: bool = _opt(False, "stop after the phonemes (no --p2t needed)", "vsr")
     decode: str | None = _opt(

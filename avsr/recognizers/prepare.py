@@ -130,6 +130,7 @@ class Preparer:
 
     mode: str = "auto"
     roi: RoiConfig | None = None  # crop settings (None: the defaults)
+    rois: dict[str, RoiConfig] = field(default_factory=dict)  # "av"/"vsr" -> that recogniser's own crop settings
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     montage_dir: str | None = None  # write ID.crops.png (mouth crops over time) here
     threads: int = 2  # FaceMesh threads per worker
@@ -200,7 +201,7 @@ class Preparer:
         try:
             a = None
             try:
-                a = analyse(source, self.roi, self.threads, info=info.video(), audio=spool)
+                a = analyse(source, self.crop_settings("av"), self.threads, info=info.video(), audio=spool)
             except NoFaceError:
                 note = "no face: audio only"
             got = False
@@ -208,7 +209,7 @@ class Preparer:
                 got = True
                 seg.source = source
                 if a is not None:
-                    self._cut(seg, source, cid, a)
+                    self._cut(seg, source, cid, a, self.crop_settings("av"))
                 yield seg
             if not got:
                 raise MediaError(f"{source}: no audio samples (a silent video needs --mode vsr)")
@@ -217,24 +218,28 @@ class Preparer:
             if a is not None:
                 a.close()
 
-    def _cut(self, seg: Segment, source: str, cid: str, a) -> None:
+    def crop_settings(self, kind: str) -> RoiConfig | None:
+        """The crop settings of the recogniser of ``kind`` (``av`` or ``vsr``), else ``roi``."""
+        return self.rois.get(kind, self.roi)
+
+    def _cut(self, seg: Segment, source: str, cid: str, a, roi: RoiConfig | None) -> None:
         """The crops of ``seg``'s time range (none past the end of a video shorter than its sound)."""
         first, stop = frame_range(seg.start, seg.end)
         if first >= a.frames:
             seg.note = "video ended: audio only"
             return
         stop = min(stop, a.frames)
-        crops = self._render(source, a, first, stop)
+        crops = self._render(source, a, first, stop, roi)
         seg.crops, seg.face_ratio = centre_mouth(crops), round(float(a.face[first:stop].mean()), 4)
         if self.montage_dir and seg.montage is None and seg.start == 0.0:
             seg.montage = self._montage(crops, a, first, stop, cid)
 
-    def _render(self, source: str, a, first: int, stop: int) -> np.ndarray:
+    def _render(self, source: str, a, first: int, stop: int, roi: RoiConfig | None) -> np.ndarray:
         from avsr.roi.config import RoiConfig
         from avsr.roi.extract import render
 
         crops: list[np.ndarray] = []
-        render(source, a, self.roi or RoiConfig(), crops.append, first, stop, keep=True)
+        render(source, a, roi or RoiConfig(), crops.append, first, stop, keep=True)
         return np.stack(crops)
 
     def _vsr(self, source: str, cid: str, info: MediaInfo | None) -> Iterator[Segment]:
@@ -243,13 +248,14 @@ class Preparer:
         from avsr.roi.extract import analyse
 
         video = (info or probe(source)).video()
-        a = analyse(source, self.roi, self.threads, info=video)
+        roi = self.crop_settings("vsr")
+        a = analyse(source, roi, self.threads, info=video)
         try:
             step = max(1, round(self.segments.vsr_seconds * FPS))
             first = 0
             while first < a.frames:
                 stop = first + step if first + step < a.frames - 1 else a.frames
-                crops = self._render(source, a, first, stop)
+                crops = self._render(source, a, first, stop, roi)
                 seg = Segment(
                     item=-1,
                     id="",

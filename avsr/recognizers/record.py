@@ -105,6 +105,8 @@ def assemble(segments: list, results: list[dict[str, Any]], model: dict[str, str
             seg.update(noise=n["category"] if n else None, snr=_r(n["snr"]) if n else None, adapter=r["adapter"])
         if "phonemes" in r:
             seg["phonemes"] = r["phonemes"]
+        if "by" in r:  # which model read it (Auto-AVSR audio-visual runs: avsr | asr | whisper)
+            seg["by"] = r["by"]
         seg.update(r.get("decoding", {}))  # avg_logprob, no_speech_prob, temperature, ... (Whisper)
         if "words" in r:
             seg["words"] = r["words"]

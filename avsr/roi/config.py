@@ -45,6 +45,12 @@ class RoiConfig:
       detector's 4 keypoints on every frame, a 12-frame mean, similarity to the 68-point mean
       face and a 96x96 cut around the mouth (mode ``"mouth"`` only; ``size`` other than 96
       scales that crop; ``crop_scale``, ``smooth_sigma`` and ``centre_sigma`` are not used).
+    gray_from: how grey crops (``color`` False) are made. ``"luma"`` (default): warped from the
+      decoded frame's luma plane (:func:`avsr.core.video.to_gray`). ``"rgb"`` (``align="mean_face"``
+      only; the Auto-AVSR preset): as Auto-AVSR's models see them, the RGB crop warped from the
+      RGB frame, then :func:`avsr.roi.mean_face.peer_gray` (torchvision's Grayscale, rounded);
+      luma differs from that by ~1.4 grey levels. The analysis then keeps RGB frames for the
+      render pass (3x the bytes: videos 3x shorter than with luma are decoded once).
     """
 
     mode: str = "mouth"
@@ -65,6 +71,7 @@ class RoiConfig:
     min_track_frames: int = 1
     qa_frames: int = 16
     align: str = "mesh"
+    gray_from: str = "luma"
 
     def __post_init__(self) -> None:
         if self.mode not in ("mouth", "face"):
@@ -81,6 +88,10 @@ class RoiConfig:
             raise ValueError(f"RoiConfig.align must be 'mesh' or 'mean_face', got {self.align!r}")
         if self.align == "mean_face" and self.mode != "mouth":
             raise ValueError("RoiConfig.align='mean_face' makes mouth crops only (mode='mouth')")
+        if self.gray_from not in ("luma", "rgb"):
+            raise ValueError(f"RoiConfig.gray_from must be 'luma' or 'rgb', got {self.gray_from!r}")
+        if self.gray_from == "rgb" and self.align != "mean_face":
+            raise ValueError("RoiConfig.gray_from='rgb' follows Auto-AVSR's grey (align='mean_face' only)")
 
     @property
     def out_size(self) -> int:
@@ -106,4 +117,4 @@ class RoiConfig:
 
 
 # fields added after output folders were first written, and their defaults
-_ADDED = {"align": "mesh", "search_every": 2, "relink": 75}
+_ADDED = {"align": "mesh", "search_every": 2, "relink": 75, "gray_from": "luma"}

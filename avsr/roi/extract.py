@@ -31,7 +31,7 @@ from avsr.core.media import FPS, SAMPLE_RATE, VideoInfo, probe_video
 from avsr.core.video import Frame, iter_frames, to_gray, to_rgb
 from avsr.roi.config import RoiConfig
 from avsr.roi.detect import FaceDetector, TrackSet
-from avsr.roi.frame_cache import GRAY_CACHE_MAX_BYTES, GrayFrameCache
+from avsr.roi.frame_cache import GRAY_CACHE_MAX_BYTES, GrayFrameCache, gray_source, kept_frame
 from avsr.roi.landmarks import N_LANDMARKS, LandmarkPool, prepare
 from avsr.roi.native_log import quiet_native_stderr
 
@@ -153,14 +153,17 @@ def _analyse(
     pool = LandmarkPool(cfg, workers)
     kp_det = mean_face.KeypointDetector(cfg.min_detection_confidence) if cfg.align == "mean_face" else None
     keypoints: list[list[np.ndarray]] = []  # align="mean_face": every frame's detector keypoints
-    expected = _span(info, start, end) * rate * info.width * info.height
-    cache = GrayFrameCache(info.width, info.height) if not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES else None
+    kw, kh, ch = kept_frame(cfg.gray_from, info.width, info.height)
+    expected = _span(info, start, end) * rate * kw * kh * ch
+    ok = not cfg.color and 0 < expected <= GRAY_CACHE_MAX_BYTES
+    cache = GrayFrameCache(kw, kh, ch, kw / info.width) if ok else None
     n = 0
     try:
         for fr in iter_frames(path, fps=rate, start=start, end=end, audio=audio):
             n = fr.index + 1
+            rgb = mean_face.peer_rgb(fr.image) if kp_det is not None else None
             if cache is not None:
-                cache.append(to_gray(fr.image))
+                cache.append(rgb[0] if cfg.gray_from == "rgb" else to_gray(fr.image))
             image = None  # this frame as RGB (+ scale), converted at most once
             if tracks.due(fr.index, pool.news()):
                 image = prepare(fr.image, cfg)
@@ -169,8 +172,8 @@ def _analyse(
                 for i, tr in tracks.active(fr.index):
                     image = image or prepare(fr.image, cfg)
                     pool.submit(fr.index, i, image, tr.box, tr.look)
-            if kp_det is not None:
-                keypoints.append(kp_det(*mean_face.peer_rgb(fr.image)))
+            if rgb is not None:
+                keypoints.append(kp_det(*rgb))
     except BaseException:
         if cache is not None:
             cache.close()
@@ -252,7 +255,8 @@ def render(
     keep: bool = False,
 ) -> int:
     """Pass 2: warp every frame straight into its crop and hand it to ``sink``; grey crops read
-    the frames the analysis kept (:class:`GrayFrameCache`) instead of decoding again. When the crop
+    the frames the analysis kept (:class:`GrayFrameCache`) instead of decoding again
+    (``gray_from="rgb"``: RGB crops, then :func:`avsr.roi.mean_face.peer_gray`). When the crop
     shrinks the face by more than 2x (large faces, 4K), frames are first reduced with area
     filtering so the crop does not alias. ``align="mean_face"`` fills outside the frame with
     black, as Auto-AVSR does (``"mesh"`` repeats the border).
@@ -281,16 +285,17 @@ def render(
             m = a.transforms[t].astype(np.float64)
             if cfg.color:
                 img, s = (mean_face.peer_rgb if cfg.align == "mean_face" else to_rgb)(image, scale=pre)
-            else:
-                img, s = (image if cache is not None else to_gray(image)), 1.0
-                if pre < 1.0:
+            else:  # grey: from the luma plane, or gray_from="rgb": an RGB crop turned grey below
+                img, s = (image, cache.scale) if cache is not None else gray_source(image, cfg.gray_from)
+                if pre < s:
                     img = cv2.resize(
                         img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA
                     )
                     s = img.shape[1] / a.width
             if s != 1.0:
                 m[:, :2] /= s
-            sink(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border))
+            crop = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+            sink(mean_face.peer_gray(crop) if crop.ndim == 3 and not cfg.color else crop)
             count += 1
     finally:
         if not keep:

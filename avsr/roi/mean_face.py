@@ -24,6 +24,8 @@ Where the peer would stop (mouth more than 53 px from the 256 frame's centre: it
 ``OverflowError``) or cut a short patch, we keep a full crop centred on the mouth, black where
 it leaves the frame. The peer's fall-back to the short-range detector (only when the full-range
 one finds no face in the whole clip) is not followed: our analysis raises ``NoFaceError`` then.
+Grey crops (``gray_from="rgb"``) are those RGB crops turned grey as the models see them
+(:func:`peer_gray`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ REFERENCE = np.array(
     ]
 )
 MOUTH = 3  # index of the mouth-centre keypoint
+# The grey the published models see (mpc001/auto_avsr @ 182b628): the peer makes RGB crops
+# (VideoProcess(convert_gray=False): preparation/preprocess_lrs2lrs3.py:96-98, and the
+# InferencePipeline of tutorials/inference.ipynb) and turns each crop grey at test time in
+# datamodule/transforms.py:100-105 (VideoTransform "val"/"test": x / 255.0, CenterCrop(88),
+# torchvision.transforms.Grayscale() on line 103): torchvision's rgb_to_grayscale on floats,
+# 0.2989 R + 0.587 G + 0.114 B, unrounded (torchvision/transforms/_functional_tensor.py:160).
+PEER_GRAY = np.array([0.2989, 0.587, 0.114])
 
 
 def interpolate(keypoints: np.ndarray) -> np.ndarray:
@@ -126,6 +135,12 @@ def peer_crops(frames, keypoints: np.ndarray, window: int = WINDOW) -> np.ndarra
     if len(out) != len(m):
         raise ValueError(f"{len(out)} frames for {len(m)} keypoint frames")
     return np.stack(out)
+
+
+def peer_gray(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB crops -> (...) uint8 grey as Auto-AVSR's models see them
+    (:data:`PEER_GRAY` weights), rounded to the nearest level: within 0.5 of the peer's float."""
+    return (rgb @ PEER_GRAY).round().astype(np.uint8)
 
 
 def _warp(img: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

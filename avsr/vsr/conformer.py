@@ -158,6 +158,10 @@ class ConformerEncoder(nn.Module):
         """x: the front-end's input (or (B, T, in_dim) features without one) -> (B, T, d)."""
         if hasattr(self, "frontend"):
             x = self.frontend(x)
+        return self.forward_features(x, lengths)
+
+    def forward_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The encoder after its front-end: (B, T, in_dim) features -> (B, T, d)."""
         x, rel = self.embed(x)
         mask = key_padding_mask(lengths, x.shape[1])
         for block in self.encoders:

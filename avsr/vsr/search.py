@@ -5,9 +5,12 @@ Semantics follow ESPnet's ``BatchBeamSearch`` with a CTC prefix scorer, which th
 Auto-AVSR numbers were decoded with (checked token for token in ``tests/vsr``):
 
 - each step scores every running hypothesis with ``(1 - ctc_weight) * decoder + ctc_weight *
-  CTC prefix``; the CTC prefix score is computed only for the ``int(1.5 * beam)`` tokens the
-  weighted decoder score ranks highest (pre-beam), and always for ``<eos>``; ``<blank>`` is never
-  emitted;
+  CTC prefix + lm_weight * LM``; the CTC prefix score is computed only for the ``int(1.5 *
+  beam)`` tokens the decoder score alone ranks highest (pre-beam; ESPnet's
+  ``pre_beam_score_key="decoder"``, as the published LM configuration decodes: ranking by
+  decoder + LM would change the n-best), and always for ``<eos>``; ``<blank>`` is never emitted;
+- the language model (:class:`~avsr.vsr.lm.TransformerLM`, optional) scores every unit,
+  ``<eos>`` included, as an ordinary token; no length bonus;
 - the ``beam`` best (hypothesis, token) pairs of an utterance survive; a hypothesis that picks
   ``<eos>`` ends; at the last allowed step (``max length = encoder frames``) every running
   hypothesis is ended with ``<eos>`` appended (its score unchanged);
@@ -16,20 +19,24 @@ Auto-AVSR numbers were decoded with (checked token for token in ``tests/vsr``):
   runs out of steps;
 - the n-best are the ended hypotheses by summed score, no length normalisation.
 
-What differs from ESPnet is how the work is done, not what is computed: the decoder caches its
-self-attention keys/values and computes the keys/values of the encoder output once per
-utterance; utterances of a batch run together (padding never changes a result), and an
-utterance that is done leaves the batch.
+What differs from ESPnet is how the work is done, not what is computed: the decoder and the
+LM cache their self-attention keys/values (ESPnet's LM recomputes each prefix), the decoder
+computes the keys/values of the encoder output once per utterance; utterances of a batch run
+together (padding never changes a result), and an utterance that is done leaves the batch.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from avsr.vsr.transformer import DecoderState, TransformerDecoder
+
+if TYPE_CHECKING:
+    from avsr.vsr.lm import TransformerLM
 
 LOGZERO = -1e10
 END_MARGIN = math.log(1 * math.exp(-10))  # end detection: ended hypotheses this far below the best
@@ -43,12 +50,15 @@ class SearchConfig:
     ctc_weight: float = 0.1  # 0: attention only; 1: CTC prefix scores only
     pre_beam_ratio: float = 1.5
     nbest: int = 1
+    lm_weight: float = 0.0  # used when a language model is given (the 19.1% configuration: 0.3)
 
     def __post_init__(self) -> None:
         if self.beam < 1 or self.nbest < 1:
             raise ValueError("beam and nbest must be >= 1")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
+        if self.lm_weight < 0.0:
+            raise ValueError(f"lm_weight must be >= 0, got {self.lm_weight}")
 
 
 @dataclass
@@ -138,6 +148,7 @@ class _Batch:
     src_mask: torch.Tensor | None = None
     r: torch.Tensor | None = None
     s: torch.Tensor | None = None
+    lm: DecoderState | None = None
 
     def keep(self, which: torch.Tensor, k: int) -> None:
         rows = (which[:, None] * k + torch.arange(k, device=which.device)).reshape(-1)
@@ -148,14 +159,26 @@ class _Batch:
             self.src_mask = self.src_mask[which]
         if self.r is not None:
             self.r, self.s = self.r[:, :, rows], self.s[rows]
+        if self.lm is not None:
+            self.lm = self.lm.select(rows)
 
 
 class JointSearch:
-    """``JointSearch(decoder, cfg)(enc, lengths, ctc_logp)`` -> per utterance the n-best
-    :class:`Hypothesis` list. enc (U, T, d) encoder output, lengths (U,), ctc_logp (U, T, V)."""
+    """``JointSearch(decoder, cfg, ..., lm=)(enc, lengths, ctc_logp)`` -> per utterance the n-best
+    :class:`Hypothesis` list. enc (U, T, d) encoder output, lengths (U,), ctc_logp (U, T, V);
+    ``lm``: a language model over the same units, fused with ``cfg.lm_weight``."""
 
-    def __init__(self, decoder: TransformerDecoder, cfg: SearchConfig, sos: int, eos: int, blank: int = 0):
+    def __init__(
+        self,
+        decoder: TransformerDecoder,
+        cfg: SearchConfig,
+        sos: int,
+        eos: int,
+        blank: int = 0,
+        lm: TransformerLM | None = None,
+    ):
         self.decoder, self.cfg = decoder, cfg
+        self.lm = lm if lm is not None and cfg.lm_weight > 0 else None
         self.sos, self.eos, self.blank = sos, eos, blank
         self.w_dec, self.w_ctc = 1.0 - cfg.ctc_weight, cfg.ctc_weight
         self.vocab = decoder.output_layer.out_features
@@ -181,6 +204,8 @@ class JointSearch:
         if self.w_ctc > 0:
             ctc = CTCPrefixScorer(ctc_logp, lengths, self.blank, self.eos)
             b.r, b.s = ctc.init_state(b.utt.repeat_interleave(k))
+        if self.lm is not None:
+            b.lm = self.lm.init_state(u_all * k, dev)
         ended: list[list[Hypothesis]] = [[] for _ in range(u_all)]
         ended_len: list[list[int]] = [[] for _ in range(u_all)]
         i = 0
@@ -192,9 +217,12 @@ class JointSearch:
             if self.w_dec > 0:
                 logp, new_dec = self.decoder.step(last, b.dec, b.memory, b.src_mask, k)
                 weighted += self.w_dec * logp
+            if self.lm is not None:
+                lm_logp, new_lm = self.lm.step(last, b.lm)
+                weighted += self.cfg.lm_weight * lm_logp
             if ctc is not None:
                 if self.do_pre_beam:
-                    ids = weighted.topk(self.pre_beam, -1).indices
+                    ids = logp.topk(self.pre_beam, -1).indices  # the decoder's ranking alone
                 else:
                     ids = torch.arange(v, device=dev).expand(n, v)
                 psi, r_new = ctc.score(rows_utt, last, i, b.r, ids)
@@ -207,6 +235,8 @@ class JointSearch:
             b.score = top.values.reshape(-1).clone()
             if self.w_dec > 0:
                 b.dec = new_dec.select(parent)
+            if self.lm is not None:
+                b.lm = new_lm.select(parent)
             if ctc is not None:
                 slot = torch.zeros(n, v, dtype=torch.long, device=dev)
                 slot.scatter_(1, ids, torch.arange(ids.shape[1], device=dev).expand_as(ids))

@@ -15,7 +15,8 @@ from conftest import CARPHONE, FIXTURES
 
 import avsr
 from avsr.core.errors import CheckpointError, UsageError
-from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig, to_layout
+from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig
+from avsr.vsr.autoavsr_files import to_layout
 from avsr.vsr.units import load_units, units_to_text
 
 CLI = [sys.executable, "-m", "avsr.cli"]
@@ -107,7 +108,7 @@ def _bad_files(tmp_path):
     return [
         (cut, UNITS, "truncated or corrupt"),
         (evil, UNITS, "never executes checkpoint content"),
-        (foreign, UNITS, "not an Auto-AVSR visual checkpoint"),
+        (foreign, UNITS, "not an Auto-AVSR checkpoint or language model"),
         (good, short, "100 units"),
     ]
 

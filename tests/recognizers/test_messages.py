@@ -62,7 +62,7 @@ def test_text_file_named_pth_is_a_checkpoint_error_not_a_traceback(tmp_path, cap
     code, err = _err(capsys, ["transcribe", CARPHONE, "--mode", "vsr", "--vsr", pth, "--tokens", UNITS, "-j", "0"])
     assert code == 2
     assert f"{pth}: not a PyTorch checkpoint: a text file (it starts 'hello')" in err and "Traceback" not in err
-    from avsr.vsr.autoavsr import read_state_dict
+    from avsr.vsr.autoavsr_files import read_state_dict
 
     for data, what in [
         (b"", "an empty file"),

@@ -15,7 +15,8 @@ pytest.importorskip("espnet")
 from autoavsr_reference import Reference, peer_state_dict  # noqa: E402
 
 from avsr.core.errors import CheckpointError  # noqa: E402
-from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig, load_published, to_layout, to_ours  # noqa: E402
+from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig  # noqa: E402
+from avsr.vsr.autoavsr_files import load_published, to_layout, to_ours  # noqa: E402
 from avsr.vsr.decode import beam_search, greedy_decode  # noqa: E402
 from avsr.vsr.search import JointSearch, SearchConfig  # noqa: E402
 
@@ -47,7 +48,7 @@ def test_both_layouts_load_strictly_and_agree_with_the_reference(pair, tmp_path)
     video = _video(30)
     with torch.no_grad():
         assert torch.allclose(model.encoder.frontend(video), ref.encoder.frontend(video), atol=1e-4)
-        enc_ref, enc = ref.encode(video), model.encode(video, torch.tensor([30]))
+        enc_ref, enc = ref.encode(video), model.encode(video, torch.tensor([30]))[0]
         assert torch.allclose(enc, enc_ref, atol=1e-4)
         assert torch.allclose(model.ctc_log_probs(enc), ref.ctc.log_softmax(enc_ref), atol=1e-4)
         from espnet.nets.pytorch_backend.transformer.mask import subsequent_mask
@@ -60,7 +61,7 @@ def test_both_layouts_load_strictly_and_agree_with_the_reference(pair, tmp_path)
 def _ours(model, video, beam, w, nbest=5):
     t = video.shape[2]
     with torch.no_grad():
-        enc = model.encode(video, torch.tensor([t]))
+        enc = model.encode(video, torch.tensor([t]))[0]
         return JointSearch(model.decoder, SearchConfig(beam=beam, ctc_weight=w, nbest=nbest), EOS, EOS)(
             enc, torch.tensor([t]), model.ctc_log_probs(enc)
         )[0]
@@ -110,7 +111,7 @@ def test_utterances_batched_decode_as_one_by_one(pair):
     video[0], video[1, :, :9] = a[0], b[0]
     lengths = torch.tensor([14, 9])
     with torch.no_grad():
-        enc = model.encode(video, lengths)
+        enc = model.encode(video, lengths)[0]
         both = JointSearch(model.decoder, SearchConfig(beam=6, nbest=3), EOS, EOS)(
             enc, lengths, model.ctc_log_probs(enc)
         )
@@ -182,7 +183,7 @@ def test_bad_checkpoints_are_refused_with_a_reason(tmp_path, pair):
         load_published(evil)
     foreign = tmp_path / "foreign.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, foreign)
-    with pytest.raises(CheckpointError, match="not an Auto-AVSR visual checkpoint: expected"):
+    with pytest.raises(CheckpointError, match="not an Auto-AVSR checkpoint or language model: expected"):
         load_published(foreign)
     renamed = tmp_path / "vsr_trlrs3_base.pth"  # a published name: its md5 must be the published one
     renamed.write_bytes(good.read_bytes())
