@@ -50,7 +50,17 @@ def add(sub) -> None:
             metavar="SNR",
             help="'clean' and/or SNRs in dB (default: clean 10 5 0 -5 -10; clean only without --noise-sources)",
         )
-        model_args(a, "beam", "engine", "compute_type", "quantize", beam="Whisper beam size (default 1: greedy)")
+        model_args(
+            a,
+            "beam",
+            "engine",
+            "compute_type",
+            "quantize",
+            beam="beam size (Whisper default 1: greedy; Auto-AVSR joint 40 as published)",
+        )
+        g = a.add_argument_group("the published Auto-AVSR audio / audio-visual models instead of Whisper")
+        model_args(g, "asr", "avsr", "tokens", "ctc_weight", "lm", "lm_config", "lm_weight")
+        model_args(g, "decode", decode="Auto-AVSR: joint (default: attention + CTC beam search) | ctc (encoder only)")
         decoding_args(a)
         a.set_defaults(func=_cmd_eval_whisper)
     v = esub.add_parser(
@@ -79,6 +89,7 @@ def add(sub) -> None:
         help="avsr VSR: greedy (default) | beam; Auto-AVSR: joint (default) | ctc",
     )
     v.add_argument("--beam", type=int, help="beam size (avsr VSR 8; Auto-AVSR joint 40, ctc 1 = greedy)")
+    model_args(v, "lm", "lm_config", "lm_weight")
     v.set_defaults(func=_cmd_eval_vsr)
 
 

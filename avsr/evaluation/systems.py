@@ -36,9 +36,14 @@ def load_system(options: ModelOptions, sets: Sequence[str] | None, accelerator: 
     ``sets`` None: ``none``, ``routed`` when there is a noise classifier (the shipped one when
     neither sets nor a classifier are named), and every set of an ``adapters`` folder that was
     named. EvalInputError names a set that is not there."""
+    from avsr.recognizers.autoavsr_speech import SYSTEM, AutoAVSRSpeech
     from avsr.recognizers.load import load_av
 
     rec = load_av(options, accelerator)
+    if isinstance(rec, AutoAVSRSpeech):  # the published Auto-AVSR audio / audio-visual model: one system
+        if sets and set(sets) != {SYSTEM}:
+            raise EvalInputError(f"--sets {' '.join(sets)}: the Auto-AVSR models have no adapter sets")
+        return rec, [SYSTEM]
     installed = rec.bank.sets
     if options.adapters and not installed:
         raise EvalInputError(
@@ -102,6 +107,20 @@ def evaluate_whisper(
     rec, names = load_system(options, sets)
     lines = run_whisper(rec, records, conds, names, bank, visual=system == "avsr", system=system, progress=progress)
     model = rec.names
+    common = {
+        "manifest": os.fspath(manifest),
+        "corpus": corpus or "custom",
+        "utterances": len(records),
+        "conditions": len(conds),
+        "noise sources": os.fspath(noise_sources) if noise_sources else "none (clean only)",
+        "seed": seed,
+        "bootstrap resamples": resamples,
+    }
+    if options.asr or options.avsr:
+        info, label = _autoavsr_info(system, options, rec), f"{system} {Path(options.avsr or options.asr).name}"
+        return write_run(
+            out, lines, records, info | common, corpus, (system,), label, _published(published), resamples, seed
+        )
     info = {
         "system": system,
         "whisper": model["whisper"],
@@ -174,21 +193,37 @@ def evaluate_lipreading(
     )
 
 
+def _autoavsr_info(system: str, opts: ModelOptions, rec) -> dict[str, str]:
+    """The run header of an Auto-AVSR audio / audio-visual evaluation."""
+    m = rec.names
+    out = {"system": system}
+    for kind in ("avsr", "asr"):
+        if kind in m:
+            out[f"{kind} checkpoint"] = f"{m[kind]} (sha256 {m[f'{kind}_sha256']}, {m[f'{kind}_layout']} layout)"
+    if "lm" in m:
+        out["language model"] = f"{m['lm']} (sha256 {m['lm_sha256']})"
+    out["units"] = str(opts.tokens)
+    out["decoding"] = rec.decoding.describe()
+    if rec.fallback is not None:
+        out["no-face fallback"] = f"Whisper {m.get('fallback whisper', '')}"
+    return out
+
+
 def _autoavsr_lines(opts: ModelOptions, records, progress: bool):
     from avsr.recognizers.autoavsr import AutoAVSRReader
 
-    decode = opts.decode or "joint"
-    reader = AutoAVSRReader.from_files(
-        opts.vsr, opts.tokens, device=opts.device, decode=decode, beam=opts.beam, ctc_weight=opts.ctc_weight
-    )
+    reader = AutoAVSRReader.from_options(opts)
     lines = run_word_reader(reader, records, Path(opts.vsr).name, opts.batch_size, progress)
-    return lines, {
+    m = reader.names
+    info = {
         "system": "vsr",
-        "checkpoint": f"{opts.vsr} (sha256 {reader.names['vsr_sha256']}, {reader.names['vsr_layout']} layout)",
+        "checkpoint": f"{opts.vsr} (sha256 {m['vsr_sha256']}, {m['vsr_layout']} layout)",
         "units": opts.tokens,
-        "decoding": f"{decode} (beam {reader.beam}"
-        + (f", CTC weight {opts.ctc_weight})" if decode == "joint" else ")"),
+        "decoding": reader.decoding.describe(),
     }
+    if "lm" in m:
+        info["language model"] = f"{m['lm']} (sha256 {m['lm_sha256']})"
+    return lines, info
 
 
 def _vsr_lines(opts: ModelOptions, records, lexicon_counts, progress: bool):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from avsr.recognizers.prepare import Segment
 
 WHISPER_KEYS = ("text", "timings", "decoding", "words")  # what a Whisper fallback segment keeps
+SYSTEM = "auto-avsr"  # its one "set" in an evaluation (it has no adapter sets)
 
 
 class AutoAVSRSpeech:
@@ -42,6 +43,7 @@ class AutoAVSRSpeech:
     protocol; ``fallback``: the recogniser for segments neither model can take (Whisper)."""
 
     kind, modes = "av", ("avsr", "asr")
+    classifier = None  # no noise head: one model per input kind
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class AutoAVSRSpeech:
         avsr: AutoAVSR | None = None,
         fallback=None,
         names: dict[str, str] | None = None,
+        batch_size: int = 8,
     ):
         if asr is None and avsr is None:
             raise UsageError("AutoAVSRSpeech needs an audio (--asr) or audio-visual (--avsr) model")
@@ -60,7 +63,7 @@ class AutoAVSRSpeech:
                     raise UsageError(f"the {kind} model given is a {m.cfg.kind} model")
         self.decoding, self.asr, self.avsr, self.fallback = decoding, asr, avsr, fallback
         self.roi = peer_roi() if avsr is not None else None
-        self.names = names or {}
+        self.names, self.batch_size = names or {}, batch_size
 
     @classmethod
     def from_options(cls, opts: ModelOptions, accelerator: str = "cpu") -> AutoAVSRSpeech:
@@ -83,7 +86,7 @@ class AutoAVSRSpeech:
 
             fallback = load_av(replace(opts, avsr=None, lm=None, lm_config=None, lm_weight=None), accelerator)
             names |= {f"fallback {k}": v for k, v in fallback.names.items()}
-        return cls(decoding, models.get("asr"), models.get("avsr"), fallback, names)
+        return cls(decoding, models.get("asr"), models.get("avsr"), fallback, names, opts.batch_size)
 
     @property
     def needs_crops(self) -> bool:
@@ -109,25 +112,33 @@ class AutoAVSRSpeech:
         enc, lengths = model.encode(video.to(device), lengths.to(device), audio)
         return self.decoding(model, enc, lengths)
 
-    def decode(self, segments: list[Segment]) -> list[dict[str, Any]]:
+    def decode(self, segments: list[Segment], adapter: str | None = None) -> list[dict[str, Any]]:
         """Prepared segments -> per segment ``text``, ``by`` (the model that read it) and timings;
-        the segments each model takes go through it in one batch."""
+        the segments each model takes go through it in one batch. ``adapter``: None or
+        ``auto-avsr`` (what an evaluation names this system)."""
+        if adapter not in (None, SYSTEM):
+            raise UsageError(f"adapter {adapter!r}: the Auto-AVSR models have no adapter sets")
         routes = [self.route(s) for s in segments]
         out: list[dict[str, Any] | None] = [None] * len(segments)
         for by in dict.fromkeys(routes):
             idx = [i for i, r in enumerate(routes) if r == by]
             segs = [segments[i] for i in idx]
-            t0 = time.perf_counter()
-            if by == "whisper":
-                res = [{k: r[k] for k in WHISPER_KEYS if k in r} for r in self.fallback.decode(segs)]
-            else:
-                res = [{"text": r["text"]} for r in self._run(getattr(self, by), segs)]
-                share = {"decode": (time.perf_counter() - t0) / len(segs)}
-                for r in res:
-                    r["timings"] = share
-            for i, r in zip(idx, res):
-                out[i] = r | {"by": by}
+            for b in range(0, len(segs), self.batch_size):
+                self._decode(by, segs[b : b + self.batch_size], idx[b : b + self.batch_size], out)
         return out
+
+    def _decode(self, by: str, segs: list[Segment], idx: list[int], out: list) -> None:
+        """One batch of the segments model ``by`` reads, written into ``out`` at ``idx``."""
+        t0 = time.perf_counter()
+        if by == "whisper":
+            res = [{k: r[k] for k in WHISPER_KEYS if k in r} for r in self.fallback.decode(segs)]
+        else:
+            res = [{"text": r["text"]} for r in self._run(getattr(self, by), segs)]
+            share = {"decode": (time.perf_counter() - t0) / len(segs)}
+            for r in res:
+                r["timings"] = share
+        for i, r in zip(idx, res):
+            out[i] = r | {"by": by}
 
     def modules(self) -> dict[str, torch.nn.Module]:
         out = {k: m for k, m in (("asr", self.asr), ("avsr", self.avsr)) if m is not None}
