@@ -67,14 +67,15 @@ def _published() -> None:
     from avsr.core.registry import published
 
     for family, e in published().items():
-        print(f"\n{family} [published checkpoints you download; run with --vsr FILE {e['needs'].split(' (')[0]}]")
+        print(f"\n{family} [published checkpoints you download; run with --vsr/--asr/--avsr FILE --lm ... as listed]")
         print(f"  {e['description']}")
         print(f"  needs: {e['needs']}")
         print(f"  crops: {e['crops']}")
         for f in e["files"]:
-            print(f"  {f['file']:<34} LRS3 WER {f['wer_lrs3']:>5}%  {f['hours']:>5} h {f['data']:<36} {f['url']}")
-        if e.get("not_yet"):
-            print(f"  not run yet: {e['not_yet']}")
+            run = f"--{f['kind']} {f['file']}" + (f" {f['with']}" if f.get("with") else "")
+            wer = f"LRS3 WER {f['wer_lrs3']:>5}%" if "wer_lrs3" in f else " " * 15
+            release = f" [{f['release']}, md5 {f['md5_prefix']}...]" if "release" in f else ""
+            print(f"  {run:<58} {wer}  {f.get('data', '')}{release}  {f['url']}")
 
 
 def run_adapters(args) -> int:

@@ -267,19 +267,26 @@ def published() -> dict[str, dict[str, Any]]:
         return yaml.safe_load(f) or {}
 
 
-def published_file(name: str) -> dict[str, Any] | None:
-    """The ``checkpoints/published.yaml`` entry of a published file name, or None."""
-    for family in published().values():
-        for f in family.get("files", []):
-            if f["file"] == name:
-                return f
-    return None
+def published_entries(name: str) -> list[dict[str, Any]]:
+    """The ``checkpoints/published.yaml`` entries with a checksum whose file name is ``name`` (one
+    per release that uses that name; none when the name is not a published one)."""
+    return [
+        f
+        for family in published().values()
+        for f in family.get("files", [])
+        if os.path.basename(f["file"]) == name and "md5_prefix" in f
+    ]
 
 
-def check_published(path: str | os.PathLike, entry: dict[str, Any], md5: str) -> None:
-    """CheckpointError when ``md5`` (of ``path``) does not start with the entry's published prefix."""
-    if not md5.startswith(str(entry["md5_prefix"])):
-        raise CheckpointError(
-            f"{path}: md5 {md5[:8]}... is not the published {entry['file']} (md5 {entry['md5_prefix']}...): "
-            f"an incomplete download? Fetch it again from {entry['url']}"
-        )
+def check_published(path: str | os.PathLike, entries: list[dict[str, Any]], md5: str) -> dict[str, Any]:
+    """The entry of ``entries`` (same published name) whose md5 prefix ``md5`` (of ``path``) starts
+    with; CheckpointError when none does."""
+    for entry in entries:
+        if md5.startswith(str(entry["md5_prefix"])):
+            return entry
+    first = entries[0]
+    sums = " or ".join(f"{e['md5_prefix']}... ({e.get('release', 'published')})" for e in entries)
+    raise CheckpointError(
+        f"{path}: md5 {md5[:8]}... is not the published {first['file']} (md5 {sums}): "
+        f"an incomplete download? Fetch it again from {first['url']}"
+    )

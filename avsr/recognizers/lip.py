@@ -35,18 +35,21 @@ def vsr_missing() -> str:
     from avsr.core.registry import published
 
     offers = []
-    for family, e in published().items():
-        files = sorted(e.get("files", []), key=lambda f: float(f["wer_lrs3"]))
-        names = ", ".join(f"{f['file']} ({f['wer_lrs3']}%)" for f in files)
-        title = e.get("description", family).split(" (")[0]
-        tokens = e["needs"].split(" (")[0]
-        where = e["needs"].split(" (", 1)[1].split(";")[0] if " (" in e["needs"] else ""
-        offers.append(
-            f"published {title} checkpoints (LRS3 WER): {names}; download one (links: `avsr models`) and run "
-            f"--vsr FILE.pth {tokens}" + (f" ({where})" if where else "")
-        )
-    published_part = "; ".join(offers) + ". Or " if offers else ""
-    return f"lip reading needs a VSR model (--vsr): {published_part}train your own: {TRAIN_VSR}"
+    for e in published().values():
+        files = sorted((f for f in e.get("files", []) if f["kind"] == "vsr"), key=lambda f: float(f["wer_lrs3"]))
+        best: dict[str, str] = {}  # a name published by two releases: its best WER
+        for f in files:
+            best.setdefault(f["file"] + (f" {f['with']}" if f.get("with") else ""), f"{f['wer_lrs3']}%")
+        if best:
+            offers.append(f"{e['title']}: " + ", ".join(f"{k} ({v})" for k, v in best.items()))
+    if not offers:
+        return f"lip reading needs a VSR model (--vsr): train one: {TRAIN_VSR}"
+    return (
+        "lip reading needs a VSR model (--vsr): published checkpoints (LRS3 WER): "
+        + "; ".join(offers)
+        + "; download one (links: `avsr models`) and run --vsr FILE.pth --tokens unigram5000_units.txt "
+        + f"(spm/unigram/ in mpc001/auto_avsr). Or train your own: {TRAIN_VSR}"
+    )
 
 
 P2T_MISSING = (

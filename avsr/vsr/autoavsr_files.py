@@ -21,7 +21,7 @@ import torch
 
 from avsr.core.errors import CheckpointError
 from avsr.core.files import digests
-from avsr.core.registry import check_published, published_file
+from avsr.core.registry import check_published, published_entries
 from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig
 from avsr.vsr.lm import LMConfig, TransformerLM, check_fits, read_lm_config
 
@@ -166,10 +166,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _read(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], str, dict[str, Any]]:
     """The state_dict of ``path``, which must be of ``kind``; its layout and provenance."""
     path = os.fspath(path)
-    known = published_file(os.path.basename(path))
-    sums = digests(path, ("sha256", "md5") if known else ("sha256",)) if os.path.isfile(path) else {}
-    if known and sums:  # a bad download says so before it fails to unpickle
-        check_published(path, known, sums["md5"])
+    entries = published_entries(os.path.basename(path))
+    sums = digests(path, ("sha256", "md5") if entries else ("sha256",)) if os.path.isfile(path) else {}
+    known = check_published(path, entries, sums["md5"]) if entries and sums else None  # a bad download says so
     sd = read_state_dict(path)
     try:
         found, layout = identify(sd)
@@ -179,7 +178,7 @@ def _read(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], 
         raise CheckpointError(f"{path}: this is {WHAT[found]}, not {WHAT[kind]}: give it with {FLAGS[found]}")
     info = {"path": path, "sha256": sums["sha256"], "layout": layout}
     if known:
-        info["published"] = {k: known[k] for k in ("file", "data", "hours", "wer_lrs3") if k in known}
+        info["published"] = {k: known[k] for k in ("file", "release", "data", "hours", "wer_lrs3") if k in known}
     return sd, layout, info
 
 

@@ -50,8 +50,9 @@ def no_network(monkeypatch):
 def test_silent_video_without_vsr_points_to_the_published_checkpoints(capsys):
     code, err = _err(capsys, ["transcribe", CARPHONE])  # carphone has no audio track
     assert code == 2
-    for f in published()["auto-avsr"]["files"]:
-        assert f["file"] in err
+    for f in published()["auto-avsr"]["files"] + published()["vsr-multilingual"]["files"]:
+        assert (f["file"] in err) == (f["kind"] in ("vsr", "lm")), f["file"]  # the LM goes with its model
+    assert "LRS3_V_WER19.1/model.pth --lm lm_en_subword/model.pth (19.1%)" in err
     assert "`avsr models`" in err and "--vsr FILE.pth --tokens unigram5000_units.txt" in err
     assert "can be installed from the package registries" not in err and "avsr train vsr" in err
 
