@@ -94,8 +94,11 @@ def describe(rec: dict) -> str:
     if text == "" and rec["mode"] != "vsr":
         why = {s.get("skipped") for s in rec.get("segments", [])} - {None}
         text = f"(no speech: {', '.join(sorted(why))})" if why else "(no text)"
+    by = list(dict.fromkeys(s["by"] for s in rec.get("segments", []) if "by" in s))
     if rec["mode"] == "vsr":
         info = f"[vsr, face {100 * (rec.get('face_ratio') or 0):.0f}% of frames]"
+    elif by:  # the Auto-AVSR audio / audio-visual models: which read it
+        info = f"[{rec['mode']}, Auto-AVSR, read by {' + '.join(by)}{'; ' + rec['note'] if rec.get('note') else ''}]"
     else:
         n = rec.get("noise")
         unheard = "noise not estimated" if rec.get("model", {}).get("classifier") else "noise: no classifier"
