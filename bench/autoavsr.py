@@ -58,7 +58,7 @@ def _models(kind, mod):
     model = AutoAVSR(AutoAVSRConfig(kind=kind)).eval()
     if mod is None:
         return model, None
-    ref = mod.Reference(kind=kind, d=768, heads=12, ffn=3072, enc_layers=12, dec_layers=6).randomise(0)
+    ref = mod.Reference(kind=kind, d=768, heads=12, ffn=3072, enc_layers=12, dec_layers=6, hidden=8192).randomise(0)
     model.load_state_dict(to_ours(mod.peer_state_dict(ref)))
     return model, ref
 

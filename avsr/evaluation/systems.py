@@ -117,39 +117,24 @@ def evaluate_whisper(
         "bootstrap resamples": resamples,
     }
     if options.asr or options.avsr:
-        info, label = _autoavsr_info(system, options, rec), f"{system} {Path(options.avsr or options.asr).name}"
-        return write_run(
-            out, lines, records, info | common, corpus, (system,), label, _published(published), resamples, seed
+        info, label = (
+            _autoavsr_info(system, options, rec) | common,
+            f"{system} {Path(options.avsr or options.asr).name}",
         )
-    info = {
-        "system": system,
-        "whisper": model["whisper"],
-        "adapter sets": " ".join(names),
-        "adapters": model.get("adapters", "none"),
-        "noise classifier": model.get("classifier", "none"),
-        "router": model.get("router", "built-in rules"),
-        "manifest": os.fspath(manifest),
-        "corpus": corpus or "custom",
-        "utterances": len(records),
-        "conditions": len(conds),
-        "noise sources": os.fspath(noise_sources) if noise_sources else "none (clean only)",
-        "seed": seed,
-        "bootstrap resamples": resamples,
-        "engine": model["engine"],
-        "decoding": asdict(rec.decoding),
-    }
-    return write_run(
-        out,
-        lines,
-        records,
-        info,
-        corpus,
-        (system,),
-        f"{system} {Path(model['whisper']).name}",
-        _published(published),
-        resamples,
-        seed,
-    )
+    else:
+        info = {
+            "system": system,
+            "whisper": model["whisper"],
+            "adapter sets": " ".join(names),
+            "adapters": model.get("adapters", "none"),
+            "noise classifier": model.get("classifier", "none"),
+            "router": model.get("router", "built-in rules"),
+            **common,
+            "engine": model["engine"],
+            "decoding": asdict(rec.decoding),
+        }
+        label = f"{system} {Path(model['whisper']).name}"
+    return write_run(out, lines, records, info, corpus, (system,), label, _published(published), resamples, seed)
 
 
 def evaluate_lipreading(

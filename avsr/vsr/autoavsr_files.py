@@ -190,14 +190,20 @@ def load_published(
     sd, _, info = _read(path, kind)
     ours = to_ours(sd)
     cfg = infer_config(ours, kind)
-    with torch.device("meta"):
-        model = AutoAVSR(cfg)
-    try:
-        model.load_state_dict(ours, strict=True, assign=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: does not fit the Auto-AVSR model inferred from its shapes: {e}") from e
+    model = _strict(lambda: AutoAVSR(cfg), ours, f"{path}: does not fit the Auto-AVSR model inferred from its shapes")
     info["config"] = cfg.to_dict()
     return model.float().to(device).eval(), info
+
+
+def _strict(build, sd: dict[str, torch.Tensor], unfit: str) -> torch.nn.Module:
+    """``build()`` on the meta device, then ``sd`` assigned strictly; CheckpointError ``unfit: why``."""
+    with torch.device("meta"):
+        module = build()
+    try:
+        module.load_state_dict(sd, strict=True, assign=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{unfit}: {e}") from e
+    return module
 
 
 def lm_config_path(path: str | os.PathLike, config: str | os.PathLike | None = None) -> str:
@@ -225,11 +231,6 @@ def load_lm(
         )
     check_fits(cfg, sd, os.fspath(path))
     sd = {k.replace(".norm1.", ".norm_mha.").replace(".norm2.", ".norm_ff."): v for k, v in sd.items()}
-    with torch.device("meta"):
-        lm = TransformerLM(cfg)
-    try:
-        lm.load_state_dict(sd, strict=True, assign=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: does not fit the TransformerLM of {json_path}: {e}") from e
+    lm = _strict(lambda: TransformerLM(cfg), sd, f"{path}: does not fit the TransformerLM of {json_path}")
     info.update(config=cfg.to_dict(), config_path=json_path)
     return lm.float().to(device).eval(), info

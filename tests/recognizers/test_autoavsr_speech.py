@@ -112,3 +112,29 @@ def test_bad_files_exit_2_with_one_line(files, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert code == 2, (flags, err)
         assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err, (flags, err)
+
+
+@pytest.mark.slow
+def test_full_size_audio_visual_model_and_lm_through_avsr_transcribe(tmp_path):
+    """The published sizes (444 M + 54 M parameters, random weights) in the peer's own layouts."""
+    from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig
+    from avsr.vsr.lm import LMConfig, TransformerLM
+
+    torch.manual_seed(0)
+    model = AutoAVSR(AutoAVSRConfig(kind="avsr"))
+    torch.save(
+        {k.replace(".pointwise_conv", ".pointwise_cov"): v for k, v in model.state_dict().items()}, tmp_path / "av.pth"
+    )
+    del model
+    (tmp_path / "lm").mkdir()
+    torch.save(TransformerLM(LMConfig()).state_dict(), tmp_path / "lm" / "model.pth")  # the published names
+    conf = {"layer": 16, "unit": 2048, "att_unit": 512, "embed_unit": 128, "head": 8, "pos_enc": "none"}
+    (tmp_path / "lm" / "model.json").write_text(
+        json.dumps(conf | {"model_module": "transformer", "backend": "pytorch"})
+    )
+    out = tmp_path / "o.jsonl"
+    args = ["transcribe", "--avsr", str(tmp_path / "av.pth"), "--lm", str(tmp_path / "lm" / "model.pth")]
+    assert main([*args, "--tokens", str(UNITS), "--beam", "2", "-q", str(PYFEAT), "-o", str(out)]) == 0
+    (rec,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rec["mode"] == "avsr" and [s["by"] for s in rec["segments"]] == ["avsr"] and rec["text"]
+    assert rec["model"]["avsr_layout"] == "v1" and rec["model"]["lm_weight"] == "0.3"
