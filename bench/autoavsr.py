@@ -2,7 +2,7 @@
 Transformer LM: avsr's implementation beside ESPnet's, same weights, on the CPU.
 
     python bench/autoavsr.py [--kinds vsr asr avsr] [--seconds 10] [--beams 40] [--ref-beams 40]
-                             [--lm] [--lm-prefixes 10 50] [--threads 2]
+                             [--lm] [--lm-prefixes 10 50 150] [--threads 2]
 
 For each of ``--kinds`` builds the full-size model (d 768, 12 encoder and 6 decoder layers) with
 random weights: the ESPnet-built reference (tests/autoavsr_reference.py; needs ``pip install
@@ -17,14 +17,18 @@ prints real-time factors (decoding seconds per second of input, encoder included
 On the first of ``--kinds`` (the searches do not depend on the kind: same decoder, same sizes)
 it also runs ESPnet's ``BatchBeamSearch`` (the decoder the published numbers come from) at each
 of ``--ref-beams`` (none: skip it), with ``--lm`` also with ESPnet's ``TransformerLM``, on the
-same encoder output, and prints avsr's speed-up over it and whether the top-5 hypotheses are
-identical. ``--lm-prefixes`` times one LM step for 40 hypotheses at those prefix lengths: avsr's
-``TransformerLM.step`` (keys and values of earlier positions cached) against ESPnet's
-``batch_score`` (which recomputes every layer's keys and values over the whole prefix).
+same encoder output (avsr's search runs at those beams too), and prints avsr's speed-up over it
+and whether the top-5 hypotheses are identical. ``--lm-prefixes`` times one LM step for 40
+hypotheses at those prefix lengths: avsr's ``TransformerLM.step`` (keys and values of earlier
+positions cached) against ESPnet's ``batch_score`` (which recomputes every layer's keys and
+values over the whole prefix).
 
 Every speed is a ratio to the reference measured in the same run; nothing is asserted. With
-random weights the text is meaningless and no hypothesis ends early, so every search runs the
-full ``frames`` steps: the slowest case (the table says how the top hypothesis ended).
+random weights the text is meaningless and hypotheses almost never end early (without the LM
+none did in runs of 2 s and more), so a search runs the full ``frames`` steps: the slowest case.
+The random LM can make ``<eos>`` win, and a search may then stop early by end detection (both
+implementations at the same step: same semantics). The table's top-1 column says how the best
+hypothesis ended ("forced": at the last frame).
 """
 
 import argparse
@@ -76,9 +80,10 @@ def _lms(mod):
 
 
 def _lm_steps(lm, lm_ref, prefixes, eos, reps=7):
-    """Per prefix length: (best of ``reps`` seconds of avsr's step, of ESPnet's batch_score or None,
-    max |diff| of their log-probabilities). The two alternate; the best of several runs is the one
-    least disturbed by other work on the machine."""
+    """Per prefix length: (avsr's step, its step plus the reorder of its cache to the surviving
+    hypotheses' parents, what a search step pays; ESPnet's batch_score or None, which stacks the
+    per-hypothesis states itself; max |diff| of their log-probabilities). Seconds, best of
+    ``reps``: the two alternate, and the best run is the one least disturbed by other work."""
     import torch
 
     out = []
@@ -86,7 +91,8 @@ def _lm_steps(lm, lm_ref, prefixes, eos, reps=7):
     for n in prefixes:
         ys = torch.randint(1, eos, (N_LM, n), generator=g)
         ys[:, 0] = eos  # <sos>
-        ours, theirs, diff = [], [], float("nan")
+        parent = torch.randint(0, N_LM, (N_LM,), generator=g)
+        ours, select, theirs, diff = [], [], [], float("nan")
         with torch.inference_mode():
             state = lm.init_state(N_LM, "cpu")
             for j in range(n - 1):
@@ -95,13 +101,14 @@ def _lm_steps(lm, lm_ref, prefixes, eos, reps=7):
             if lm_ref is not None and n > 1:
                 st = lm_ref.batch_score(ys[:, :-1], st, None)[1]
             for _ in range(reps):
-                (logp, _), t = _timed(lm.step, ys[:, -1], state)
+                (logp, new), t = _timed(lm.step, ys[:, -1], state)
                 ours.append(t)
+                select.append(t + _timed(new.select, parent)[1])
                 if lm_ref is not None:
                     (ref_logp, _), t = _timed(lm_ref.batch_score, ys, st, None)
                     theirs.append(t)
                     diff = (ref_logp - logp).abs().max().item()
-        out.append((n, min(ours), min(theirs) if theirs else None, diff))
+        out.append((n, min(ours), min(select), min(theirs) if theirs else None, diff))
     return out
 
 
@@ -122,7 +129,7 @@ def main() -> None:
         "--lm-prefixes",
         type=int,
         nargs="*",
-        default=[10, 50],
+        default=[10, 50, 150],
         help="prefix lengths to time one LM step at (none: skip)",
     )
     ap.add_argument("--threads", type=int, default=2)
@@ -218,12 +225,16 @@ def main() -> None:
     print("RTF: seconds per second of input, avsr's encoder included (the ESPnet encoder row: its own);")
     print("vs ESPnet: ESPnet's time / avsr's, same run; searches: search alone (encoder included)")
     if args.lm_prefixes:
-        print(f"\nOne LM step, {N_LM} hypotheses (full-size LM)")
-        print(f"{'prefix':>6}{'avsr step ms':>14}{'ESPnet batch_score ms':>23}{'ESPnet/avsr':>13}{'max |diff|':>12}")
-        for n, t, t_ref, diff in _lm_steps(lm, lm_ref, args.lm_prefixes, 5048):
+        print(f"\nOne LM step, {N_LM} hypotheses (full-size LM), milliseconds")
+        print(
+            f"{'prefix':>6}{'avsr step':>11}{'+ reorder':>11}{'ESPnet batch_score':>20}{'ESPnet/avsr':>15}  max |diff|"
+        )
+        for n, t, t_sel, t_ref, diff in _lm_steps(lm, lm_ref, args.lm_prefixes, 5048):
             theirs = f"{t_ref * 1e3:.1f}" if t_ref is not None else ""
-            ratio = f"{t_ref / t:.1f}x" if t_ref is not None else ""
-            print(f"{n:>6}{t * 1e3:>14.1f}{theirs:>23}{ratio:>13}{diff:>12.1e}")
+            ratio = f"{t_ref / t:.1f}x ({t_ref / t_sel:.1f}x)" if t_ref is not None else ""
+            diff = f"{diff:.1e}" if t_ref is not None else ""
+            print(f"{n:>6}{t * 1e3:>11.1f}{t_sel * 1e3:>11.1f}{theirs:>20}{ratio:>15}  {diff}")
+        print("ESPnet/avsr: to the step alone (to step + reorder)")
 
 
 if __name__ == "__main__":
