@@ -18,6 +18,12 @@ def add(sub) -> None:
         "each adds (a set's folder is converted once into the cache on first use)",
     )
     a.add_argument("--compute-type", default="float32", choices=COMPUTE_TYPES)
+    a.add_argument(
+        "--router",
+        action="store_true",
+        help="print the routing table the default uses with these sets (rule by rule) and the validation evidence "
+        "behind each set's rule",
+    )
     a.set_defaults(func=run_adapters)
 
 
@@ -102,9 +108,56 @@ def run_adapters(args) -> int:
             f"{name:<14}{m.get('modality', '?'):<14}{'+'.join(n.get('categories', [])) or '?':<22}{snr_s:<12}"
             f"{m.get('whisper', {}).get('name', '?'):<18}{tr:>12,}{100 * tr / full:>7.2f}%"
         )
+    _router(args.folder, [name for name, _ in sets], args.router)
     if args.memory:
         _memory(args, [name for name, _ in sets])
     return 0
+
+
+def _router(folder, names: list[str], full: bool) -> None:
+    """Which sets the default of ``avsr transcribe`` can choose, and when (the folder's router.yaml,
+    else the built-in rules); with ``full`` every rule and the recorded evidence."""
+    from avsr.core.configs import load_yaml
+    from avsr.noise.router import RouterConfig, sets_router
+
+    path = sets_router(folder)
+    cfg = RouterConfig.from_yaml(path) if path else RouterConfig()
+    print(f"\ndefault routing: {path or 'built-in rules (no router.yaml in the folder)'}")
+    for name in names:
+        when = [f"rule {i} ({_when(r)}{_unless(i)})" for i, r in enumerate(cfg.rules) if r.adapter == name]
+        print(
+            f"  {name:<14}{'chosen by ' + ' or '.join(when) if when else f'never chosen by default (--adapter {name})'}"
+        )
+    doc = load_yaml(path) if path else {}
+    if not full:
+        return
+    print("rules, first match wins (category and SNR are the noise head's estimates):")
+    for i, r in enumerate(cfg.rules):
+        print(f"  {i}. {_when(r):<40} -> {r.adapter}")
+    print(f"  otherwise -> {cfg.default}")
+    evidence = doc.get("evidence") or []
+    if not evidence:
+        print("evidence: none recorded in the table (a hand-written table: read its comments)")
+        return
+    from avsr.evaluation.routing import Evidence
+
+    print(f"evidence (validation run {doc.get('derived_from', '?')}):")
+    for e in evidence:
+        e = dict(e, worse_in=tuple(e.get("worse_in", ())))
+        print("  " + Evidence(**e).describe())
+
+
+def _unless(i: int) -> str:
+    return "" if i == 0 else (", if rule 0 does not match" if i == 1 else f", if rules 0-{i - 1} do not match")
+
+
+def _when(rule) -> str:
+    parts = [f"estimated {rule.category}" if rule.category else "any category"]
+    if rule.snr_min is not None:
+        parts.append(f"SNR >= {rule.snr_min:g} dB")
+    if rule.snr_max is not None:
+        parts.append(f"SNR < {rule.snr_max:g} dB")
+    return ", ".join(parts)
 
 
 def _memory(args, names: list[str]) -> None:
