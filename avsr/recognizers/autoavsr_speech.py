@@ -66,9 +66,10 @@ class AutoAVSRSpeech:
         self.names, self.batch_size = names or {}, batch_size
 
     @classmethod
-    def from_options(cls, opts: ModelOptions, accelerator: str = "cpu") -> AutoAVSRSpeech:
+    def from_options(cls, opts: ModelOptions, fallback=None) -> AutoAVSRSpeech:
         """``opts.asr`` and/or ``opts.avsr`` (weights only, strict, checked to be of that kind), the
-        units file, the LM; with ``avsr`` and no ``asr``, Whisper as ``opts`` says for the fallback."""
+        units file, the LM; ``fallback``: the Whisper recogniser for segments without crops when
+        there is no ``asr`` (:func:`~avsr.recognizers.load.load_av` makes it)."""
         from avsr.vsr.autoavsr_files import load_published
 
         decoding, names = load_decoding(opts, opts.device)
@@ -78,13 +79,9 @@ class AutoAVSRSpeech:
             if path:
                 models[kind], info = load_published(path, kind, device=opts.device)
                 names |= model_names(kind, info)
-        fallback = None
-        if "asr" not in models:
-            from dataclasses import replace
-
-            from avsr.recognizers.load import load_av
-
-            fallback = load_av(replace(opts, avsr=None, lm=None, lm_config=None, lm_weight=None), accelerator)
+        if "asr" in models:
+            fallback = None
+        elif fallback is not None:
             names |= {f"fallback {k}": v for k, v in fallback.names.items()}
         return cls(decoding, models.get("asr"), models.get("avsr"), fallback, names, opts.batch_size)
 

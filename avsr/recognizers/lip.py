@@ -45,7 +45,7 @@ def vsr_missing() -> str:
     if not offers:
         return f"lip reading needs a VSR model (--vsr): train one: {TRAIN_VSR}"
     return (
-        "lip reading needs a VSR model (--vsr): published checkpoints (LRS3 WER): "
+        "lip reading needs a VSR model (--vsr): published VSR checkpoints (LRS3 WER): "
         + "; ".join(offers)
         + "; download one (links: `avsr models`) and run --vsr FILE.pth --tokens unigram5000_units.txt "
         + f"(spm/unigram/ in mpc001/auto_avsr). Or train your own: {TRAIN_VSR}"

@@ -56,7 +56,10 @@ def load_av(opts: ModelOptions, accelerator: str = "cpu") -> Recognizer:
     if opts.asr or opts.avsr:
         from avsr.recognizers.autoavsr_speech import AutoAVSRSpeech
 
-        return AutoAVSRSpeech.from_options(opts, accelerator)
+        whisper = None  # for segments without a face when there is no audio model: Whisper as without --avsr
+        if not opts.asr:
+            whisper = load_av(replace(opts, avsr=None, lm=None, lm_config=None, lm_weight=None), accelerator)
+        return AutoAVSRSpeech.from_options(opts, whisper)
     if opts.lm and not is_autoavsr_file(opts.vsr):
         raise UsageError("--lm is fused into an Auto-AVSR model's search: give --vsr, --asr or --avsr (a .pth file)")
     try:
