@@ -157,6 +157,8 @@ def _when(rule) -> str:
         parts.append(f"SNR >= {rule.snr_min:g} dB")
     if rule.snr_max is not None:
         parts.append(f"SNR < {rule.snr_max:g} dB")
+    if rule.min_prob is not None:
+        parts.append(f"head >= {rule.min_prob:g} sure")
     return ", ".join(parts)
 
 

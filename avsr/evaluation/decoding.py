@@ -172,7 +172,8 @@ def _routed(
 
 def _note(name: str, est: dict[str, Any] | None) -> dict[str, Any]:
     est = est or {}
-    return {"routed_to": name, "noise_category": est.get("category"), "noise_snr": est.get("snr")}
+    prob = (est.get("probs") or {}).get(est.get("category"))
+    return {"routed_to": name, "noise_category": est.get("category"), "noise_snr": est.get("snr"), "noise_prob": prob}
 
 
 def _audio(r: dict[str, Any]) -> np.ndarray:

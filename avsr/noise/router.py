@@ -5,7 +5,7 @@ Rules are tried in order; the first whose conditions all hold wins::
     rules:
       - {category: clean, adapter: none}
       - {snr_min: 20, adapter: snr-high}          # any category, SNR >= 20 dB
-      - {category: babble, adapter: babble}
+      - {category: babble, min_prob: 0.8, adapter: babble}   # the head at least 80% sure of babble
       - {snr_max: 5, adapter: snr-low}            # SNR < 5 dB
     default: none
 
@@ -33,12 +33,14 @@ class Rule:
     category: str | None = None
     snr_min: float | None = None  # inclusive
     snr_max: float | None = None  # exclusive
+    min_prob: float | None = None  # the head's probability of its category, at least (unsure: the rule does not fire)
 
-    def matches(self, category: str, snr: float) -> bool:
+    def matches(self, category: str, snr: float, prob: float = 1.0) -> bool:
         return (
             (self.category is None or self.category == category)
             and (self.snr_min is None or snr >= self.snr_min)
             and (self.snr_max is None or snr < self.snr_max)
+            and (self.min_prob is None or prob >= self.min_prob)
         )
 
 
@@ -87,11 +89,12 @@ class Decision:
     skipped: list[str] = field(default_factory=list)  # sets named by matching rules but not installed
 
 
-def route(cfg: RouterConfig, category: str, snr: float, installed: Iterable[str]) -> Decision:
+def route(cfg: RouterConfig, category: str, snr: float, installed: Iterable[str], prob: float = 1.0) -> Decision:
+    """The first rule that matches the head's ``category`` (with probability ``prob``) and ``snr``."""
     have = set(installed) | {NO_ADAPTER}
     skipped = []
     for i, r in enumerate(cfg.rules):
-        if r.matches(category, snr):
+        if r.matches(category, snr, prob):
             if r.adapter in have:
                 return Decision(r.adapter, i, skipped)
             skipped.append(r.adapter)

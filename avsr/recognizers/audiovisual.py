@@ -142,7 +142,8 @@ class AVRecognizer:
         elif noise is None:
             name, why = self.router.default, "no noise classifier: router default"
         else:
-            d = route(self.router, noise["category"], noise["snr"], self.bank.sets)
+            prob = (noise.get("probs") or {}).get(noise["category"], 1.0)
+            d = route(self.router, noise["category"], noise["snr"], self.bank.sets, prob)
             name = d.adapter
             why = f"router rule {d.rule}" if d.rule is not None else "router default"
             if d.skipped:

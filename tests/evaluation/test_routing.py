@@ -59,6 +59,18 @@ def test_a_cut_that_reaches_a_condition_where_the_set_loses_is_refused():
     assert ev.chosen and ev.snr_max == -5.0  # 5 dB mixtures (estimated -5 dB, not below) stay on the frozen model
 
 
+def test_an_unsure_head_keeps_the_frozen_model():
+    lines = _lines(np.random.default_rng(5))
+    for u in lines:  # every babble mixture estimated far below 0 dB, the head unsure only of the 5 dB ones
+        if u["set"] == "routed" and u["category"] == "babble":
+            u["noise_snr"], u["noise_prob"] = -12.0, 0.4 if u["snr"] == 5.0 else 0.95
+    cfg, (ev,) = derive_router(lines, {"babble": "babble"}, resamples=300)
+    assert ev.chosen and ev.min_prob == 0.5 and ev.mixtures == 120
+    assert "head at least 0.5 sure" in ev.describe()
+    assert route(cfg, "babble", -12.0, ["babble"], prob=0.95).adapter == "babble"
+    assert route(cfg, "babble", -12.0, ["babble"], prob=0.4).adapter == "none"
+
+
 def test_mixtures_the_set_was_not_run_on_keep_the_frozen_model():
     lines = [u for u in _lines(np.random.default_rng(2)) if not (u["set"] == "babble" and u["category"] == "music")]
     for u in lines:
