@@ -143,12 +143,17 @@ class NoiseBank:
     def audio(r: dict[str, Any]) -> np.ndarray:
         return _load(os.fspath(r["audio"]), float(r.get("start") or 0.0), float(r.get("end") or 0.0))
 
-    def _pick(self, rng: np.random.Generator, cat: str, n: int, exclude: str | None) -> np.ndarray:
+    def _pick(
+        self, rng: np.random.Generator, cat: str, n: int, exclude: str | None, used: list | None = None
+    ) -> np.ndarray:
         pool = [r for r in self.by_cat[cat] if r["id"] != exclude] or self.by_cat[cat]
         for _ in range(_DRAWS):  # a stretch of a recording can be silent (a pause, a fade): draw again
-            src = self.audio(pool[int(rng.integers(len(pool)))])
+            rec = pool[int(rng.integers(len(pool)))]
+            src = self.audio(rec)
             out = fit_length(src, n, int(rng.integers(len(src))))
             if power(out) > _QUIET:
+                if used is not None:
+                    used.append(rec)
                 return out
         raise InputError(f"{_DRAWS} draws of {cat!r} sources were all silent: check the noise manifest")
 
@@ -156,29 +161,32 @@ class NoiseBank:
         self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """(noise signal scaled to the drawn SNR, description) for utterance ``key``; the
-        description has ``category`` (``clean`` when left clean) and ``snr`` (None if clean).
+        description has ``category`` (``clean`` when left clean), ``snr`` (None if clean) and
+        ``packages``, the source packages of the noise (sorted; a source without one: its id).
         ``category`` / ``snr`` fix those choices (the rest stays seeded by ``key``)."""
         rng = sentence_rng(self.cfg.seed, key)
         n = len(speech)
         if category is None:
             if rng.random() < self.cfg.clean_prob:
-                return np.zeros(n, np.float32), {"category": "clean", "snr": None}
+                return np.zeros(n, np.float32), {"category": "clean", "snr": None, "packages": []}
             category = self.cfg.categories[int(rng.integers(len(self.cfg.categories)))]
         if snr is None:
             v = self.cfg.snr_values
             snr = float(v[int(rng.integers(len(v)))]) if v else float(rng.uniform(*self.cfg.snr))
+        used: list[dict[str, Any]] = []
         if category == "babble":
             lo, hi = self.cfg.babble_talkers
-            talkers = [self._pick(rng, "speech", n, key) for _ in range(int(rng.integers(lo, hi + 1)))]
+            talkers = [self._pick(rng, "speech", n, key, used) for _ in range(int(rng.integers(lo, hi + 1)))]
             noise = np.sum([t / math.sqrt(max(power(t), _EPS)) for t in talkers], axis=0)
             if self.by_cat.get("crowd") and rng.random() < self.cfg.crowd_prob:
-                bed = self._pick(rng, "crowd", n, None)
+                bed = self._pick(rng, "crowd", n, None, used)
                 noise = noise / math.sqrt(max(power(noise), _EPS)) + bed / math.sqrt(max(power(bed), _EPS))
         elif category == "sidespeaker":
-            noise = self._pick(rng, "speech", n, key)
+            noise = self._pick(rng, "speech", n, key, used)
         else:
-            noise = self._pick(rng, category, n, None)
-        return scale_to_snr(speech, noise, snr), {"category": category, "snr": round(snr, 3)}
+            noise = self._pick(rng, category, n, None, used)
+        packages = sorted({str(r.get("package") or r["id"]) for r in used})
+        return scale_to_snr(speech, noise, snr), {"category": category, "snr": round(snr, 3), "packages": packages}
 
     def corrupt(
         self, key: str, speech: np.ndarray, category: str | None = None, snr: float | None = None

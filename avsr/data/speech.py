@@ -71,7 +71,8 @@ class NoisySpeech(Dataset):
         key = f"{r['id']}#{self.epoch}:{i // len(self.records)}" if self.train else r["id"]
         info: dict[str, Any] = {"category": "clean", "snr": None}
         if self.bank is not None:
-            a, info = self.bank.corrupt(key, a, self.category, self.snr)
+            a, drawn = self.bank.corrupt(key, a, self.category, self.snr)
+            info = {"category": drawn["category"], "snr": drawn["snr"]}
         crops = centre_mouth(read_crops(r["crops"])) if r.get("crops") else None
         text = r.get(self.text_key) or r.get("text", "")
         return {"id": r["id"], "audio": a, "text": text, **info, "crops": crops}
@@ -140,5 +141,6 @@ class PackedNoisySpeech(NoisySpeech):
         key = "+".join(ids) + (f"#{self.epoch}" if self.train else "")
         info: dict[str, Any] = {"category": "clean", "snr": None}
         if self.bank is not None:
-            a, info = self.bank.corrupt(key, a, self.category, self.snr)
+            a, drawn = self.bank.corrupt(key, a, self.category, self.snr)
+            info = {"category": drawn["category"], "snr": drawn["snr"]}
         return {"id": key, "audio": a, "text": " ".join(t for t in texts if t), **info, "crops": None}

@@ -63,31 +63,31 @@ def collate_mels(model: NoiseClassifier):
     return collate
 
 
+def noise_loss(model, batch, snr_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy + ``snr_weight`` x smooth-L1 on the SNR of noisy examples, accuracy) of a
+    noise classifier or head on ``batch`` (``mel`` features, ``frames``, ``label``, ``snr``)."""
+    logits, snr = model(batch["mel"], batch["frames"])
+    ce = torch.nn.functional.cross_entropy(logits, batch["label"])
+    has = ~torch.isnan(batch["snr"])
+    scale = model.cfg.snr_scale
+    reg = (
+        torch.nn.functional.smooth_l1_loss(snr[has] / scale, batch["snr"][has] / scale)
+        if bool(has.any())
+        else snr.sum() * 0
+    )
+    return ce + snr_weight * reg, (logits.argmax(-1) == batch["label"]).float().mean()
+
+
 class NoiseTask(L.LightningModule):
     def __init__(self, model: NoiseClassifier, optim: OptimConfig, snr_weight: float, total_steps: int):
         super().__init__()
         self.model, self.optim, self.snr_weight, self.total_steps = model, optim, snr_weight, total_steps
 
     def _step(self, batch, stage: str):
-        logits, snr = self.model(batch["mel"], batch["frames"])
-        ce = torch.nn.functional.cross_entropy(logits, batch["label"])
-        has = ~torch.isnan(batch["snr"])
-        scale = self.model.cfg.snr_scale
-        reg = (
-            torch.nn.functional.smooth_l1_loss(snr[has] / scale, batch["snr"][has] / scale)
-            if bool(has.any())
-            else snr.sum() * 0
-        )
-        loss = ce + self.snr_weight * reg
+        loss, acc = noise_loss(self.model, batch, self.snr_weight)
         n = len(batch["label"])
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, sync_dist=stage == "val")
-        self.log(
-            f"{stage}/acc",
-            (logits.argmax(-1) == batch["label"]).float().mean(),
-            prog_bar=True,
-            batch_size=n,
-            sync_dist=stage == "val",
-        )
+        self.log(f"{stage}/acc", acc, prog_bar=True, batch_size=n, sync_dist=stage == "val")
         return loss
 
     def training_step(self, batch, batch_idx):

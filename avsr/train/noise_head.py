@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from avsr.core.padding import pad
 from avsr.core.store import save_checkpoint
+from avsr.data.channel import ChannelConfig, apply_channel
 from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
 from avsr.data.phoneme_errors import sentence_rng
 from avsr.data.speech import NoisySpeech, read_split
@@ -51,6 +52,11 @@ class HeadDataConfig:
     # every example gets a recording floor: train-split noise at this SNR (real recordings are
     # never digitally silent between words; without it "silent pauses" meant "clean")
     floor_snr: tuple[float, float] = (30.0, 50.0)
+    # share of examples sent through a drawn recording channel (room, EQ, band limits, codec,
+    # level: avsr.data.channel), drawn independently of the category; rirs: impulse responses
+    channel_prob: float = 0.0
+    rirs: tuple[str, ...] = ()
+    babble_talkers: tuple[int, int] = (4, 10)
     batch_size: int = 64
 
 
@@ -63,9 +69,12 @@ class NoiseHeadTrainConfig(RunConfig):
     output: str = "runs/noise-head"
 
 
-def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -> tuple[np.ndarray, str, float | None]:
+def example(
+    speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig
+) -> tuple[np.ndarray, str, float | None, list[str]]:
     """One mixture for ``key`` (seeded): utterances packed to a drawn length over a faint
-    recording floor, then clean or one category at a drawn SNR, then low-passed or not."""
+    recording floor, then clean or one category at a drawn SNR, then low-passed or not, then
+    through a drawn recording channel or not; also the noise's source packages."""
     rng = sentence_rng(bank.cfg.seed, key)
     n = int(rng.uniform(*d.seconds) * 16000)
     pieces, have = [], 0
@@ -76,14 +85,17 @@ def example(speech: NoisySpeech, bank: NoiseBank, key: str, d: HeadDataConfig) -
         have += len(a) + len(pieces[-1])
     clip = np.concatenate(pieces)[:n]
     clip, _ = bank.corrupt(f"{key}|floor", clip, "noise", float(rng.uniform(*d.floor_snr)))
-    cat, snr = "clean", None
+    cat, snr, packages = "clean", None, []
     if rng.random() >= d.clean_prob:
         cat = bank.cfg.categories[int(rng.integers(len(bank.cfg.categories)))]
         snr = float(rng.uniform(*d.snr))
-        clip, _ = bank.corrupt(key, clip, cat, snr)
+        clip, info = bank.corrupt(key, clip, cat, snr)
+        packages = info["packages"]
     if rng.random() < d.lowpass_prob:
         clip = lowpass(clip, float(rng.uniform(*d.lowpass_hz)))
-    return clip, cat, snr
+    if d.channel_prob and rng.random() < d.channel_prob:
+        clip, _ = apply_channel(clip, rng, ChannelConfig(rirs=tuple(d.rirs)))
+    return clip, cat, snr, packages
 
 
 def lowpass(x: np.ndarray, hz: float) -> np.ndarray:
@@ -113,14 +125,16 @@ def cache_features(
         c = torch.load(path, weights_only=True)
         if c.get("signature") == sig:
             return c
-    feats, labels, snrs = [], [], []
+    feats, labels, snrs, packages = [], [], [], []
     classes = list(head.cfg.classes)
     for i in tqdm(range(n), desc=f"features ({tag})", unit="clip"):
-        audio, cat, snr = example(speech, bank, f"{tag}:{i}", d)
+        audio, cat, snr, pk = example(speech, bank, f"{tag}:{i}", d)
         feats.append(head.features(audio).half())
         labels.append(classes.index(cat))
         snrs.append(float("nan") if snr is None else snr)
+        packages.append(pk)
     c = {"signature": sig, "feats": feats, "label": torch.tensor(labels), "snr": torch.tensor(snrs)}
+    c["packages"] = packages  # the noise's source packages per example (leave-one-package-out)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(c, path)
     return c
@@ -163,7 +177,7 @@ def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
         ("train", d.train, d.train_split, d.examples, cfg.seed),
         ("val", d.val, d.val_split, d.val_examples, cfg.seed + 1),
     ):
-        bank = NoiseBank(sources, NoiseConfig(categories=cats, split=split, seed=seed))
+        bank = NoiseBank(sources, NoiseConfig(categories=cats, split=split, seed=seed, babble_talkers=d.babble_talkers))
         speech = NoisySpeech(read_split(paths, split), None, False, max_seconds=d.seconds[1])
         data[tag] = cache_features(head, speech, bank, n, d, out / f"features-{tag}.pt", tag)
     g = torch.Generator().manual_seed(cfg.seed)

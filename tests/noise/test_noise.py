@@ -61,7 +61,11 @@ def test_bank_is_seeded_per_utterance_and_exact():
     assert seen == {"babble", "music", "noise", "sidespeaker"}
     for cat in ("babble", "sidespeaker", "music", "noise"):
         m, info = bank.corrupt("x", a, category=cat, snr=0.0)
-        assert info == {"category": cat, "snr": 0.0} and abs(snr_db(a, m - a)) < 0.1
+        assert {k: info[k] for k in ("category", "snr")} == {"category": cat, "snr": 0.0}
+        assert abs(snr_db(a, m - a)) < 0.1
+        kind = "speech" if cat in ("babble", "sidespeaker") else cat  # where the noise came from
+        of_kind = {str(r.get("package") or r["id"]) for r in sources if r["category"] in (kind, "crowd")}
+        assert info["packages"] and set(info["packages"]) <= of_kind
     with pytest.raises(ValueError, match="no 'music' sources"):
         NoiseBank([r for r in sources if r["category"] != "music"], NoiseConfig())
 
