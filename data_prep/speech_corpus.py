@@ -4,7 +4,8 @@ untranscribed English dialogue (thin: the work is in avsr.recipes.speech_corpus)
     python data_prep/speech_corpus.py -o data/audio_corpus
     python data_prep/speech_corpus.py -o data/audio_corpus --only asterisk-en fillets-nl
 
-Writes OUT/speech_en.jsonl, OUT/talkers.jsonl, OUT/speech_untranscribed.jsonl, 16 kHz WAVs
+Writes OUT/speech_en.jsonl, OUT/talkers.jsonl, OUT/speech_untranscribed.jsonl (split train / val /
+test by speaker: configs/corpus/speech.yaml), 16 kHz WAVs
 under OUT/audio/speech/, OUT/copyright/ and OUT/speech_summary.json; a rerun resumes.
 """
 
@@ -35,7 +36,10 @@ def main() -> int:
         return 2
     for name, c in summary["sources"].items():
         state = "done earlier" if c.get("resumed") else "built"
-        print(f"{name}: {c['clips']} clips, {c['seconds'] / 60:.1f} min ({state}; {c['bad']} bad files skipped)")
+        nosplit = f", {c['excluded_speakers']} clips of speakers in no split" if c.get("excluded_speakers") else ""
+        print(
+            f"{name}: {c['clips']} clips, {c['seconds'] / 60:.1f} min ({state}; {c['bad']} bad files skipped{nosplit})"
+        )
     print(format_summary(summary["rows"]))
     return 0
 

@@ -28,6 +28,7 @@ results.md, results.csv, wer_vs_snr.png, report.html, run.json.
 
 import argparse
 import sys
+from collections import Counter
 from dataclasses import asdict
 
 from avsr.cli.common import decoding_args, decoding_options, model_args
@@ -80,6 +81,10 @@ def main() -> int:
         "model": rec.names,
         "manifest": " ".join(args.speech + args.heldout),
         "utterances": len(records),
+        "references": ", ".join(  # distilled references (Whisper's own clean text) said as such
+            f"{k} for {n} of {len(records)} utterances"
+            for k, n in sorted(Counter(r.get("reference", "exact transcript") for r in records).items())
+        ),
         "noise": " ".join(args.sources),
         "seed": args.seed,
         "decoding": asdict(rec.decoding),

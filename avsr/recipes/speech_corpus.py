@@ -11,7 +11,8 @@ Output under ``OUT`` (paths in the manifests are relative to ``OUT``, the manife
   "file", "seconds", "split", "language"}``; ``text`` is the package's text, not normalised;
 - ``talkers.jsonl``: the same plus ``"category": "speech", "start": 0.0, "end": 0.0`` (the noise
   bank's source record); ``text`` when the package has one;
-- ``speech_untranscribed.jsonl``: the same without ``text``;
+- ``speech_untranscribed.jsonl``: the same without ``text``; its ``split`` is the speaker's
+  (``val_speakers`` / ``test_speakers`` of the source, else the source's split);
 - ``copyright/PACKAGE``: each package's Debian copyright file; ``speech_summary.json``.
 
 Resumable: each source writes ``parts/speech/SOURCE.jsonl``, then ``parts/speech/SOURCE.done``
@@ -24,6 +25,14 @@ text was checked against the audio; then a source's clips are ordered round-robi
 speakers (each speaker's clips shuffled with ``seed``), decoded in that order, and kept while
 ``min_seconds <= length <= max_seconds`` until ``max_minutes`` / ``max_clips`` is reached. A
 file that cannot be decoded is skipped with a warning and counted.
+
+Speaker split (a source with many voices, e.g. the Amazon Queen dialogue): ``val_speakers`` and
+``test_speakers`` put those speakers' clips in split ``val`` / ``test``, the others keep the
+source's split; ``exclude_speakers`` (groups of several voices, which may hold any speaker) are
+left out of every split. ``voices`` (``{voice artist(s): [speakers]}``) groups the speakers one
+actor voices: a voice is never in two splits, and a speaker without a voice is in no split. A
+speaker in two of the lists, or a voice split, is a ConfigError. :func:`choose_speakers` is the
+deterministic rule that picked the lists in ``configs/corpus/speech.yaml``.
 """
 
 from __future__ import annotations
@@ -51,7 +60,8 @@ PARTS = Path("parts", "speech")  # per-source part files and done markers, under
 READERS = ("asterisk", "warzone", "tuxpaint", "fillets", "queen")
 _KEYS = {"reader", "package", "transcripts", "manifest", "split", "language", "licence", "languages",
          "exclude_languages", "max_minutes", "max_clips", "min_seconds", "max_seconds", "keep_keys",
-         "exclude_keys"}  # fmt: skip
+         "exclude_keys", "val_speakers", "test_speakers", "exclude_speakers", "voices"}  # fmt: skip
+SPEAKER_LISTS = ("val_speakers", "test_speakers", "exclude_speakers")
 
 
 def check_config(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -69,7 +79,70 @@ def check_config(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"source {name!r}: manifest must be one of {MANIFESTS}, got {s.get('manifest')!r}")
         if s.get("split") not in ("train", "test") or not s.get("package"):
             raise ConfigError(f"source {name!r}: needs 'package' and a split 'train' or 'test'")
+        _check_speakers(name, s)
     return sources
+
+
+def _check_speakers(name: str, s: dict[str, Any]) -> None:
+    """No speaker in two of the split lists nor in two voices; all speakers of one voice in one
+    split; with ``voices``, every listed speaker has a voice."""
+    seen: dict[str, str] = {}
+    for key in SPEAKER_LISTS:
+        for sp in s.get(key) or ():
+            if sp in seen:
+                raise ConfigError(f"source {name!r}: speaker {sp!r} is in both {seen[sp]} and {key}")
+            seen[sp] = key
+    voices = s.get("voices") or {}
+    owner: dict[str, str] = {}
+    for voice, speakers in voices.items():
+        for sp in speakers:
+            if sp in owner:
+                raise ConfigError(f"source {name!r}: speaker {sp!r} has two voices, {owner[sp]!r} and {voice!r}")
+            owner[sp] = voice
+        splits = {seen.get(sp, "train") for sp in speakers}
+        if len(splits) > 1:
+            raise ConfigError(f"source {name!r}: voice {voice!r} is in several splits ({sorted(splits)}): {speakers}")
+    held = [sp for k in ("val_speakers", "test_speakers") for sp in s.get(k) or ()]
+    if voices and any(sp not in owner for sp in held):
+        raise ConfigError(
+            f"source {name!r}: held-out speakers without a voice: {[sp for sp in held if sp not in owner]}"
+        )
+
+
+def speaker_split(s: dict[str, Any], speaker: str) -> str | None:
+    """The split of ``speaker``'s clips in source ``s`` (None: excluded from every split, which a
+    speaker without a voice is when the source lists ``voices``)."""
+    voices = s.get("voices") or {}
+    if speaker in (s.get("exclude_speakers") or ()) or (voices and not any(speaker in v for v in voices.values())):
+        return None
+    if speaker in (s.get("val_speakers") or ()):
+        return "val"
+    if speaker in (s.get("test_speakers") or ()):
+        return "test"
+    return s["split"]
+
+
+def choose_speakers(
+    clips: dict[str, int], targets: dict[str, int], voices: dict[str, list[str]], keep: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """Held-out speakers by a fixed rule, whole voices at a time: the voices (``{voice: speakers}``)
+    other than those in ``keep`` ordered by their usable ``clips`` (``{speaker: n}``), fewest first
+    (ties by name), then each split of ``targets`` (``{"test": 400, "val": 200}``, in that order)
+    takes the next voices until it holds at least its number of clips; the rest is ``train``.
+    Returns ``{split: sorted speakers}``. Fewest first keeps the large voices for training and puts
+    as many voices as possible in the held-out splits."""
+    n = {v: sum(clips.get(sp, 0) for sp in speakers) for v, speakers in voices.items()}
+    order = sorted((v for v in voices if v not in keep), key=lambda v: (n[v], v))
+    out: dict[str, list[str]] = {name: [] for name in targets}
+    i = 0
+    for name, want in targets.items():
+        got = 0
+        while got < want and i < len(order):
+            out[name] += voices[order[i]]
+            got += n[order[i]]
+            i += 1
+    out["train"] = [sp for v in [*keep, *order[i:]] for sp in voices[v]]
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _clips(s: dict[str, Any], fetch) -> list[readers.Clip]:
@@ -136,11 +209,15 @@ def build_source(name: str, s: dict[str, Any], out: Path, fetch, defaults: dict[
         if (c.text or s["manifest"] != "speech_en") and (not keep or c.key in keep) and c.key not in drop
     ]  # target speech needs text
     clips = spread(clips, int(opt.get("seed", 0)))
-    recs, total, bad, short = [], 0.0, 0, 0
+    recs, total, bad, short, excluded = [], 0.0, 0, 0, 0
     bar = tqdm(clips, desc=name, unit="clip", leave=False)
     for c in bar:
         if total >= cap_s or len(recs) >= cap_n:
             break
+        split = speaker_split(s, c.speaker)
+        if split is None:
+            excluded += 1
+            continue
         rel = Path("audio", "speech", s["package"], c.key + ".wav")
         wav = out / rel
         sec = _wav_seconds(wav) if wav.is_file() else None
@@ -163,7 +240,7 @@ def build_source(name: str, s: dict[str, Any], out: Path, fetch, defaults: dict[
         elif s["manifest"] == "talkers":
             r.update({"category": "speech", "start": 0.0, "end": 0.0})
         r.update({"speaker": c.speaker, "language": c.language, **base, "file": c.file})
-        r.update({"seconds": round(sec, 3), "split": s["split"]})
+        r.update({"seconds": round(sec, 3), "split": split})
         if c.text is not None and s["manifest"] == "talkers":
             r["text"] = c.text
         recs.append(r)
@@ -177,6 +254,7 @@ def build_source(name: str, s: dict[str, Any], out: Path, fetch, defaults: dict[
         "candidates": len(clips),
         "bad": bad,
         "out_of_range": short,
+        "excluded_speakers": excluded,
     }
     (parts / f"{name}.done").write_text(json.dumps(counts) + "\n")
     return counts

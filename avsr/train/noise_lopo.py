@@ -67,14 +67,21 @@ def fold_scores(head: NoiseHead, cache: dict[str, Any], test: list[int], size: i
 
 
 def leave_one_package_out(
-    cfg, cache: dict[str, Any], steps: int | None = None, snr_max: float = 10.0, min_examples: int = MIN_EXAMPLES
+    cfg,
+    cache: dict[str, Any],
+    steps: int | None = None,
+    snr_max: float = 10.0,
+    min_examples: int = MIN_EXAMPLES,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Per package with at least ``min_examples`` noisy examples at SNR <= ``snr_max``: accuracy
     and SNR error of a head that never heard it; ``mean``: the unweighted mean over packages."""
+    from tqdm import tqdm
+
     steps = steps or int(cfg.trainer.get("max_steps", 400))
     packages = sorted({p for pk in cache["packages"] for p in pk})
     folds = {}
-    for k, pkg in enumerate(packages):
+    for k, pkg in enumerate(tqdm(packages, desc="leave one package out", unit="fold", disable=not progress)):
         test = [
             i
             for i, pk in enumerate(cache["packages"])
@@ -108,4 +115,4 @@ def lopo_for_config(cfg, whisper=None) -> dict[str, Any]:
     cache = cache_features(head, speech, bank, d.examples, d, Path(cfg.output) / "features-train.pt", "train")
     if "packages" not in cache:
         raise ValueError("the cached features predate package tags: delete OUTPUT/features-train.pt and rerun")
-    return leave_one_package_out(cfg, cache)
+    return leave_one_package_out(cfg, cache, progress=True)

@@ -166,16 +166,14 @@ def test_corpus(debs, tmp_path):
     )
 
     un = {r["id"].split("/", 1)[1]: r for r in read_manifest(out / "speech_untranscribed.jsonl")}
-    assert sorted(un) == ["020001J1", "020001P1", "C100D212"]  # JOE00011 < 1 s, BAD00001 not MP3
-    assert (un["020001P1"]["speaker"], un["020001J1"]["speaker"], un["C100D212"]["speaker"]) == (
-        "sparky",
-        "joe",
-        "cutaway",
-    )
-    assert "text" not in un["020001P1"] and un["020001P1"]["split"] == "train"
+    # JOE00011 < 1 s, BAD00001 not MP3, C100D212 a cutaway line (several voices: in no split)
+    assert sorted(un) == ["020001J1", "020001P1"]
+    assert (un["020001P1"]["speaker"], un["020001J1"]["speaker"]) == ("sparky", "joe")
+    assert "text" not in un["020001P1"] and un["020001P1"]["split"] == un["020001J1"]["split"] == "train"
 
     src = summary["sources"]
-    assert (src["asterisk-en"]["bad"], src["amazon-queen"]["bad"], src["amazon-queen"]["out_of_range"]) == (1, 1, 1)
+    assert (src["asterisk-en"]["bad"], src["amazon-queen"]["bad"], src["amazon-queen"]["out_of_range"]) == (1, 0, 1)
+    assert src["amazon-queen"]["excluded_speakers"] == 2  # C100D212 (cutaway), BAD00001 (other): not decoded
     assert sorted(p.name for p in (out / "copyright").iterdir()) == sorted(debs)
     rows = json.loads((out / "speech_summary.json").read_text())["rows"]
     assert {(r["manifest"], r["split"], r["package"]): r["clips"] for r in rows}[
@@ -207,6 +205,47 @@ def test_caps_spread_over_speakers_and_key_lists(debs, tmp_path):
     assert [r["id"] for r in read_manifest(tmp_path / "out" / "speech_en.jsonl")] == [
         "asterisk-core-sounds-en-g722/hello"
     ]
+
+
+def test_speaker_split_no_voice_in_two_splits(debs, tmp_path):
+    cfg = config(debs)
+    q = cfg["sources"]["amazon-queen"]
+    sc.check_config({"sources": {"q": q}})  # the shipped split: every voice in one split
+    lists = [set(q[k]) for k in sc.SPEAKER_LISTS]
+    assert all(a.isdisjoint(b) for i, a in enumerate(lists) for b in lists[i + 1 :])
+    split = {sp: sc.speaker_split(q, sp) for v in q["voices"].values() for sp in v}
+    assert split["joe"] == "train" and {"train", "val", "test"} == set(split.values())
+    for v in q["voices"].values():
+        assert len({split[sp] for sp in v}) == 1
+    cfg["sources"] = {"q": {**q, "voices": {"A": ["joe"], "B": ["sparky"]}, "val_speakers": ["sparky"],
+                            "test_speakers": [], "exclude_speakers": ["other"]}}  # fmt: skip
+    sc.prepare_speech_corpus(cfg, tmp_path / "out", tmp_path / "cache")
+    recs = read_manifest(tmp_path / "out" / "speech_untranscribed.jsonl")
+    assert {r["speaker"]: r["split"] for r in recs} == {"sparky": "val", "joe": "train"}  # cutaway: no voice
+    rows = json.loads((tmp_path / "out" / "speech_summary.json").read_text())["rows"]
+    assert sorted(r["split"] for r in rows) == ["train", "val"]
+    bad = [
+        (
+            {"val_speakers": ["sparky"], "test_speakers": ["sparky"]},
+            "'sparky' is in both val_speakers and test_speakers",
+        ),
+        ({"exclude_speakers": ["joe"], "test_speakers": ["joe"]}, "in both"),
+        ({"voices": {"A": ["joe", "sparky"]}, "test_speakers": ["sparky"]}, "voice 'A' is in several splits"),
+        ({"voices": {"A": ["joe"], "B": ["joe"]}}, "two voices"),
+        ({"voices": {"A": ["joe"]}, "test_speakers": ["sparky"]}, "without a voice"),
+    ]
+    for change, msg in bad:
+        base = {k: v for k, v in q.items() if k not in ("voices", *sc.SPEAKER_LISTS)}
+        with pytest.raises(ConfigError, match=msg):
+            sc.check_config({"sources": {"q": {**base, **change}}})
+
+
+def test_choose_speakers_whole_voices_fewest_first():
+    clips = {"a1": 5, "a2": 5, "b": 30, "c": 20, "d": 50, "joe": 500}
+    voices = {"A": ["a1", "a2"], "B": ["b"], "C": ["c"], "D": ["d"], "Joe": ["joe"]}
+    got = sc.choose_speakers(clips, {"test": 25, "val": 20}, voices, keep=["Joe"])
+    assert got == {"test": ["a1", "a2", "c"], "val": ["b"], "train": ["d", "joe"]}
+    assert got == sc.choose_speakers(dict(reversed(clips.items())), {"test": 25, "val": 20}, voices, keep=["Joe"])
 
 
 def test_spread_round_robin():
