@@ -161,6 +161,22 @@ def _collate(items):
     }
 
 
+def cached_split(cfg: NoiseHeadTrainConfig, head: NoiseHead, tag: str) -> dict[str, Any]:
+    """The cached features of ``tag`` (``train``: train speech x train-split noise; ``val``:
+    held-out speech x test-split noise), computed once into OUTPUT/features-TAG.pt."""
+    d = cfg.data
+    paths, split, n, seed = (
+        (d.train, d.train_split, d.examples, cfg.seed)
+        if tag == "train"
+        else (d.val, d.val_split, d.val_examples, cfg.seed + 1)
+    )
+    cats = tuple(c for c in cfg.model.classes if c != "clean")
+    noise = NoiseConfig(categories=cats, split=split, seed=seed, babble_talkers=d.babble_talkers)
+    bank = NoiseBank(read_sources(d.noise_sources), noise)
+    speech = NoisySpeech(read_split(paths, split), None, False, max_seconds=d.seconds[1])
+    return cache_features(head, speech, bank, n, d, Path(cfg.output) / f"features-{tag}.pt", tag)
+
+
 def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
     """Fit the head; returns its checkpoint folder OUTPUT/final. ``whisper``: the loaded model
     (default: ``cfg.model.whisper`` through :func:`avsr.whisper.load.load_whisper`)."""
@@ -170,16 +186,7 @@ def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
     d, out = cfg.data, Path(cfg.output)
     model = whisper if whisper is not None else load_whisper(cfg.model.whisper)[0]
     head = NoiseHead(cfg.model).attach(model.eval())
-    sources = read_sources(d.noise_sources)
-    cats = tuple(c for c in cfg.model.classes if c != "clean")
-    data = {}
-    for tag, paths, split, n, seed in (
-        ("train", d.train, d.train_split, d.examples, cfg.seed),
-        ("val", d.val, d.val_split, d.val_examples, cfg.seed + 1),
-    ):
-        bank = NoiseBank(sources, NoiseConfig(categories=cats, split=split, seed=seed, babble_talkers=d.babble_talkers))
-        speech = NoisySpeech(read_split(paths, split), None, False, max_seconds=d.seconds[1])
-        data[tag] = cache_features(head, speech, bank, n, d, out / f"features-{tag}.pt", tag)
+    data = {tag: cached_split(cfg, head, tag) for tag in ("train", "val")}
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = DataLoader(_Cached(data["train"]), d.batch_size, shuffle=True, collate_fn=_collate, generator=g)
     val_dl = DataLoader(_Cached(data["val"]), d.batch_size, collate_fn=_collate)

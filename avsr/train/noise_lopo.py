@@ -12,7 +12,6 @@ what configurations (augmentation, steps, sizes) are compared on, never the held
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,19 +99,9 @@ def leave_one_package_out(
 def lopo_for_config(cfg, whisper=None) -> dict[str, Any]:
     """The train cache of ``cfg`` (computed or reused from OUTPUT/features-train.pt), then
     :func:`leave_one_package_out` on it."""
-    from avsr.data.mixing import NoiseBank, NoiseConfig, read_sources
-    from avsr.data.speech import NoisySpeech, read_split
-    from avsr.train.noise_head import cache_features
+    from avsr.train.noise_head import cached_split
     from avsr.whisper.load import load_whisper
 
-    d = cfg.data
     model = whisper if whisper is not None else load_whisper(cfg.model.whisper)[0]
     head = NoiseHead(cfg.model).attach(model.eval())
-    cats = tuple(c for c in cfg.model.classes if c != "clean")
-    noise = NoiseConfig(categories=cats, split=d.train_split, seed=cfg.seed, babble_talkers=d.babble_talkers)
-    bank = NoiseBank(read_sources(d.noise_sources), noise)
-    speech = NoisySpeech(read_split(d.train, d.train_split), None, False, max_seconds=d.seconds[1])
-    cache = cache_features(head, speech, bank, d.examples, d, Path(cfg.output) / "features-train.pt", "train")
-    if "packages" not in cache:
-        raise ValueError("the cached features predate package tags: delete OUTPUT/features-train.pt and rerun")
-    return leave_one_package_out(cfg, cache, progress=True)
+    return leave_one_package_out(cfg, cached_split(cfg, head, "train"), progress=True)
