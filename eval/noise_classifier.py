@@ -66,7 +66,8 @@ def main() -> int:
     if rep.get("accuracy_snr_le_10") is not None:
         print(
             f"at SNR <= 10 dB: accuracy {100 * rep['accuracy_snr_le_10']:.1f}%, "
-            f"SNR mean abs error {rep['snr_mae_db_snr_le_10']:.1f} dB; {1000 * rep['seconds_per_clip']:.0f} ms per clip"
+            f"SNR mean abs error {rep['snr_mae_db_snr_le_10']:.1f} dB (bias {rep['snr_bias_db_snr_le_10']:+.1f} dB); "
+            f"{1000 * rep['seconds_per_clip']:.0f} ms per clip"
         )
     print("by SNR: " + ", ".join(f"{s:g} dB {100 * v:.0f}%" for s, v in rep["accuracy_by_snr"].items()))
     return 0

@@ -105,7 +105,7 @@ def classifier_report(
 
     confusion: Counter = Counter()
     errs: list[float] = []
-    low: list[tuple[bool, float]] = []  # (correct, SNR error) at SNR <= 10 dB
+    low: list[tuple[bool, float]] = []  # (correct, signed SNR error) at SNR <= 10 dB
     per_snr: dict[float, list[bool]] = {}
     seconds = 0.0
     for cond, _, m in mixtures(records, bank, conditions(categories, snrs)):
@@ -117,7 +117,7 @@ def classifier_report(
             errs.append(abs(p["snr"] - cond.snr))
             per_snr.setdefault(cond.snr, []).append(p["category"] == cond.category)
             if cond.snr <= 10:
-                low.append((p["category"] == cond.category, abs(p["snr"] - cond.snr)))
+                low.append((p["category"] == cond.category, p["snr"] - cond.snr))
     classes = [CLEAN, *categories]
     total = sum(confusion.values())
     correct = sum(v for (t, p), v in confusion.items() if t == p)
@@ -132,7 +132,9 @@ def classifier_report(
         "per_class": per_class,
         "snr_mae_db": float(np.mean(errs)) if errs else None,
         "accuracy_snr_le_10": float(np.mean([c for c, _ in low])) if low else None,
-        "snr_mae_db_snr_le_10": float(np.mean([e for _, e in low])) if low else None,
+        "snr_mae_db_snr_le_10": float(np.mean([abs(e) for _, e in low])) if low else None,
+        # calibration: the mean of estimate - truth (negative: the head reads SNRs low)
+        "snr_bias_db_snr_le_10": float(np.mean([e for _, e in low])) if low else None,
         "seconds_per_clip": seconds / max(1, total),
         "classes": classes,
         "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},

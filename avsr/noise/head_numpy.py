@@ -31,7 +31,7 @@ FRAME_SAMPLES = 320  # one Whisper encoder frame: 20 ms
 @dataclass(frozen=True)
 class WhisperNoiseConfig:
     whisper: str = "whisper-base"  # the model whose lower encoder layers give the features
-    layers: int = 3  # encoder blocks used
+    layers: int = 3  # encoder blocks run
     d_model: int = 512
     n_mels: int = 80
     hidden: int = 256
@@ -39,11 +39,39 @@ class WhisperNoiseConfig:
     classes: tuple[str, ...] = NOISE_CLASSES
     snr_scale: float = 10.0  # the SNR head outputs dB / snr_scale
     max_seconds: float = 10.0
+    # "frames": a frame MLP on block ``layers``' output, then mean + std pooling (the v1/v2 heads);
+    # "stats": the mean + std over time of the outputs of the blocks in ``taps`` (1-based, at most
+    # ``layers``), standardised with the training set's statistics, then a one-hidden-layer MLP.
+    # Pooling the frozen features first leaves the head nothing to fit to the frame patterns of
+    # the training recordings: leave-one-package-out accuracy 45.8% -> 68.9% on the same cache.
+    pooling: str = "frames"
+    taps: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.pooling not in ("frames", "stats"):
+            raise ValueError(f"noise head pooling {self.pooling!r}: 'frames' or 'stats'")
+        if any(not 1 <= t <= self.layers for t in self.taps):
+            raise ValueError(f"noise head taps {list(self.taps)}: blocks 1..layers ({self.layers})")
+
+    @property
+    def tapped(self) -> tuple[int, ...]:
+        """The blocks whose outputs the head reads (1-based)."""
+        return self.taps or (self.layers,)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["classes"] = list(self.classes)
+        d["classes"], d["taps"] = list(self.classes), list(self.taps)
         return d
+
+
+def pooled_stats(outputs) -> Any:
+    """(taps, 2 x d_model): the mean and standard deviation over time of each tapped block's
+    (T, d_model) output (NumPy arrays or tensors; population standard deviation)."""
+    if hasattr(outputs[0], "detach"):
+        import torch
+
+        return torch.stack([torch.cat([x.mean(0), x.var(0, unbiased=False).sqrt()]) for x in outputs])
+    return np.stack([np.concatenate([x.mean(0), x.std(0)]) for x in outputs]).astype(np.float32)
 
 
 def decision(classes: tuple[str, ...], logits, snr) -> dict[str, Any]:
@@ -104,8 +132,9 @@ class LowerEncoder:
         self.v, self.layers, self.heads = f32, layers, int(np.asarray(v["encoder/num_heads"]))
         self.d_model, self.n_mels = f32["encoder/conv1/weight"].shape[:2]
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        """(n_mels, T) log-mel -> (T // 2, d_model) features after the first ``layers`` blocks."""
+    def __call__(self, mel: np.ndarray, taps: tuple[int, ...] = ()) -> np.ndarray | list[np.ndarray]:
+        """(n_mels, T) log-mel -> (T // 2, d_model) features after the first ``layers`` blocks;
+        with ``taps``: the outputs of those blocks (1-based), in order."""
         v = self.v
         x = gelu(conv1d(mel, v["encoder/conv1/weight"], v["encoder/conv1/bias"]))
         x = gelu(conv1d(x, v["encoder/conv2/weight"], v["encoder/conv2/bias"], stride=2)).T
@@ -113,9 +142,12 @@ class LowerEncoder:
         if len(x) > len(pos):
             raise ValueError(f"{mel.shape[-1]} mel frames: longer than Whisper's 30 s window")
         x = x + pos[: len(x)]
+        out = []
         for i in range(self.layers):
             x = self._block(x, f"encoder/layer_{i}")
-        return x
+            if i + 1 in taps:
+                out.append(x)
+        return out if taps else x
 
     def _block(self, x: np.ndarray, p: str) -> np.ndarray:
         v, t, d = self.v, len(x), x.shape[1]
@@ -164,16 +196,25 @@ class NumpyNoiseHead:
         return cls(cfg, read_safetensors(folder / WEIGHTS), LowerEncoder(whisper_arrays, cfg.layers))
 
     def features(self, audio: np.ndarray) -> np.ndarray:
-        """(T', d_model) frozen features of the first ``max_seconds`` of one 16 kHz clip."""
+        """The frozen features of the first ``max_seconds`` of one 16 kHz clip: (T', d_model)
+        frames, or (taps, 2 x d_model) pooled statistics for a ``stats`` head."""
         from avsr.whisper.mel_numpy import log_mel
 
         a = np.asarray(audio, dtype=np.float32)[: int(self.cfg.max_seconds * SAMPLE_RATE)]
         a = np.pad(a, (0, max(0, 2 * FRAME_SAMPLES - len(a))))
-        return self.encoder(log_mel(a, self.cfg.n_mels))
+        mel = log_mel(a, self.cfg.n_mels)
+        if self.cfg.pooling == "stats":
+            return pooled_stats(self.encoder(mel, self.cfg.tapped))
+        return self.encoder(mel)
 
     def logits(self, feats: np.ndarray) -> tuple[np.ndarray, float]:
-        """(T, d_model) features -> (class logits (C,), SNR dB): the head's forward, in NumPy."""
+        """Features -> (class logits (C,), SNR dB): the head's forward, in NumPy."""
         w = self.w
+        if self.cfg.pooling == "stats":
+            z = (feats.reshape(-1) - w["norm_mean"]) / w["norm_std"]
+            h = gelu(z @ w["body.0.weight"].T + w["body.0.bias"])
+            logits = h @ w["category.weight"].T + w["category.bias"]
+            return logits, float((h @ w["snr.weight"].T + w["snr.bias"])[0]) * self.cfg.snr_scale
         x = layer_norm(feats, w["frame.0.weight"], w["frame.0.bias"])
         x = gelu(x @ w["frame.1.weight"].T + w["frame.1.bias"])
         x = x @ w["frame.4.weight"].T + w["frame.4.bias"]

@@ -109,7 +109,8 @@ def feature_signature(cfg: WhisperNoiseConfig, d: HeadDataConfig, n: int, tag: s
     """What the cached features depend on (the data settings and the frozen feature extractor,
     not the head's own sizes or dropout): a cache with another signature is recomputed."""
     data = {k: v for k, v in asdict(d).items() if k != "batch_size"}
-    feats = {k: getattr(cfg, k) for k in ("whisper", "layers", "d_model", "n_mels", "max_seconds", "classes")}
+    keys = ("whisper", "layers", "d_model", "n_mels", "max_seconds", "classes", "pooling", "taps")
+    feats = {k: getattr(cfg, k) for k in keys}
     blob = json.dumps([data, feats, n, tag, utterances], sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -187,6 +188,7 @@ def train_noise_head(cfg: NoiseHeadTrainConfig, whisper=None) -> Path:
     model = whisper if whisper is not None else load_whisper(cfg.model.whisper)[0]
     head = NoiseHead(cfg.model).attach(model.eval())
     data = {tag: cached_split(cfg, head, tag) for tag in ("train", "val")}
+    head.fit_norm(data["train"]["feats"])
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = DataLoader(_Cached(data["train"]), d.batch_size, shuffle=True, collate_fn=_collate, generator=g)
     val_dl = DataLoader(_Cached(data["val"]), d.batch_size, collate_fn=_collate)

@@ -35,7 +35,7 @@ def _batches(cache: dict[str, Any], idx: list[int], size: int, gen: torch.Genera
 def fit_fold(cfg, cache: dict[str, Any], train: list[int], steps: int, seed: int) -> NoiseHead:
     """A fresh head (``cfg.model``) fitted for ``steps`` optimiser steps on the cached examples ``train``."""
     torch.manual_seed(seed)
-    head = NoiseHead(cfg.model).train()
+    head = NoiseHead(cfg.model).fit_norm([cache["feats"][i] for i in train]).train()
     opt = adamw_warmup_cosine(head.parameters(), cfg.optim, steps)
     optimizer, sched = opt["optimizer"], opt["lr_scheduler"]["scheduler"]
     gen = torch.Generator().manual_seed(seed)

@@ -81,3 +81,50 @@ def test_leave_one_package_out_scores_each_package_with_a_head_that_never_heard_
     assert all(f["examples"] >= 20 for f in res["folds"].values())
     assert res["mean"]["accuracy"] > 0.8  # the class is visible whatever the package
     assert abs(res["mean"]["accuracy"] - np.mean([f["accuracy"] for f in res["folds"].values()])) < 1e-9
+
+
+def test_leave_one_package_out_with_a_stats_head():
+    model = WhisperNoiseConfig(d_model=4, hidden=16, layers=1, pooling="stats")  # (1 tap, 2 x 4) inputs
+    optim = OptimConfig(lr=1e-2, weight_decay=0.0, warmup_steps=10)
+    cfg = NoiseHeadTrainConfig(model=model, data=HeadDataConfig(batch_size=32), optim=optim, seed=0)
+    cache = _cache(np.random.default_rng(0))
+    cache["feats"] = [f[:1] for f in cache["feats"]]
+    res = leave_one_package_out(cfg, cache, steps=120, min_examples=20)
+    assert set(res["folds"]) == {"a", "b", "c", "d"} and res["mean"]["accuracy"] > 0.8
+
+
+def test_stats_head_pools_the_tapped_blocks_saves_its_scaling_and_runs_alike_in_numpy(tiny_whisper, tmp_path):
+    from avsr.core.store import save_checkpoint
+    from avsr.noise.head_numpy import LowerEncoder, NumpyNoiseHead
+    from avsr.noise.head_torch import NoiseHead, lower_features
+    from avsr.recognizers.checkpoints import load_checkpoint
+    from avsr.whisper.ct2_cache import convert_torch
+    from avsr.whisper.ct2_file import model_parts, read_ct2
+    from avsr.whisper.mel_torch import log_mel
+
+    model, proc = tiny_whisper()
+    cfg = WhisperNoiseConfig(whisper="tiny", layers=2, taps=(1, 2), d_model=64, hidden=8, pooling="stats")
+    head = NoiseHead(cfg).attach(model.eval())
+    audio = _speech()
+    f = head.features(audio)
+    assert f.shape == (2, 128)
+    with torch.inference_mode():
+        top = lower_features(head.encoder, log_mel(torch.from_numpy(audio), 80)[None], 2)[0]
+    assert torch.allclose(f[1, :64], top.mean(0), atol=1e-5) and torch.allclose(f[1, 64:], top.std(0), rtol=1e-2)
+    rng = np.random.default_rng(1)
+    head.fit_norm([torch.tensor(rng.normal(3, 2, (2, 128)), dtype=torch.float32) for _ in range(50)])
+    assert 2.5 < float(head.norm_mean.mean()) < 3.5 and 1.5 < float(head.norm_std.mean()) < 2.5
+    folder = save_checkpoint(tmp_path / "head", head.eval(), "noise-head", cfg.to_dict())
+    again = load_checkpoint(folder).attach(model)
+    assert torch.equal(again.norm_std, head.norm_std) and again.predict(audio) == head.predict(audio)
+
+    convert_torch(model, proc, tmp_path / "ct2")
+    _, arrays = read_ct2(model_parts(tmp_path / "ct2"))
+    mine = NumpyNoiseHead.from_checkpoint(folder, arrays)
+    assert isinstance(mine.encoder, LowerEncoder)
+    assert np.abs(mine.features(audio) - f.numpy()).max() < 1e-3 * float(f.abs().max())
+    logits, snr = mine.logits(f.numpy())
+    with torch.inference_mode():
+        ref_logits, ref_snr = head(f[None])
+    assert np.abs(logits - ref_logits[0].numpy()).max() < 1e-4 and abs(snr - float(ref_snr[0])) < 1e-3
+    assert mine.predict(audio)["category"] == head.predict(audio)["category"]
