@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 import avsr
 from avsr.core.manifest import read_manifest
 from avsr.data.mixing import CATEGORIES, read_sources
@@ -70,6 +72,14 @@ def main() -> int:
             f"{1000 * rep['seconds_per_clip']:.0f} ms per clip"
         )
     print("by SNR: " + ", ".join(f"{s:g} dB {100 * v:.0f}%" for s, v in rep["accuracy_by_snr"].items()))
+    est = rep["snr_estimates"]
+    print(
+        "estimated SNR (median [10th-90th percentile]): "
+        + ", ".join(
+            f"{s:g} dB -> {np.median(v):.1f} [{np.percentile(v, 10):.1f}, {np.percentile(v, 90):.1f}]"
+            for s, v in est.items()
+        )
+    )
     return 0
 
 

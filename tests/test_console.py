@@ -158,7 +158,9 @@ def test_adapters_memory_counts_loaded_models_only(fresh_cache, tmp_path):
     assert set(first) == {"none", "babble", "total"}
     for k in first:
         assert abs(first[k] - second[k]) <= max(15, 0.05 * second[k]), (first, second)
-    assert 200 < first["babble"] < 400  # a float32 whisper-base copy (~281 MB), not the conversion's ~1 GB
+    # a float32 whisper-base copy, not the conversion's ~1 GB: 281 MB on one 2-core machine, 409 MB
+    # on another with the same pinned packages (CTranslate2's CPU backend and allocator differ by CPU)
+    assert 200 < first["babble"] < 600
     assert_quiet(stderr_first)
     assert len(notices(stderr_first)) == 3 and not notices(stderr)  # whisper-base for PyTorch, its CT2 folder, the set
     r = run(env, "models")

@@ -107,6 +107,7 @@ def classifier_report(
     errs: list[float] = []
     low: list[tuple[bool, float]] = []  # (correct, signed SNR error) at SNR <= 10 dB
     per_snr: dict[float, list[bool]] = {}
+    estimates: dict[float, list[float]] = {}  # true SNR -> the head's estimates (calibration, router cuts)
     seconds = 0.0
     for cond, _, m in mixtures(records, bank, conditions(categories, snrs)):
         t = time.perf_counter()
@@ -116,6 +117,7 @@ def classifier_report(
         if cond.noisy:
             errs.append(abs(p["snr"] - cond.snr))
             per_snr.setdefault(cond.snr, []).append(p["category"] == cond.category)
+            estimates.setdefault(cond.snr, []).append(round(float(p["snr"]), 2))
             if cond.snr <= 10:
                 low.append((p["category"] == cond.category, p["snr"] - cond.snr))
     classes = [CLEAN, *categories]
@@ -138,5 +140,6 @@ def classifier_report(
         "seconds_per_clip": seconds / max(1, total),
         "classes": classes,
         "accuracy_by_snr": {s: float(np.mean(v)) for s, v in sorted(per_snr.items())},
+        "snr_estimates": {s: v for s, v in sorted(estimates.items())},
         "confusion": {f"{t}->{p}": v for (t, p), v in sorted(confusion.items())},
     }
