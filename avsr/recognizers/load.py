@@ -37,6 +37,8 @@ def load_recognizer(whisper: str | os.PathLike = "whisper-base", **kw: Any) -> R
       adapter ``p2t``, or phonemes only (:class:`~avsr.recognizers.lip.LipReader`);
     - a published Auto-AVSR visual model, when ``vsr`` is its ``.pth`` file and ``tokens`` its
       units file (:class:`~avsr.recognizers.autoavsr.AutoAVSRReader`; ``decode`` joint | ctc);
+    - the VALLR authors' video-to-phoneme checkpoint, when ``vsr`` is that ``.pth`` file (told
+      apart by its keys), with ``p2t`` or ``phonemes_only`` (:class:`~avsr.recognizers.vallr.VallrReader`);
     - the published Auto-AVSR audio (``asr``) and audio-visual (``avsr``) models instead of
       Whisper (:class:`~avsr.recognizers.autoavsr_speech.AutoAVSRSpeech`; with ``tokens``);
     - any Auto-AVSR model with the subword language model ``lm`` (its ``model.json`` beside it, or
@@ -78,7 +80,9 @@ def is_autoavsr_file(vsr: str | None) -> bool:
 def load_lipreader(opts: ModelOptions) -> Recognizer:
     """The lip reader of ``opts``; MissingModelError when a model it needs is not given."""
     if is_autoavsr_file(opts.vsr):
-        return _load_published(opts)
+        from avsr.recognizers.vallr import VallrReader, is_vallr_file
+
+        return VallrReader.from_options(opts) if is_vallr_file(opts.vsr) else _load_published(opts)
     from avsr.recognizers.lip import LipReader
 
     if opts.decode not in (None, "greedy", "beam"):

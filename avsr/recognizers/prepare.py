@@ -262,7 +262,7 @@ class Preparer:
                     source=source,
                     start=round(first / FPS, 3),
                     end=round(stop / FPS, 3),
-                    crops=centre_mouth(crops),
+                    crops=crops if roi is not None and roi.mode == "face" else centre_mouth(crops),  # faces: VALLR
                     face_ratio=round(float(a.face[first:stop].mean()), 4),
                 )
                 if self.montage_dir and first == 0:

@@ -45,6 +45,9 @@ class RoiConfig:
       detector's 4 keypoints on every frame, a 12-frame mean, similarity to the 68-point mean
       face and a 96x96 cut around the mouth (mode ``"mouth"`` only; ``size`` other than 96
       scales that crop; ``crop_scale``, ``smooth_sigma`` and ``centre_sigma`` are not used).
+      ``"box"`` (mode ``"face"`` only; the VALLR authors' ``face_cropper.py``): every frame squeezed
+      to ``size`` x ``size``, then the bounding box of its 468 landmarks after roll correction,
+      stretched to ``size`` x ``size``; no smoothing (:func:`avsr.roi.geometry.box_transforms`).
     gray_from: how grey crops (``color`` False) are made. ``"luma"`` (default): warped from the
       decoded frame's luma plane (:func:`avsr.core.video.to_gray`). ``"rgb"`` (``align="mean_face"``
       only; the Auto-AVSR preset): as Auto-AVSR's models see them, the RGB crop warped from the
@@ -84,8 +87,10 @@ class RoiConfig:
             raise ValueError(f"RoiConfig.size must be >= 8, got {self.size}")
         if self.max_gap < 0 or self.relink < 0 or self.smooth_sigma < 0 or self.centre_sigma < 0:
             raise ValueError("RoiConfig.max_gap, relink, smooth_sigma and centre_sigma must be >= 0")
-        if self.align not in ("mesh", "mean_face"):
-            raise ValueError(f"RoiConfig.align must be 'mesh' or 'mean_face', got {self.align!r}")
+        if self.align not in ("mesh", "mean_face", "box"):
+            raise ValueError(f"RoiConfig.align must be 'mesh', 'mean_face' or 'box', got {self.align!r}")
+        if self.align == "box" and self.mode != "face":
+            raise ValueError("RoiConfig.align='box' makes face crops only (mode='face')")
         if self.align == "mean_face" and self.mode != "mouth":
             raise ValueError("RoiConfig.align='mean_face' makes mouth crops only (mode='mouth')")
         if self.gray_from not in ("luma", "rgb"):

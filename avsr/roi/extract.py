@@ -225,6 +225,8 @@ def _conclude(
         if np.isnan(kp).all():
             raise NoFaceError(f"{path}: the face detector placed no keypoints on the speaker's face")
         tf = mean_face.crop_transforms(kp, cfg.out_size)
+    elif cfg.align == "box":
+        tf = geometry.box_transforms(filled, cfg.out_size)
     else:
         tf = geometry.crop_transforms(filled, cfg.mode, cfg.out_size, cfg.scale, cfg.smooth_sigma, cfg.centre_sigma)
     warnings = []
@@ -292,7 +294,11 @@ def render(
                         img, (max(2, round(a.width * pre)), max(2, round(a.height * pre))), interpolation=cv2.INTER_AREA
                     )
                     s = img.shape[1] / a.width
-            if s != 1.0:
+            if cfg.align == "box":  # the authors' crop is cut from the frame squeezed to size x size
+                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+                m[:, 0] *= a.width / size
+                m[:, 1] *= a.height / size
+            elif s != 1.0:
                 m[:, :2] /= s
             crop = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
             sink(mean_face.peer_gray(crop) if crop.ndim == 3 and not cfg.color else crop)

@@ -112,6 +112,31 @@ def crop_transforms(
     return m
 
 
+# MediaPipe FaceMesh's eye contours (its FACEMESH_RIGHT_EYE / FACEMESH_LEFT_EYE points)
+RIGHT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+LEFT_EYE_CONTOUR = (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398)
+
+
+def box_transforms(lm: np.ndarray, size: int) -> np.ndarray:
+    """(T, 2, 3) transforms of the VALLR authors' face crop (``face_cropper.py``), frame by frame
+    with no smoothing: the face turned about the eyes' midpoint until the eye line is level (roll
+    correction), then the bounding box of all 468 landmarks stretched to ``size`` x ``size`` (the
+    aspect ratio is not kept)."""
+    right, left = lm[:, RIGHT_EYE_CONTOUR].mean(1), lm[:, LEFT_EYE_CONTOUR].mean(1)  # (T, 2)
+    d = left - right
+    angle = np.arctan2(d[:, 1], d[:, 0])
+    c, s = np.cos(-angle), np.sin(-angle)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], axis=1)  # (T, 2, 2)
+    mid = (left + right) / 2
+    level = np.concatenate([rot, (mid - np.einsum("tij,tj->ti", rot, mid))[..., None]], axis=2)  # (T, 2, 3)
+    pts = apply(level, lm)
+    lo, hi = pts.min(1), pts.max(1)  # (T, 2)
+    k = size / np.maximum(hi - lo, 1e-6)  # (T, 2): x and y scales
+    m = level * k[:, :, None]
+    m[:, :, 2] -= lo * k
+    return m
+
+
 def mouth_centre(lm: np.ndarray) -> np.ndarray:
     """(T, 2) centre of the outer lip contour."""
     return lm[:, OUTER_LIPS].mean(1)

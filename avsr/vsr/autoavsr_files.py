@@ -13,7 +13,6 @@ given to the wrong flag.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from typing import Any
 
@@ -24,6 +23,9 @@ from avsr.core.files import digests
 from avsr.core.registry import check_published, published_entries
 from avsr.vsr.autoavsr import AutoAVSR, AutoAVSRConfig
 from avsr.vsr.lm import LMConfig, TransformerLM, check_fits, read_lm_config
+from avsr.vsr.torch_files import not_torch_file, read_state_dict
+
+__all__ = ["identify", "load_lm", "load_published", "not_torch_file", "read_state_dict", "to_layout", "to_ours"]
 
 LAYOUTS = ("v1", "head")
 FLAGS = {"vsr": "--vsr", "asr": "--asr", "avsr": "--avsr", "lm": "--lm"}
@@ -113,54 +115,6 @@ def infer_config(sd: dict[str, torch.Tensor], kind: str) -> AutoAVSRConfig:
         stem=shape(stem)[0],
         fusion_hidden=shape("fusion.fc1.weight")[0] if kind == "avsr" else AutoAVSRConfig.fusion_hidden,
     )
-
-
-def not_torch_file(path: str | os.PathLike) -> str | None:
-    """What ``path`` is when its first bytes show it cannot be a ``torch.save`` file (a zip
-    archive, ``PK\\x03\\x04``, or before PyTorch 1.6 a pickle, opcode ``\\x80``); None when it may be one."""
-    with open(path, "rb") as f:
-        head = f.read(32)
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-        return None
-    if not head:
-        return "an empty file (0 bytes)"
-    text = head.decode("utf-8", "ignore")  # a character cut at byte 32 is dropped
-    if len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\t\r\n" for c in text):
-        return f"a text file (it starts {text.splitlines()[0][:24]!r})" if text.strip() else "a blank text file"
-    return f"binary data starting {head[:8]!r}"
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A ``.pth`` state_dict read with ``weights_only=True`` (nothing in it is executed).
-    Accepts a bare state_dict, ``{"state_dict": ...}`` and a ``model.`` key prefix."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    what = not_torch_file(path)
-    if what:
-        raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint: {what}, not the zip archive (or older pickle) that torch.save "
-            "writes; give a downloaded Auto-AVSR .pth file (`avsr models` lists them)"
-        )
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{path}: refused: it holds more than tensors (weights_only load failed: {str(e).splitlines()[0]}); "
-            "avsr never executes checkpoint content"
-        ) from e
-    except Exception as e:  # noqa: BLE001 - a damaged pickle or zip fails with many types (KeyError, IndexError ...)
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch file (truncated or corrupt?): "
-            f"{e.__class__.__name__}: {(str(e).splitlines() or [''])[0]}"
-        ) from e
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(obj).__name__}")
-    if all(k.startswith("model.") for k in obj):
-        obj = {k[len("model.") :]: v for k, v in obj.items()}
-    return obj
 
 
 def _read(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], str, dict[str, Any]]:
