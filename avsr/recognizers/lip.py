@@ -36,19 +36,23 @@ def vsr_missing() -> str:
 
     offers = []
     for e in published().values():
-        files = sorted((f for f in e.get("files", []) if f["kind"] == "vsr"), key=lambda f: float(f["wer_lrs3"]))
+        files = sorted(
+            (f for f in e.get("files", []) if f["kind"] == "vsr"), key=lambda f: float(f.get("wer_lrs3", 100))
+        )
         best: dict[str, str] = {}  # a name published by two releases: its best WER
         for f in files:
-            best.setdefault(f["file"] + (f" {f['with']}" if f.get("with") else ""), f"{f['wer_lrs3']}%")
+            wer = f" ({f['wer_lrs3']}%)" if "wer_lrs3" in f else ""
+            best.setdefault(f["file"] + (f" {f['with']}" if f.get("with") else ""), wer)
         if best:
-            offers.append(f"{e['title']}: " + ", ".join(f"{k} ({v})" for k, v in best.items()))
+            offers.append(f"{e['title']}: " + ", ".join(k + v for k, v in best.items()))
     if not offers:
         return f"lip reading needs a VSR model (--vsr): train one: {TRAIN_VSR}"
     return (
         "lip reading needs a VSR model (--vsr): published VSR checkpoints (LRS3 WER): "
         + "; ".join(offers)
-        + "; download one (links: `avsr models`) and run --vsr FILE.pth --tokens unigram5000_units.txt "
-        + f"(spm/unigram/ in mpc001/auto_avsr). Or train your own: {TRAIN_VSR}"
+        + "; download one (links: `avsr models`) and run an Auto-AVSR file as --vsr FILE.pth --tokens "
+        + "unigram5000_units.txt (spm/unigram/ in mpc001/auto_avsr), the VALLR file as --vsr FILE.pth "
+        + f"--phonemes-only (or --p2t FOLDER). Or train your own: {TRAIN_VSR}"
     )
 
 

@@ -53,6 +53,7 @@ def test_silent_video_without_vsr_points_to_the_published_checkpoints(capsys):
     for f in published()["auto-avsr"]["files"] + published()["vsr-multilingual"]["files"]:
         assert (f["file"] in err) == (f["kind"] in ("vsr", "lm")), f["file"]  # the LM goes with its model
     assert "LRS3_V_WER19.1/model.pth --lm lm_en_subword/model.pth (19.1%)" in err
+    assert "VALLR: vallr_model.pth --phonemes-only" in err and "the VALLR file as --vsr FILE.pth" in err
     assert "`avsr models`" in err and "--vsr FILE.pth --tokens unigram5000_units.txt" in err
     assert "can be installed from the package registries" not in err and "avsr train vsr" in err
 
