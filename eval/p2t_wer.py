@@ -3,7 +3,8 @@
     python eval/p2t_wer.py --adapter runs/p2t-smollm2/adapter [--sentences 200] [--tune 200] -o runs/p2t-eval
 
 Scores the first ``--sentences`` held-out sentences at each simulated phoneme error rate with
-dictionary lookup, the LLM's own (greedy) sentence and, when the adapter has decoding settings
+dictionary lookup, a word-bigram LM over the lexicon's candidates (avsr/evaluation/bigram.py;
+``--adapter`` left out: these two alone), the LLM's own (greedy) sentence and, when the adapter has decoding settings
 (or ``--tune``), the LLM with phoneme-consistency rescoring (avsr/p2t/rescore.py). ``--tune N``
 first picks the rescoring weight on the N held-out sentences after the scored ones (disjoint
 from them), over every error rate, and writes it to ADAPTER/decoding.json. The run itself is
@@ -28,7 +29,8 @@ def main() -> int:
         type=int,
         default=0,
         metavar="N",
-        help="tune the rescoring weight on the next N held-out sentences and save it in the adapter",
+        help="tune the rescoring weight on the next N held-out sentences and save it in the adapter "
+        "(and the bigram baseline's channel weight, written to OUT/bigram_tuning.json)",
     )
     p.add_argument(
         "--beams",

@@ -97,16 +97,22 @@ def differences(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any
 
 
 def differences_table(diffs: list[dict[str, Any]]) -> str:
+    """One line per (system, error rate) against its baseline; the baseline is named in the header
+    when all share one, else in a column."""
+    one = len({d["baseline"] for d in diffs}) <= 1
+    base = (diffs[0]["baseline"] if diffs else "baseline") if one else "baseline"
     lines = [
-        "| system | phoneme errors | WER difference to "
-        + (diffs[0]["baseline"] if diffs else "baseline")
+        "| system |"
+        + ("" if one else " baseline |")
+        + " phoneme errors | WER difference to "
+        + base
         + " [95% CI] | bootstrap draws where the system is better |",
-        "| --- | --- | --- | --- |",
+        "| --- |" + ("" if one else " --- |") + " --- | --- | --- |",
     ]
     for d in diffs:
         lines.append(
-            f"| {d['system']} | {100 * d['error_rate']:.0f}% | {100 * d['diff']:+.1f} "
-            f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |"
+            f"| {d['system']} |" + ("" if one else f" {d['baseline']} |") + f" {100 * d['error_rate']:.0f}% | "
+            f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {100 * d['p_a_better']:.1f}% |"
         )
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from typing import Any
 from avsr.core.errors import UsageError
 from avsr.core.jsonl import read_jsonl
 from avsr.data.crops import with_phonemes
+from avsr.evaluation.bigram import BIGRAM, BigramDecoder, BigramLM, tune_weight
 from avsr.evaluation.p2t import (
     LOOKUP,
     differences,
@@ -54,6 +55,7 @@ class P2TRunConfig:
     lattice_words: int | None = None
     batch_size: int = 32
     device: str = "cpu"
+    bigram_weight: float = 8.0  # the bigram baseline's channel weight (tuned on 100 sentences; ``tune`` retunes)
 
 
 def _progress(it, desc: str):
@@ -155,12 +157,19 @@ def run_p2t_eval(cfg: P2TRunConfig, out: str | os.PathLike) -> str:
         if not (corpus / f).is_file():
             raise UsageError(f"{corpus / f}: no such file (python data_prep/corpus.py -o {corpus} writes it)")
     heldout = list(read_jsonl(corpus / "heldout.jsonl"))
-    lexicon = DictionaryDecoder.from_corpus(list(read_jsonl(corpus / "train.jsonl")))
-    decoders = {LOOKUP: lambda batch: [lexicon(ph) for ph in batch]}
+    train = list(read_jsonl(corpus / "train.jsonl"))
+    lexicon = DictionaryDecoder.from_corpus(train)
+    bigram = BigramDecoder(lexicon, BigramLM.from_records(train), cfg.bigram_weight)
+    if cfg.tune:  # its channel weight on the tuning sentences, as the LLM's rescoring weights
+        dev = with_phonemes(heldout[cfg.sentences : cfg.sentences + cfg.tune])
+        inputs = [x for rate in cfg.rates for x in noisy_inputs(dev, rate)]
+        weight, wers = tune_weight(bigram, inputs, [r["text"] for r in dev] * len(cfg.rates))
+        (out / "bigram_tuning.json").write_text(json.dumps({"chosen": weight, "wer_by_weight": wers}, indent=1))
+    decoders = {LOOKUP: lambda batch: [lexicon(ph) for ph in batch], BIGRAM: bigram.batch}
     if cfg.adapter:
         decoders |= _llm_decoders(cfg, heldout, out)
     rows = wer_vs_per(with_phonemes(heldout[: cfg.sentences]), decoders, tuple(cfg.rates))
-    diffs = differences(rows, LOOKUP)
+    diffs = differences(rows, LOOKUP) + [d for d in differences(rows, BIGRAM) if d["system"] != LOOKUP]
     with open(out / "utterances.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             for u in r.pop("utterances"):

@@ -99,30 +99,41 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
             runpy.run_path(str(Path(__file__).parents[2] / "eval" / "p2t_wer.py"), run_name="__main__")
         assert e.value.code == 0
 
-    run("-o", str(tmp_path / "greedy"))  # no decoding.json yet: the lookup and the LLM's greedy sentence
+    run("-o", str(tmp_path / "greedy"))  # no decoding.json yet: the two baselines and the LLM's greedy sentence
     greedy = json.loads((tmp_path / "greedy" / "results.json").read_text())
-    assert [r["system"] for r in greedy["wer"]][:2] == [
+    assert [r["system"] for r in greedy["wer"]][:3] == [
         "dictionary lookup",
+        "word bigram + lexicon",
         "LoRA LLM (unused + lexicon hint)",
-    ] and len(greedy["wer"]) == 4
+    ] and len(greedy["wer"]) == 6
     assert not (adapter / DECODING).exists()
     out = tmp_path / "eval"
     run("--tune", "2", "-o", str(out))
     dec = json.loads((adapter / DECODING).read_text())
     assert dec["rescore"] and "held-out sentences 4..5" in dec["tuned_on"]
-    assert {"results.json", "results.md", "utterances.jsonl", "wer_vs_per.png", "tuning.json"} <= {
-        p.name for p in out.iterdir()
-    }
+    assert {
+        "results.json",
+        "results.md",
+        "utterances.jsonl",
+        "wer_vs_per.png",
+        "tuning.json",
+        "bigram_tuning.json",
+    } <= {p.name for p in out.iterdir()}
     res = json.loads((out / "results.json").read_text())
     systems = {r["system"] for r in res["wer"]}
     by = {(r["system"], r["error_rate"]): r["wer"] for r in res["wer"]}
     assert all(
-        by[k] == r["wer"] for r in greedy["wer"] for k in [(r["system"], r["error_rate"])]
-    )  # greedy = the candidates' first
-    assert len(systems) == 3 and any("rescoring" in s for s in systems)
-    assert len(res["differences"]) == 2 * 2  # two LLM systems x two rates
+        by[k] == r["wer"]
+        for r in greedy["wer"]
+        if "bigram" not in r["system"]
+        for k in [(r["system"], r["error_rate"])]
+    )  # greedy = the candidates' first (the bigram's weight was retuned on the 2 tuning sentences)
+    assert len(systems) == 4 and any("rescoring" in s for s in systems)
+    # against the lookup: the bigram and two LLM systems; against the bigram: the two LLM systems; x two rates
+    assert len(res["differences"]) == (3 + 2) * 2
+    assert {d["baseline"] for d in res["differences"]} == {"dictionary lookup", "word bigram + lexicon"}
     lines = [json.loads(x) for x in (out / "utterances.jsonl").read_text().splitlines()]
-    assert len(lines) == 3 * 2 * 4 and {x["id"] for x in lines} == {
+    assert len(lines) == 4 * 2 * 4 and {x["id"] for x in lines} == {
         "s0",
         "s1",
         "s2",
