@@ -59,7 +59,8 @@ class ModelOptions:
     device: str = _opt("cpu", "where models are loaded (before Lightning moves them): cpu (default), cuda", "run")
     vsr: str | None = _opt(
         None,
-        "VSR checkpoint folder (avsr train vsr), or a published Auto-AVSR visual model (.pth, with --tokens)",
+        "VSR checkpoint folder (avsr train vsr), a published Auto-AVSR visual model (.pth, with --tokens), "
+        "or the VALLR authors' vallr_model.pth (with --p2t or --phonemes-only)",
         "vsr",
     )
     tokens: str | None = _opt(None, "Auto-AVSR units file unigram5000_units.txt (sha256 checked)", "vsr")
