@@ -60,7 +60,8 @@ def identify(keys) -> tuple[str, str]:
         "not an Auto-AVSR checkpoint or language model: expected a state_dict with "
         "'encoder.frontend.frontend3D.0.weight' or 'frontend.frontend3D.0.weight' (visual), "
         "'(encoder.)frontend.trunk.conv1.weight' (audio), "
-        f"'fusion.fc1.weight' (audio-visual) or 'embed.weight' + 'decoder.weight' (LM), found {sample} ..."
+        f"'fusion.fc1.weight' (audio-visual) or 'embed.weight' + 'decoder.weight' (LM), found {sample} ... "
+        "(nor the VALLR authors' V1 network, whose file has 'videomae.*' and 'downsampling.*' keys)"
     )
 
 
