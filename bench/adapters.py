@@ -18,6 +18,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,11 @@ import torch
 from avsr.adapters.fusion import FusionConfig
 from avsr.adapters.torch_bank import AVWhisper, LoraSetConfig
 from avsr.core.audio import read_audio
-from avsr.noise.head_torch import NoiseHead, WhisperNoiseConfig
+from avsr.core.configs import build
+from avsr.noise.head_torch import NoiseHead
 from avsr.noise.logmel_classifier import NoiseClassifier
 from avsr.roi import extract
+from avsr.train.noise_head import NoiseHeadTrainConfig
 from avsr.whisper.load import load_whisper
 
 FIX = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
@@ -90,8 +93,8 @@ def main() -> None:
         switches.append(time.perf_counter() - t)
     clf = NoiseClassifier().eval()
     n_s = best(lambda: clf.predict(audio), args.repeats)
-    shipped = dict(pooling="stats", layers=2, taps=(1, 2), hidden=64)  # configs/noise/head.yaml
-    head = NoiseHead(WhisperNoiseConfig(args.whisper, d_model=model.config.d_model, **shipped)).eval()
+    shipped = build(NoiseHeadTrainConfig, FIX.parents[1] / "configs" / "noise" / "head.yaml").model
+    head = NoiseHead(replace(shipped, whisper=args.whisper, d_model=model.config.d_model)).eval()
     frozen = av.frozen_encoder()
     head.attach(frozen.module, frozen.plain)
     h_s = best(lambda: head.predict(audio), args.repeats)

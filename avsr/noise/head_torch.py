@@ -15,8 +15,8 @@ from the model the recognizer has loaded anyway. Two designs (``WhisperNoiseConf
 
 The adapter sets leave these lower layers frozen (``LoraSetConfig.skip_encoder_layers``), so the
 features do not depend on the set in use. The head judges the first ``max_seconds`` of a clip,
-unpadded (no 30 s window): for a 10 s clip that is a sixth of the encoder's work at 3 of 6
-layers, measured in ``bench/adapters.py``.
+unpadded (no 30 s window): for a 10 s clip and the shipped head's 2 of 6 blocks, about a ninth
+of the encoder's work (``bench/adapters.py`` measures it).
 """
 
 from __future__ import annotations

@@ -3,32 +3,28 @@ but a narrow encoder) through ``avsr transcribe --mode vsr --vsr vallr_model.pth
 face video: face crops, 16 frames, phonemes; and the messages when something is missing."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
 from conftest import CARPHONE
+from vallr_reference import authors_decode, authors_model
 
 import avsr
 from avsr.cli import main
 from avsr.core.errors import MissingModelError, UsageError
 from avsr.recognizers.vallr import VallrReader, clip_tensor, is_vallr_file
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "vsr"))
-from test_vallr import AuthorsVALLR, authors_decode  # noqa: E402  (the reference network)
-
 
 @pytest.fixture(scope="module")
 def vallr_pth(tmp_path_factory):
     from transformers import VideoMAEConfig, Wav2Vec2Config
 
-    torch.manual_seed(0)
     vm = VideoMAEConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)
     w2v = Wav2Vec2Config(
         hidden_size=96, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=40
     )
-    ref = AuthorsVALLR(vm, w2v).eval()
+    ref = authors_model(vm, w2v)
     path = tmp_path_factory.mktemp("vallr") / "vallr_model.pth"
     torch.save(ref.state_dict(), path)
     return path, ref

@@ -1,67 +1,20 @@
-"""The VALLR authors' video-to-phoneme checkpoint in avsr: a reference network built from
-transformers the way their ``Models/VALLR.py`` (MarshallT-99/VALLR at 9793489) builds it, saved in
-the layouts their training can write, read by avsr; the same logits and phoneme strings."""
+"""The VALLR authors' video-to-phoneme checkpoint in avsr: the reference network
+(tests/vallr_reference.py) saved in the layouts their training can write, read by avsr; the
+same logits and phoneme strings."""
 
 import pytest
 import torch
-from torch import nn
+from vallr_reference import AUTHORS_VOCAB, authors_decode, authors_model
 
 from avsr.core.errors import CheckpointError
 from avsr.text import PHONEMES
 from avsr.vsr.vallr import VALLR_VOCAB, VallrConfig, greedy, sample_frames
 from avsr.vsr.vallr_files import load_vallr
 
-AUTHORS_VOCAB = [
-    "<pad>"
-] + "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH".split()
-
-
-class AuthorsVALLR(nn.Module):
-    """The published structure, from the transformers classes it uses (the test reference)."""
-
-    def __init__(self, videomae_config, wav2vec_config, adapter_dim=256):
-        from transformers import VideoMAEModel, Wav2Vec2ForCTC
-
-        super().__init__()
-        self.videomae = VideoMAEModel(videomae_config)
-        d, a = videomae_config.hidden_size, adapter_dim
-        self.downsampling = nn.Sequential(
-            *[
-                m
-                for cin, k, s in ((d, 5, 2), (a, 3, 2), (a, 3, 2), (a, 3, 3))
-                for m in (nn.Conv1d(cin, a, k, stride=s, padding=k // 2), nn.BatchNorm1d(a), nn.ReLU())
-            ],
-            nn.AvgPool1d(kernel_size=5, stride=8),
-        )
-        self.adapter = nn.Sequential(nn.Linear(a, wav2vec_config.hidden_size), nn.ReLU())
-        self.wav2vec2 = Wav2Vec2ForCTC(wav2vec_config)
-        self.ctc_head = self.wav2vec2.lm_head
-
-    def forward(self, video):
-        x = self.videomae(video).last_hidden_state.permute(0, 2, 1)
-        x = self.downsampling(x).permute(0, 2, 1)
-        return self.ctc_head(self.adapter(x))
-
-
-def authors_decode(logits):
-    """Their training loop's decoding: argmax, blanks and repeats of the last kept phoneme skipped."""
-    out = []
-    for row in logits.argmax(-1).tolist():
-        seq, prev = [], None
-        for i in row:
-            p = AUTHORS_VOCAB[i]
-            if p == "<pad>" or p == prev:
-                continue
-            seq.append(p)
-            prev = p
-        out.append(seq)
-    return out
-
 
 def build(small=True):
     from transformers import VideoMAEConfig, Wav2Vec2Config
 
-    torch.manual_seed(0)
     if small:
         vm = VideoMAEConfig(
             image_size=64, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256
@@ -72,13 +25,7 @@ def build(small=True):
     else:
         vm, w2v = VideoMAEConfig(), Wav2Vec2Config()
         w2v.vocab_size = len(AUTHORS_VOCAB)
-    model = AuthorsVALLR(vm, w2v).eval()
-    with torch.no_grad():  # BatchNorm statistics as a trained model has them, not 0 / 1
-        for m in model.downsampling:
-            if isinstance(m, nn.BatchNorm1d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    return model, vm
+    return authors_model(vm, w2v), vm
 
 
 def test_vocabulary_is_the_authors_and_avsr_inventory():
