@@ -1,12 +1,13 @@
 """Phoneme-to-text generation speed on CPU: the offline SmolLM2-135M with a LoRA adapter,
 unmerged vs merged into the weights, in one run. Prints tokens/s and the ratio, then the cost
-of phoneme-consistency rescoring: sentences/s of whole-sentence decoding, greedy vs rescored
-(greedy sentence + lookup) vs rescored with hybrids and a word-lattice search (beam 4), then the
+of each decoding option per sentence (dictionary lookup and the word bigram for reference; the
+LLM greedy; then rescoring of its sentence and the lookup's reading, hybrids, the word bigram's
+reading, a word-lattice search with beam 4, each added to the one before), then the
 CPU training step (bf16 autocast, lexicon-hint examples): the full forward with
 VALLR's LoRA dropout 0.05 vs the CPU config's step (logits only at answer positions, no
 dropout).
 
-    python bench/p2t.py [--adapter runs/p2t-smollm2/adapter] [--tokens 32] [--batch 1 8] [--skip-train]
+    python bench/p2t.py [--adapter checkpoints/p2t/smollm2-135m-lexicon] [--tokens 32] [--batch 1 8] [--skip-train]
 
 Without --adapter a freshly initialised LoRA (r=16 on all projections) is used: the speed does
 not depend on its values. Each timing is the fastest of three runs; exactly --tokens new tokens
@@ -131,20 +132,33 @@ def main() -> None:
     for b in args.batch:
         a, m = tokens_per_s(lora, tok, b, args.tokens), tokens_per_s(merged, tok, b, args.tokens)
         print(f"  batch {b}: LoRA unmerged {a:6.1f} tok/s | merged {m:6.1f} tok/s | merged/unmerged {m / a:.2f}x")
-    # rescoring: the LM scores its sentence and the lookup's reading, and both are G2P'd
+    # rescoring: the LM scores its sentence and the other candidates, and all are G2P'd
     lexicon = p2t.lexicon if args.adapter and p2t.lexicon is not None else DictionaryDecoder()
-    decoder = PhonemeToText(merged, tok, cfg, lexicon, p2t.decoding if args.adapter else None)
+    bigram = p2t.bigram if args.adapter else None
+    decoder = PhonemeToText(merged, tok, cfg, lexicon, None, bigram)
     noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
-    g, r = (
-        sentences_per_s(decoder, noisy, DecodingConfig(), 8),
-        sentences_per_s(decoder, noisy, DecodingConfig(rescore=True), 8),
-    )
-    lat = sentences_per_s(decoder, noisy, DecodingConfig(rescore=True, hybrids=True, lattice=4), 8)
-    print(
-        f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged): greedy {g:.2f}/s "
-        f"| with rescoring {r:.2f}/s ({g / r:.2f}x the time) "
-        f"| rescoring of hybrids + word lattice (beam 4) + LM prior {lat:.2f}/s ({g / lat:.2f}x the time)"
-    )
+    print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged), each option added to the one above:")
+    t0 = time.perf_counter()
+    for ph in noisy:
+        lexicon(ph)
+    print(f"    dictionary lookup: {1000 * (time.perf_counter() - t0) / len(noisy):.1f} ms/sentence (lookups cached)")
+    if bigram is not None:
+        t0 = time.perf_counter()
+        bigram.batch(noisy)
+        print(f"    word bigram + lexicon: {1000 * (time.perf_counter() - t0) / len(noisy):.1f} ms/sentence")
+    h = bigram is not None
+    options = [
+        ("LLM greedy", DecodingConfig()),
+        ("+ rescoring (LLM sentence, lookup)", DecodingConfig(rescore=True)),
+        ("+ hybrids", DecodingConfig(rescore=True, hybrids=True)),
+        *([("+ word bigram and its hybrids", DecodingConfig(rescore=True, hybrids=True, bigram=True))] if h else []),
+        ("+ word lattice (beam 4) and LM prior", DecodingConfig(rescore=True, hybrids=True, bigram=h, lattice=4)),
+    ]
+    first = None
+    for name, decoding in options:
+        rate = sentences_per_s(decoder, noisy, decoding, 8)
+        first = first or rate
+        print(f"    {name}: {1000 / rate:.0f} ms/sentence | {first / rate:.2f}x the greedy time")
     if not args.skip_train:
         training(lexicon)
 

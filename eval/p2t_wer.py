@@ -6,8 +6,10 @@ Scores the first ``--sentences`` held-out sentences at each simulated phoneme er
 dictionary lookup, a word-bigram LM over the lexicon's candidates (avsr/evaluation/bigram.py;
 ``--adapter`` left out: these two alone), the LLM's own (greedy) sentence and, when the adapter has decoding settings
 (or ``--tune``), the LLM with phoneme-consistency rescoring (avsr/p2t/rescore.py). ``--tune N``
-first picks the rescoring weight on the N held-out sentences after the scored ones (disjoint
-from them), over every error rate, and writes it to ADAPTER/decoding.json. The run itself is
+first picks the rescoring weights on the N held-out sentences after the scored ones (disjoint
+from them), over every error rate, for each rescoring system (the options switched on, added
+one at a time, all scored from one set of candidates), and writes the last one's (every option)
+to ADAPTER/decoding.json. The run itself is
 :func:`avsr.evaluation.p2t_run.run_p2t_eval`; its docstring lists what OUT holds.
 """
 
@@ -45,6 +47,19 @@ def main() -> int:
         "(default: the adapter's decoding.json)",
     )
     p.add_argument(
+        "--bigram",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rescoring candidates include the word-bigram decoder's reading (and, with --hybrids, its mixtures "
+        "with the LLM's sentence); needs the adapter's bigram_counts.tsv.gz (default: the adapter's decoding.json)",
+    )
+    p.add_argument(
+        "--no-boundaries",
+        action="store_true",
+        help="remove every word boundary from the inputs (phonemes as the VALLR model emits them): the bigram "
+        "search places them for the lookup and the LLM",
+    )
+    p.add_argument(
         "--lattice",
         type=int,
         metavar="BEAM",
@@ -68,10 +83,12 @@ def main() -> int:
         tune=args.tune,
         beams=args.beams,
         hybrids=args.hybrids,
+        bigram=args.bigram,
         lattice=args.lattice,
         lattice_words=args.lattice_words,
         batch_size=args.batch_size,
         device=args.device,
+        boundaries=not args.no_boundaries,
     )
     try:
         print(run_p2t_eval(cfg, args.out))

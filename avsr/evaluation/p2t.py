@@ -15,6 +15,7 @@ from avsr.core.metrics import edits, error_rate
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
 from avsr.evaluation.scoring import NORMALISER, normaliser_name, words
 from avsr.p2t.rescore import CHANNEL_WEIGHTS, PRIOR_WEIGHTS
+from avsr.text import BOUNDARY
 
 if TYPE_CHECKING:
     from avsr.p2t.rescore import Candidates
@@ -25,12 +26,18 @@ LOOKUP = "dictionary lookup"  # the baseline system's name in rows and tables
 
 
 def noisy_inputs(
-    records: list[dict[str, Any]], rate: float, errors: ErrorConfig | None = None, seed: int = SEED
+    records: list[dict[str, Any]],
+    rate: float,
+    errors: ErrorConfig | None = None,
+    seed: int = SEED,
+    boundaries: bool = True,
 ) -> list[list[str]]:
     """Each record's ``phonemes`` with simulated recognition errors at ``rate``, seeded per
-    sentence id (the same input for every system and every run)."""
+    sentence id (the same input for every system and every run); ``boundaries=False`` then
+    removes every word boundary (a recogniser without a boundary class, as VALLR's)."""
     base = errors or ErrorConfig()
-    return [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
+    out = [corrupt(r["phonemes"], replace(base, rate=rate), sentence_rng(seed, r["id"])) for r in records]
+    return out if boundaries else [[p for p in ph if p != BOUNDARY] for ph in out]
 
 
 def wer_vs_per(
@@ -39,15 +46,18 @@ def wer_vs_per(
     rates=(0.0, 0.1, 0.2, 0.3),
     errors: ErrorConfig | None = None,
     seed: int = SEED,
+    boundaries: bool = True,
 ) -> list[dict[str, Any]]:
     """records need ``id``, ``text`` and ``phonemes`` (list). One row per (decoder, rate), with
     every sentence's reference, noisy input and hypothesis under ``utterances`` and the
-    normaliser that scored them under ``normaliser``."""
+    normaliser that scored them under ``normaliser``; ``boundaries``: see :func:`noisy_inputs`
+    (the phoneme error rate is then measured without boundaries on both sides)."""
     rows = []
     refs = [words(r["text"]) for r in records]
+    clean = [r["phonemes"] if boundaries else [p for p in r["phonemes"] if p != BOUNDARY] for r in records]
     for rate in rates:
-        noisy = noisy_inputs(records, rate, errors, seed)
-        per = error_rate([r["phonemes"] for r in records], noisy)
+        noisy = noisy_inputs(records, rate, errors, seed, boundaries)
+        per = error_rate(clean, noisy)
         for name, dec in decoders.items():
             hyps = [words(h) for h in dec(noisy)]
             rows.append(

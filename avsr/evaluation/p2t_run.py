@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ class P2TRunConfig:
     """``adapter``: phoneme-to-text adapter folder (None: the lookup baseline alone); ``corpus``:
     folder with train.jsonl (word counts) and heldout.jsonl; the first ``sentences`` held-out
     sentences are scored; ``tune`` > 0 first picks the rescoring weights on the next ``tune``
-    (disjoint) ones and saves them in the adapter. ``beams``, ``hybrids``, ``lattice``,
-    ``lattice_words`` override the adapter's decoding settings when given."""
+    (disjoint) ones and saves them in the adapter. ``beams``, ``hybrids``, ``bigram``,
+    ``lattice``, ``lattice_words`` override the adapter's decoding settings when given."""
 
     adapter: str | None = None
     corpus: str = "data/corpus"
@@ -51,11 +51,13 @@ class P2TRunConfig:
     tune: int = 0
     beams: int | None = None
     hybrids: bool | None = None
+    bigram: bool | None = None
     lattice: int | None = None
     lattice_words: int | None = None
     batch_size: int = 32
     device: str = "cpu"
     bigram_weight: float = 8.0  # the bigram baseline's channel weight (tuned on 100 sentences; ``tune`` retunes)
+    boundaries: bool = True  # False: word boundaries removed from every input (as the VALLR model emits them)
 
 
 def _progress(it, desc: str):
@@ -64,25 +66,65 @@ def _progress(it, desc: str):
     return tqdm(it, desc=desc, disable=not sys.stderr.isatty())
 
 
+# The rescoring options in the order a tuned run adds them, each one a system of its own scored
+# from the same candidates (Candidates.only): (name, the candidate sources it adds, the
+# DecodingConfig switch it needs).
+OPTIONS = (
+    ("phoneme rescoring", ("llm", "lookup"), None),
+    ("+ hybrids", ("hybrid",), "hybrids"),
+    ("+ word bigram", ("bigram",), "bigram"),
+    ("+ lattice", ("lattice",), "lattice"),
+)
+
+
+def ablations(decoding) -> list[tuple[str, frozenset[str]]]:
+    """The rescoring systems of a run: the LM's sentence and the lookup's reading, then each
+    option ``decoding`` has switched on added in turn; the last one has every option."""
+    out: list[tuple[str, frozenset[str]]] = []
+    kinds: set[str] = set()
+    name = ""
+    for label, add, flag in OPTIONS:
+        if flag and not getattr(decoding, flag):
+            continue
+        kinds |= set(add)
+        name = f"{name} {label}".strip()
+        out.append((name, frozenset(kinds)))
+    return out
+
+
+def _tune(cands, refs, prior: bool) -> tuple[dict[str, float], dict[str, float]]:
+    if prior:  # direct, prior and channel weights together
+        chosen, wers = tune_weights(cands, refs)
+        return chosen, {",".join(f"{x:g}" for x in k): v for k, v in wers.items()}
+    weight, wers = tune_channel_weight(cands, refs)
+    return {"channel_weight": weight}, {f"{k:g}": v for k, v in wers.items()}
+
+
 def tune_decoding(
-    p2t, candidates, dev: list[dict[str, Any]], rates: tuple[float, ...], adapter: str | os.PathLike, tuned_on: str
+    p2t,
+    candidates,
+    dev: list[dict[str, Any]],
+    rates: tuple[float, ...],
+    adapter: str | os.PathLike,
+    tuned_on: str,
+    boundaries: bool = True,
 ) -> dict[str, Any]:
-    """Pick the rescoring weights on ``dev`` at every error rate (``candidates(noisy phonemes)``
-    gives each input's candidates), set them on ``p2t.decoding`` with rescoring on, save them in
-    the adapter folder (``decoding.json``), and return {chosen, wer_by_weights, tuned_on}."""
+    """Pick the rescoring weights of every system of :func:`ablations` on ``dev`` at every
+    error rate (``candidates(noisy phonemes)`` gives each input's candidates); set the last
+    one's (every option on) on ``p2t.decoding`` with rescoring on and save them in the adapter
+    folder (``decoding.json``). Returns {chosen, systems: {name: {chosen, sources, wer_by_weights}},
+    tuned_on, decoding (the run's settings, with the last system's weights)}."""
     cands, refs = [], []
     for rate in rates:
-        cands += candidates(noisy_inputs(dev, rate))
+        cands += candidates(noisy_inputs(dev, rate, boundaries=boundaries))
         refs += [r["text"] for r in dev]
-    if p2t.decoding.uses_prior:  # direct, prior and channel weights together
-        chosen, wers = tune_weights(cands, refs)
-        table = {",".join(f"{x:g}" for x in k): v for k, v in wers.items()}
-    else:
-        weight, wers = tune_channel_weight(cands, refs)
-        chosen, table = {"channel_weight": weight}, {f"{k:g}": v for k, v in wers.items()}
+    systems = {}
+    for name, kinds in ablations(p2t.decoding):
+        chosen, table = _tune([c.only(kinds) for c in cands], refs, p2t.decoding.uses_prior)
+        systems[name] = {"chosen": chosen, "sources": sorted(kinds), "wer_by_weights": table}
     p2t.decoding = replace(p2t.decoding, rescore=True, tuned_on=tuned_on, **chosen)
     p2t.decoding.save(adapter)
-    return {"chosen": chosen, "wer_by_weights": table, "tuned_on": tuned_on}
+    return {"chosen": chosen, "systems": systems, "tuned_on": tuned_on, "decoding": asdict(p2t.decoding)}
 
 
 def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -> dict:
@@ -94,12 +136,15 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
         for k, v in (
             ("beams", cfg.beams),
             ("hybrids", cfg.hybrids),
+            ("bigram", cfg.bigram),
             ("lattice", cfg.lattice),
             ("lattice_words", cfg.lattice_words),
         )
         if v is not None and (k != "beams" or v)
     }
     p2t.decoding = replace(p2t.decoding, **overrides)
+    if p2t.decoding.bigram and p2t.bigram is None:
+        raise UsageError(f"--bigram: {cfg.adapter} has no bigram_counts.tsv.gz (avsr train p2t writes it)")
     cache: dict = {}
     bs = cfg.batch_size
 
@@ -110,40 +155,41 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
             cache[key] = [
                 c
                 for s in _progress(range(0, len(batch), bs), "LLM candidates")
-                for c in p2t.candidates(batch[s : s + bs], bs)
+                for c in p2t.candidates(batch[s : s + bs], bs, cfg.boundaries)
             ]
         return cache[key]
 
+    name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
+    systems = {}
     if cfg.tune:
         dev = with_phonemes(heldout[cfg.sentences : cfg.sentences + cfg.tune])
         if not dev:
             raise UsageError(f"--tune {cfg.tune}: no held-out sentences after the first {cfg.sentences}")
         tuned_on = (
             f"{len(dev)} held-out sentences {cfg.sentences}..{cfg.sentences + len(dev) - 1} of {cfg.corpus}, "
-            f"error rates {list(cfg.rates)}"
+            f"error rates {list(cfg.rates)}" + ("" if cfg.boundaries else ", word boundaries removed")
         )
-        tuning = tune_decoding(p2t, candidates, dev, cfg.rates, cfg.adapter, tuned_on)
+        tuning = tune_decoding(p2t, candidates, dev, cfg.rates, cfg.adapter, tuned_on, cfg.boundaries)
         (out / "tuning.json").write_text(json.dumps(tuning, indent=1))
-        print(
-            f"rescoring weights -> best dev WER {100 * min(tuning['wer_by_weights'].values()):.1f}%; "
-            f"chosen {tuning['chosen']}"
-        )
-    name = f"LoRA LLM ({p2t.cfg.base}{' + lexicon hint' if p2t.cfg.hint == 'lexicon' else ''})"
-    if not p2t.decoding.rescore:  # greedy only: no candidate scoring
+        for label, t in tuning["systems"].items():
+            print(f"{label}: best dev WER {100 * min(t['wer_by_weights'].values()):.1f}%; chosen {t['chosen']}")
+            systems[f"{name} + {label}"] = (frozenset(t["sources"]), replace(p2t.decoding, **t["chosen"]))
+    elif p2t.decoding.rescore:
+        label, kinds = ablations(p2t.decoding)[-1]
+        systems[f"{name} + {label}"] = (kinds, p2t.decoding)
+    else:  # greedy only: no candidate scoring
         return {
             name: lambda batch: [
-                t for s in _progress(range(0, len(batch), bs), "LLM") for t in p2t(batch[s : s + bs], bs)
+                t
+                for s in _progress(range(0, len(batch), bs), "LLM")
+                for t in p2t(batch[s : s + bs], bs, cfg.boundaries)
             ]
         }
-    what = [x for x, on in (("LLM/lookup hybrids", p2t.decoding.hybrids), ("word lattice", p2t.decoding.lattice)) if on]
-    return {
-        name: lambda batch: [
-            c.texts[0] for c in candidates(batch)
-        ],  # one set of candidates per input serves both systems
-        f"{name} + phoneme rescoring" + (" of " + " + ".join(what) if what else ""): lambda batch: [
-            c.choose(p2t.decoding) for c in candidates(batch)
-        ],
-    }
+    # one set of candidates per input serves every system
+    out_systems = {name: lambda batch: [c.texts[0] for c in candidates(batch)]}
+    for label, (kinds, decoding) in systems.items():
+        out_systems[label] = lambda batch, k=kinds, d=decoding: [c.only(k).choose(d) for c in candidates(batch)]
+    return out_systems
 
 
 def run_p2t_eval(cfg: P2TRunConfig, out: str | os.PathLike) -> str:
@@ -160,15 +206,20 @@ def run_p2t_eval(cfg: P2TRunConfig, out: str | os.PathLike) -> str:
     train = list(read_jsonl(corpus / "train.jsonl"))
     lexicon = DictionaryDecoder.from_corpus(train)
     bigram = BigramDecoder(lexicon, BigramLM.from_records(train), cfg.bigram_weight)
+    nb = cfg.boundaries
     if cfg.tune:  # its channel weight on the tuning sentences, as the LLM's rescoring weights
         dev = with_phonemes(heldout[cfg.sentences : cfg.sentences + cfg.tune])
-        inputs = [x for rate in cfg.rates for x in noisy_inputs(dev, rate)]
-        weight, wers = tune_weight(bigram, inputs, [r["text"] for r in dev] * len(cfg.rates))
+        inputs = [x for rate in cfg.rates for x in noisy_inputs(dev, rate, boundaries=nb)]
+        weight, wers = tune_weight(bigram, inputs, [r["text"] for r in dev] * len(cfg.rates), boundaries=nb)
         (out / "bigram_tuning.json").write_text(json.dumps({"chosen": weight, "wer_by_weight": wers}, indent=1))
-    decoders = {LOOKUP: lambda batch: [lexicon(ph) for ph in batch], BIGRAM: bigram.batch}
+    decoders = {
+        # without boundaries the lookup reads the words where the bigram search placed them
+        LOOKUP: lambda batch: [lexicon(ph if nb else bigram.segment(ph)) for ph in batch],
+        BIGRAM: lambda batch: bigram.batch(batch, nb),
+    }
     if cfg.adapter:
         decoders |= _llm_decoders(cfg, heldout, out)
-    rows = wer_vs_per(with_phonemes(heldout[: cfg.sentences]), decoders, tuple(cfg.rates))
+    rows = wer_vs_per(with_phonemes(heldout[: cfg.sentences]), decoders, tuple(cfg.rates), boundaries=nb)
     diffs = differences(rows, LOOKUP) + [d for d in differences(rows, BIGRAM) if d["system"] != LOOKUP]
     with open(out / "utterances.jsonl", "w", encoding="utf-8") as f:
         for r in rows:

@@ -155,9 +155,10 @@ def evaluate_lipreading(
     - a published Auto-AVSR ``.pth`` (crops made with configs/roi/auto_avsr.yaml; ``tokens``,
       ``decode`` joint | ctc, ``beam``, ``ctc_weight``): its words, WER with a bootstrap interval;
     - an avsr VSR checkpoint folder: phonemes (``decode`` greedy | beam, ``beam``), turned into
-      words by the phoneme-to-text adapter ``p2t`` or, with ``p2t="lexicon"``, by dictionary
-      lookup (word frequencies from ``lexicon_counts``, a JSON word -> count file); rows carry
-      WER and PER."""
+      words by the phoneme-to-text model ``p2t`` (:func:`avsr.p2t.load.load_phoneme_to_text`:
+      the shipped adapter by default, ``lexicon``, ``bigram`` or a folder); ``p2t="lexicon"``
+      with ``lexicon_counts`` (a JSON word -> count file) looks words up with those
+      frequencies; rows carry WER and PER."""
     from avsr.recognizers.load import is_autoavsr_file
 
     records = read_manifest(manifest, ("text", "roi"), limit)
@@ -213,26 +214,28 @@ def _autoavsr_lines(opts: ModelOptions, records, progress: bool):
 
 def _vsr_lines(opts: ModelOptions, records, lexicon_counts, progress: bool):
     import avsr
+    from avsr.p2t.load import describe as p2t_name
     from avsr.recognizers.lip import LipReader
 
     method, beam = opts.decode or "greedy", opts.beam or 8
     model = avsr.load_model(opts.vsr, device=opts.device)
-    if opts.p2t == LEXICON:
+    if opts.p2t == LEXICON and lexicon_counts:  # the lookup with another corpus's word counts
         from avsr.p2t.lexicon import DictionaryDecoder
 
-        lex = DictionaryDecoder.from_counts_file(lexicon_counts) if lexicon_counts else DictionaryDecoder()
-        to_text, name, p2t_decoding = (lambda phs: [lex(p) for p in phs]), LEXICON, "dictionary lookup"
+        lex = DictionaryDecoder.from_counts_file(lexicon_counts)
+        to_text, p2t_decoding = (lambda phs: [lex(p) for p in phs]), "dictionary lookup"
     else:
-        from avsr.p2t.model import load_p2t
+        from avsr.p2t.load import load_phoneme_to_text
 
-        to_text, name = load_p2t(opts.p2t, device=opts.device), Path(opts.p2t).name
-        p2t_decoding = to_text.decoding.describe()
+        to_text = load_phoneme_to_text(opts.p2t, device=opts.device)
+        p2t_decoding = to_text.describe()
+    name = Path(p2t_name(opts.p2t)).name
     reader = LipReader(model, None, method=method, beam=beam)
     lines = run_vsr(reader, records, to_text, name, opts.batch_size, progress)
     return lines, {
         "system": "vsr",
         "checkpoint": opts.vsr,
-        "phoneme-to-text": opts.p2t + (f" ({lexicon_counts})" if lexicon_counts else ""),
+        "phoneme-to-text": p2t_name(opts.p2t) + (f" ({lexicon_counts})" if lexicon_counts else ""),
         "phoneme-to-text decoding": p2t_decoding,
         "decoding": method + (f" (beam {beam})" if method == "beam" else ""),
     }

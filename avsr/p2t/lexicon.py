@@ -21,8 +21,13 @@ from avsr.text import PHONEMES, words_of
 _CHAR = {p: chr(0x100 + i) for i, p in enumerate(PHONEMES)}  # one character per phoneme
 
 
-def _key(phonemes: Iterable[str]) -> str:
+def phoneme_key(phonemes: Iterable[str]) -> str:
+    """A phoneme sequence (no boundaries) as a string of one character per phoneme: the form
+    pronunciations are indexed and compared in (Levenshtein distance = phoneme edits)."""
     return "".join(_CHAR[p] for p in phonemes)
+
+
+_key = phoneme_key
 
 
 class DictionaryDecoder:
@@ -105,6 +110,17 @@ class DictionaryDecoder:
         )
         found = self._alt_cache[k, limit, slack] = [(w, out[w]) for w in ranked[:limit]]
         return found
+
+    def pronunciations(self) -> dict[str, list[str]]:
+        """Every pronunciation (as :func:`phoneme_key`) -> its spellings worth offering: those
+        seen in the corpus, most frequent first, or else the one the lookup uses."""
+        return {
+            k: [w for w in ws if self._counts.get(w, 0) > 0] or [self._spelling[k]]
+            for k, ws in self._homophones.items()
+        }
+
+    def count(self, word: str) -> int:
+        return self._counts.get(word, 0)
 
     def word(self, phonemes: list[str]) -> str:
         return self.lookup(phonemes)[0]

@@ -2,7 +2,10 @@
 (the prompt format is in :mod:`avsr.p2t.prompt`). Generation is greedy, or a beam n-best for
 the rescoring of :mod:`avsr.p2t.rescore`, and stops at end-of-sequence or a newline.
 
-The spelling counts behind the lookup travel in the adapter folder (``lexicon_counts.json``).
+The spelling counts behind the lookup travel in the adapter folder (``lexicon_counts.json``), and
+the word-bigram counts (``bigram_counts.tsv.gz``, :mod:`avsr.p2t.bigram`) that place word
+boundaries in phonemes that have none (``boundaries=False``: the VALLR authors' model emits none)
+and add the bigram decoder's reading to the rescoring candidates.
 """
 
 from __future__ import annotations
@@ -149,11 +152,18 @@ def generate(
 
 
 def save_adapter(
-    model, folder: str | os.PathLike, cfg: P2TConfig, extra: dict[str, Any] | None = None, lexicon=None
+    model,
+    folder: str | os.PathLike,
+    cfg: P2TConfig,
+    extra: dict[str, Any] | None = None,
+    lexicon=None,
+    bigram=None,
 ) -> Path:
     """peft adapter folder (adapter_config.json + adapter_model.safetensors) plus the P2T config
-    and, for ``hint: lexicon``, the lookup's spelling counts."""
+    and, for ``hint: lexicon``, the lookup's spelling counts; ``bigram`` (a
+    :class:`~avsr.p2t.bigram.BigramLM`) is saved beside them."""
     from avsr.core.files import atomic_path
+    from avsr.p2t.bigram import BIGRAM_COUNTS
 
     folder = Path(folder)
     if cfg.hint == "lexicon" and lexicon is None:
@@ -161,6 +171,8 @@ def save_adapter(
     model.save_pretrained(str(folder), safe_serialization=True)
     if lexicon is not None:
         lexicon.save_counts(folder / LEXICON_COUNTS)
+    if bigram is not None:
+        bigram.save(folder / BIGRAM_COUNTS)
     with atomic_path(folder / ADAPTER_CONFIG) as tmp:
         tmp.write_text(json.dumps({"p2t": cfg.to_dict(), **(extra or {})}, indent=1))
     return folder
@@ -171,33 +183,69 @@ class PhonemeToText:
     ``decoding.rescore`` each sentence is chosen among candidates by phoneme-consistency
     rescoring (:mod:`avsr.p2t.rescore`); otherwise it is the LM's greedy sentence."""
 
-    def __init__(self, model, tok, cfg: P2TConfig, lexicon=None, decoding=None):
+    def __init__(self, model, tok, cfg: P2TConfig, lexicon=None, decoding=None, bigram=None):
         from avsr.p2t.rescore import DecodingConfig
 
         if cfg.hint == "lexicon" and lexicon is None:
             raise ValueError("this adapter was trained with hint: lexicon; pass its DictionaryDecoder")
         self.model, self.tok, self.cfg, self.lexicon = model, tok, cfg, lexicon
+        self.bigram = bigram  # a BigramDecoder: boundaries for phonemes without, a rescoring candidate
         self.decoding = decoding or DecodingConfig()
+
+    def describe(self) -> str:
+        """How the sentences are chosen (a line for run records)."""
+        return self.decoding.describe()
+
+    def with_boundaries(self, phoneme_lists: list[list[str]], boundaries: bool = True) -> list[list[str]]:
+        """The inputs as the LM reads them: as given, or with ``boundaries=False`` (phonemes from
+        a model that emits no word boundaries) with boundaries placed by the bigram search."""
+        if boundaries:
+            return phoneme_lists
+        if self.bigram is None:
+            raise MissingModelError(
+                "these phonemes have no word boundaries (the VALLR model emits none) and this adapter "
+                "folder has no bigram_counts.tsv.gz to place them; use the shipped adapter (leave out --p2t) "
+                "or one trained by `avsr train p2t`, which writes it"
+            )
+        return [self.bigram.segment(p) for p in phoneme_lists]
 
     def hints(self, phoneme_lists: list[list[str]]) -> list[str] | None:
         return [self.lexicon(p, mark_guesses=True) for p in phoneme_lists] if self.cfg.hint == "lexicon" else None
 
-    def candidates(self, phoneme_lists: list[list[str]], batch_size: int = 16):
+    def candidates(self, phoneme_lists: list[list[str]], batch_size: int = 16, boundaries: bool = True):
         """:class:`avsr.p2t.rescore.Candidates` for each phoneme sequence (``__call__`` gives
         empty ones no text without asking): the LM's ``decoding.beams`` best sentences and, with a
-        lexicon, the lookup's reading, each with its LM log-probability and phoneme distance."""
+        lexicon, the lookup's reading (and the bigram decoder's, with ``decoding.bigram``), each
+        with its LM log-probability and phoneme distance. ``boundaries=False``: see
+        :meth:`with_boundaries`; distances are then measured without boundaries."""
         from avsr.p2t.rescore import Candidates, answer_logprobs, hybrids, phoneme_distances
 
+        given = phoneme_lists
+        phoneme_lists = self.with_boundaries(phoneme_lists, boundaries)
         hints = self.hints(phoneme_lists)
         nbest = generate_nbest(
             self.model, self.tok, phoneme_lists, self.cfg.max_new_tokens, batch_size, hints, self.decoding.beams
         )
-        texts = []
+        texts, sources = [], []
         for ph, n in zip(phoneme_lists, nbest):
             lookup = [self.lexicon(ph)] if self.lexicon is not None and self.decoding.lookup_candidate else []
-            mixed = hybrids(lookup[0], n[0]) if lookup and n and self.decoding.hybrids else []
+            bigram = [self.bigram(ph)] if self.bigram is not None and self.decoding.bigram else []
+            mixed = hybrids(lookup[0], n[0]) if lookup and self.decoding.hybrids else []
+            mixed_bigram = hybrids(bigram[0], n[0]) if bigram and self.decoding.hybrids else []
             found = self.lattice(ph) if self.decoding.lattice and self.lexicon is not None else []
-            texts.append(tuple(dict.fromkeys(n + lookup + mixed + found)))
+            src: dict[str, list[str]] = {}  # text -> the options that proposed it (the LM's first, even if empty)
+            for kind, ts in (
+                ("llm", n),
+                ("lookup", lookup),
+                ("bigram", bigram + mixed_bigram),
+                ("hybrid", mixed),
+                ("lattice", found),
+            ):
+                for t in ts:
+                    if (t or kind == "llm") and kind not in src.setdefault(t, []):
+                        src[t].append(kind)
+            texts.append(tuple(src))
+            sources.append(tuple(tuple(v) for v in src.values()))
         pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
         answers = [t for _, t in pairs]
@@ -207,14 +255,11 @@ class PhonemeToText:
             if self.decoding.uses_prior
             else []
         )
-        dist = phoneme_distances(answers, [phoneme_lists[i] for i, _ in pairs])
+        dist = phoneme_distances(answers, [given[i] for i, _ in pairs], boundaries)
         out, k = [], 0
-        for ts in texts:
-            out.append(
-                Candidates(
-                    ts, tuple(logp[k : k + len(ts)]), tuple(dist[k : k + len(ts)]), tuple(prior[k : k + len(ts)])
-                )
-            )
+        for ts, src in zip(texts, sources):
+            span = slice(k, k + len(ts))
+            out.append(Candidates(ts, tuple(logp[span]), tuple(dist[span]), tuple(prior[span]), src))
             k += len(ts)
         return out
 
@@ -234,13 +279,16 @@ class PhonemeToText:
             )
         ]
 
-    def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16) -> list[str]:
-        todo = [i for i, p in enumerate(phoneme_lists) if p]
+    def __call__(self, phoneme_lists: list[list[str]], batch_size: int = 16, boundaries: bool = True) -> list[str]:
+        """Sentences for phoneme sequences; ``boundaries=False`` for phonemes from a model that
+        emits no word boundaries (:meth:`with_boundaries`)."""
+        todo = [i for i, p in enumerate(phoneme_lists) if any(x != BOUNDARY for x in p)]
         texts = [""] * len(phoneme_lists)  # no phonemes -> no text, without asking the LM
         sub = [phoneme_lists[i] for i in todo]
         if self.decoding.rescore:
-            found = [c.choose(self.decoding) for c in self.candidates(sub, batch_size)]
+            found = [c.choose(self.decoding) for c in self.candidates(sub, batch_size, boundaries)]
         else:
+            sub = self.with_boundaries(sub, boundaries)
             found = generate(self.model, self.tok, sub, self.cfg.max_new_tokens, batch_size, self.hints(sub))
         for i, t in zip(todo, found):
             texts[i] = t
@@ -253,6 +301,7 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
     by ``eval/p2t_wer.py --tune``), else greedy."""
     from peft import PeftModel
 
+    from avsr.p2t.bigram import load_bigram
     from avsr.p2t.lexicon import DictionaryDecoder
     from avsr.p2t.rescore import DecodingConfig
 
@@ -271,4 +320,35 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
     model = PeftModel.from_pretrained(base, str(folder))
     if merge:
         model = model.merge_and_unload()
-    return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon, decoding or DecodingConfig.load(folder))
+    decoding = decoding or DecodingConfig.load(folder)
+    bigram = load_bigram(folder, lexicon, decoding.bigram_weight)
+    return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon, decoding, bigram)
+
+
+def export_adapter(
+    src: str | os.PathLike, dst: str | os.PathLike, decoding=None, dtype: torch.dtype = torch.float16
+) -> list[Path]:
+    """A copy of the adapter folder ``src`` to ship: the LoRA weights stored in ``dtype`` (half
+    the size in float16; they are cast back to the model's dtype when loaded), the other files
+    as they are, and ``decoding`` (a :class:`~avsr.p2t.rescore.DecodingConfig`) as its
+    ``decoding.json`` when given. Returns the files written, sorted."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from avsr.p2t.bigram import BIGRAM_COUNTS
+
+    src, dst = Path(src), Path(dst)
+    if not (src / ADAPTER_CONFIG).is_file():
+        raise MissingModelError(f"{src}: not a phoneme-to-text adapter folder (no {ADAPTER_CONFIG})")
+    dst.mkdir(parents=True, exist_ok=True)
+    weights = load_file(src / "adapter_model.safetensors")
+    save_file({k: v.to(dtype).contiguous() for k, v in weights.items()}, dst / "adapter_model.safetensors")
+    for name in ("adapter_config.json", ADAPTER_CONFIG, LEXICON_COUNTS, BIGRAM_COUNTS):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    if decoding is not None:
+        decoding.save(dst)
+    elif (src / "decoding.json").is_file():
+        shutil.copyfile(src / "decoding.json", dst / "decoding.json")
+    return sorted(p for p in dst.iterdir() if p.is_file())

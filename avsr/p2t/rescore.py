@@ -44,6 +44,8 @@ class DecodingConfig:
     channel_weight: float = 2.0  # nats of LM log-probability per phoneme edit
     beams: int = 1  # LM candidates per input (beam search n-best when > 1)
     lookup_candidate: bool = True  # add the dictionary lookup's reading (adapters with a lexicon)
+    bigram: bool = False  # add the word-bigram decoder's reading (folders with bigram_counts.tsv.gz)
+    bigram_weight: float = 8.0  # that decoder's channel weight, nats per phoneme edit (and the segmenter's)
     hybrids: bool = False  # add word-level mixtures of the LM's best sentence and the lookup's reading
     lattice: int = 0  # > 0: add the best sentences of a word-lattice search with this beam (avsr/p2t/lattice.py)
     lattice_words: int = 6  # spellings per phoneme word in the lattice
@@ -57,9 +59,11 @@ class DecodingConfig:
         if not self.rescore:
             return "greedy"
         cands = f"{self.beams}-best" if self.beams > 1 else "greedy sentence"
-        extra = (" + lookup" if self.lookup_candidate else "") + (
-            " + LM/lookup hybrids" if self.hybrids and self.lookup_candidate else ""
-        )
+        extra = (" + lookup" if self.lookup_candidate else "") + (" + word bigram" if self.bigram else "")
+        if self.hybrids:
+            extra += (" + LM/lookup hybrids" if self.lookup_candidate else "") + (
+                " + LM/bigram hybrids" if self.bigram else ""
+            )
         extra += (
             f" + word-lattice search (beam {self.lattice}, {self.lattice_words} spellings per word)"
             if self.lattice
@@ -91,16 +95,23 @@ class DecodingConfig:
         return from_dict(cls, json.loads(path.read_text())) if path.is_file() else cls()
 
 
+# where a candidate came from: the LM's n-best, the lookup's reading, the bigram decoder's reading
+# and its hybrids with the LM's sentence, the lookup's hybrids with it, the word lattice
+SOURCES = ("llm", "lookup", "bigram", "hybrid", "lattice")
+
+
 @dataclass(frozen=True)
 class Candidates:
     """The candidate sentences for one input: texts, LM log-probabilities (``logp`` given the
-    adapter's prompt, ``prior`` given :data:`PRIOR_PROMPT`, when computed), phoneme distances.
-    ``texts[0]`` is the LM's best (greedy or top beam)."""
+    adapter's prompt, ``prior`` given :data:`PRIOR_PROMPT`, when computed), phoneme distances,
+    and where each came from (``sources``, names of :data:`SOURCES`; a sentence two sources
+    proposed names both). ``texts[0]`` is the LM's best (greedy or top beam)."""
 
     texts: tuple[str, ...]
     logp: tuple[float, ...]
     dist: tuple[int, ...]
     prior: tuple[float, ...] = ()
+    sources: tuple[tuple[str, ...], ...] = ()
 
     def best(self, channel_weight: float, prior_weight: float = 0.0, direct_weight: float = 1.0) -> str:
         """``argmax direct_weight * logp + prior_weight * prior - channel_weight * dist``."""
@@ -113,6 +124,13 @@ class Candidates:
 
     def choose(self, cfg: DecodingConfig) -> str:
         return self.best(cfg.channel_weight, cfg.prior_weight if self.prior else 0.0, cfg.direct_weight)
+
+    def only(self, kinds: set[str] | frozenset[str]) -> Candidates:
+        """The candidates proposed by any of ``kinds`` (the LM's own best always stays first):
+        what a decoder with fewer options would have chosen among, from the same scores."""
+        keep = [i for i, src in enumerate(self.sources) if i == 0 or set(src) & set(kinds)]
+        pick = lambda xs: tuple(xs[i] for i in keep) if xs else ()  # noqa: E731
+        return Candidates(pick(self.texts), pick(self.logp), pick(self.dist), pick(self.prior), pick(self.sources))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,15 +152,16 @@ def hybrids(a: str, b: str, limit: int = 8) -> list[str]:
     return [t for t in out if t and t not in (a, b)]
 
 
-def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]]) -> list[int]:
+def phoneme_distances(texts: Sequence[str], targets: Sequence[Sequence[str]], boundaries: bool = True) -> list[int]:
     """Levenshtein distance between each text's pronunciation (G2P) and its target phonemes,
-    word boundaries included; one G2P call (one espeak-ng run for unknown words) for all."""
+    word boundaries included (``boundaries=False``: left out of both); one G2P call (one
+    espeak-ng run for unknown words) for all."""
     from rapidfuzz.distance import Levenshtein
 
     from avsr.text import BOUNDARY, PHONEMES, g2p_many
 
     code = {p: chr(0x100 + i) for i, p in enumerate((*PHONEMES, BOUNDARY))}
-    enc = lambda ph: "".join(code[p] for p in ph)  # noqa: E731
+    enc = lambda ph: "".join(code[p] for p in ph if boundaries or p != BOUNDARY)  # noqa: E731
     return [Levenshtein.distance(enc(ph), enc(t)) for ph, t in zip(g2p_many(list(texts)), targets)]
 
 

@@ -19,7 +19,7 @@ from avsr.text import VOCAB
 from avsr.vsr.decode import decode
 
 if TYPE_CHECKING:
-    from avsr.p2t.model import PhonemeToText
+    from avsr.p2t.model import PhonemeToText  # or a WordDecoder (avsr.p2t.load): the same call
     from avsr.recognizers.prepare import Segment
 
 TRAIN_VSR = (
@@ -52,16 +52,8 @@ def vsr_missing() -> str:
         + "; ".join(offers)
         + "; download one (links: `avsr models`) and run an Auto-AVSR file as --vsr FILE.pth --tokens "
         + "unigram5000_units.txt (spm/unigram/ in mpc001/auto_avsr), the VALLR file as --vsr FILE.pth "
-        + f"--phonemes-only (or --p2t FOLDER). Or train your own: {TRAIN_VSR}"
+        + f"(words by the shipped phoneme-to-text adapter, or --phonemes-only). Or train your own: {TRAIN_VSR}"
     )
-
-
-P2T_MISSING = (
-    "turning phonemes into words needs a phoneme-to-text adapter (--p2t FOLDER): "
-    "`python data_prep/corpus.py -o data/corpus` "
-    "then `avsr train p2t configs/p2t/smollm2-135m.yaml`, and pass --p2t runs/p2t-smollm2/adapter; "
-    "or use --phonemes-only"
-)
 
 
 class LipReader:
@@ -92,16 +84,14 @@ class LipReader:
         phonemes_only: bool = False,
         **kw,
     ) -> LipReader:
-        from avsr.p2t.model import load_p2t
+        from avsr.p2t.load import describe, load_phoneme_to_text
         from avsr.recognizers.checkpoints import load_checkpoint
 
         if not vsr:
             raise MissingModelError(vsr_missing())
-        if not p2t and not phonemes_only:
-            raise MissingModelError(P2T_MISSING)
         model = load_checkpoint(vsr, device=device)
-        names = {"vsr": os.fspath(vsr)} | ({"p2t": os.fspath(p2t)} if p2t else {})
-        return cls(model, load_p2t(p2t, device=device) if p2t else None, names=names, **kw)
+        names = {"vsr": os.fspath(vsr)} | ({} if phonemes_only else {"p2t": describe(p2t)})
+        return cls(model, None if phonemes_only else load_phoneme_to_text(p2t, device=device), names=names, **kw)
 
     @torch.inference_mode()
     def phonemes(self, crops: np.ndarray | list[np.ndarray]) -> list[str] | list[list[str]]:

@@ -60,7 +60,7 @@ class ModelOptions:
     vsr: str | None = _opt(
         None,
         "VSR checkpoint folder (avsr train vsr), a published Auto-AVSR visual model (.pth, with --tokens), "
-        "or the VALLR authors' vallr_model.pth (with --p2t or --phonemes-only)",
+        "or the VALLR authors' vallr_model.pth (words through --p2t, or --phonemes-only)",
         "vsr",
     )
     tokens: str | None = _opt(None, "Auto-AVSR units file unigram5000_units.txt (sha256 checked)", "vsr")
@@ -84,8 +84,13 @@ class ModelOptions:
     lm_weight: float | None = _opt(
         None, "LM weight (0.3 with --lm, as published for the 19.1 WER lip reading)", "autoavsr"
     )
-    p2t: str | None = _opt(None, "phoneme-to-text adapter folder (avsr train p2t)", "vsr")
-    phonemes_only: bool = _opt(False, "stop after the phonemes (no --p2t needed)", "vsr")
+    p2t: str | None = _opt(
+        None,
+        "phonemes -> words: an adapter folder (avsr train p2t), `lexicon` (dictionary lookup) or `bigram` "
+        "(word bigram over the lexicon); default: the shipped adapter p2t-smollm2-135m",
+        "vsr",
+    )
+    phonemes_only: bool = _opt(False, "stop after the phonemes", "vsr")
     decode: str | None = _opt(
         None,
         "avsr VSR: greedy | beam (default); Auto-AVSR: joint (default: attention + CTC beam search) | ctc "

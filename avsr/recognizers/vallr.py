@@ -1,8 +1,9 @@
 """``VallrReader``: the VALLR authors' published video-to-phoneme checkpoint behind the recogniser
 protocol (kind ``vsr``): silent video -> face crops -> 16 frames -> phonemes (greedy CTC, as the
-authors decode) -> avsr's phoneme-to-text stage.
+authors decode) -> avsr's phoneme-to-text stage (by default the shipped adapter; the network has no
+word-boundary class, so that stage places the boundaries first: :mod:`avsr.p2t.bigram`).
 
-``avsr transcribe VIDEO --mode vsr --vsr vallr_model.pth [--p2t FOLDER | --phonemes-only]``: a
+``avsr transcribe VIDEO --mode vsr --vsr vallr_model.pth [--p2t FOLDER|lexicon|bigram | --phonemes-only]``: a
 ``.pth`` given to ``--vsr`` whose keys are VALLR's is read here, any other ``.pth`` as an Auto-AVSR
 model (:func:`is_vallr_file`).
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from avsr.core.errors import MissingModelError, UsageError
+from avsr.core.errors import UsageError
 from avsr.recognizers.protocol import transcribe_file
 from avsr.recognizers.record import Result
 from avsr.roi.config import RoiConfig
@@ -76,23 +77,20 @@ class VallrReader:
 
     @classmethod
     def from_options(cls, opts: ModelOptions) -> VallrReader:
-        from avsr.recognizers.lip import P2T_MISSING
         from avsr.vsr.vallr_files import load_vallr
 
         if opts.decode not in (None, "greedy"):
             raise UsageError(f"--decode {opts.decode}: the VALLR checkpoint decodes greedily, as its authors do")
         if opts.tokens or opts.lm:
             raise UsageError("--tokens and --lm are for the Auto-AVSR models; a VALLR checkpoint outputs phonemes")
-        if not opts.p2t and not opts.phonemes_only:
-            raise MissingModelError(P2T_MISSING)
         model, info = load_vallr(opts.vsr, device=opts.device)
         names = {"vsr": info["path"], "vsr_sha256": info["sha256"], "vsr_layout": "vallr"}
         p2t = None
-        if opts.p2t:
-            from avsr.p2t.model import load_p2t
+        if not opts.phonemes_only:
+            from avsr.p2t.load import describe, load_phoneme_to_text
 
-            p2t = load_p2t(opts.p2t, device=opts.device)
-            names["p2t"] = os.fspath(opts.p2t)
+            p2t = load_phoneme_to_text(opts.p2t, device=opts.device)
+            names["p2t"] = describe(opts.p2t)
         return cls(model, p2t, names=names)
 
     @torch.inference_mode()
@@ -108,7 +106,8 @@ class VallrReader:
         t0 = time.perf_counter()
         ph = self.phonemes([s.crops for s in segments])
         t1 = time.perf_counter()
-        texts = self.p2t(ph) if self.p2t is not None else [None] * len(ph)
+        # the network has no word-boundary class: the phoneme-to-text stage places them
+        texts = self.p2t(ph, boundaries=False) if self.p2t is not None else [None] * len(ph)
         share = {"vsr": (t1 - t0) / len(segments), "p2t": (time.perf_counter() - t1) / len(segments)}
         return [{"text": t, "phonemes": " ".join(p), "timings": share} for t, p in zip(texts, ph)]
 

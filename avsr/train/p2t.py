@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from avsr.core.jsonl import read_jsonl
 from avsr.data.crops import FrameBudgetSampler, with_phonemes
 from avsr.data.phoneme_errors import ErrorConfig, corrupt, sentence_rng
+from avsr.p2t.bigram import BigramLM
 from avsr.p2t.lexicon import DictionaryDecoder
 from avsr.p2t.model import P2TConfig, add_lora, load_base, save_adapter
 from avsr.p2t.prompt import answer_loss, collate_examples, encode_example
@@ -176,6 +177,11 @@ def train_p2t(cfg: P2TTrainConfig, base=None) -> Path:
     final = out / "adapter"
     if trainer.is_global_zero:
         save_adapter(
-            task.model, final, cfg.model, {"trained_with": cfg.to_dict(), "steps": trainer.global_step}, lexicon
+            task.model,
+            final,
+            cfg.model,
+            {"trained_with": cfg.to_dict(), "steps": trainer.global_step},
+            lexicon,
+            BigramLM.from_records(train_recs),
         )
     return final

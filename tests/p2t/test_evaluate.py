@@ -63,6 +63,7 @@ def test_every_system_sees_the_same_seeded_errors_and_the_oracle_wins():
 
 def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, monkeypatch):
     import avsr.p2t.model as m
+    from avsr.p2t.bigram import BigramLM
     from avsr.p2t.model import P2TConfig, add_lora, save_adapter
     from avsr.p2t.rescore import DECODING
 
@@ -72,7 +73,8 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
     cfg = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=16, hint="lexicon")
     model, _ = tiny_lm()
     lex = DictionaryDecoder.from_corpus([{"text": t} for t in SENTS])
-    adapter = save_adapter(add_lora(model, cfg), tmp_path / "adapter", cfg, lexicon=lex)
+    bigram = BigramLM(t.split() for t in SENTS * 2)
+    adapter = save_adapter(add_lora(model, cfg), tmp_path / "adapter", cfg, lexicon=lex, bigram=bigram)
     monkeypatch.setattr(m, "load_base", lambda c: tiny_lm())
 
     def run(*extra):
@@ -98,6 +100,7 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
         with pytest.raises(SystemExit) as e:
             runpy.run_path(str(Path(__file__).parents[2] / "eval" / "p2t_wer.py"), run_name="__main__")
         assert e.value.code == 0
+        return tmp_path / extra[-1]
 
     run("-o", str(tmp_path / "greedy"))  # no decoding.json yet: the two baselines and the LLM's greedy sentence
     greedy = json.loads((tmp_path / "greedy" / "results.json").read_text())
@@ -139,6 +142,45 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
         "s2",
         "s3",
     }  # the tuning sentences are not scored
+
+    # every option on: one system per option added, each tuned, all from one set of candidates
+    out = run("--tune", "2", "--hybrids", "--bigram", "--no-boundaries", "-o", str(tmp_path / "ablations"))
+    tuning = json.loads((out / "tuning.json").read_text())
+    assert list(tuning["systems"]) == [
+        "phoneme rescoring",
+        "phoneme rescoring + hybrids",
+        "phoneme rescoring + hybrids + word bigram",
+    ] and "word boundaries removed" in tuning["tuned_on"]
+    res = json.loads((out / "results.json").read_text())
+    assert len({r["system"] for r in res["wer"]}) == 2 + 1 + 3
+    lines = [json.loads(x) for x in (out / "utterances.jsonl").read_text().splitlines()]
+    assert lines and all("|" not in x["phonemes"] for x in lines)  # the inputs had no boundaries
+    # the shipping script takes one system's settings from the run
+    ship = tmp_path / "ship"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["ship_p2t.py", str(adapter), str(ship), "--tuning", str(out / "tuning.json"), "--system", "phoneme rescoring"],
+    )
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(str(Path(__file__).parents[2] / "data_prep" / "ship_p2t.py"), run_name="__main__")
+    assert e.value.code == 0
+    shipped = json.loads((ship / DECODING).read_text())
+    assert shipped["rescore"] and not shipped["hybrids"] and not shipped["bigram"]
+    assert shipped["channel_weight"] == tuning["systems"]["phoneme rescoring"]["chosen"]["channel_weight"]
+    from safetensors.torch import load_file
+
+    half = load_file(ship / "adapter_model.safetensors")
+    full = load_file(adapter / "adapter_model.safetensors")
+    assert all(half[k].dtype == __import__("torch").float16 and half[k].shape == full[k].shape for k in full)
+    assert {p.name for p in ship.iterdir()} == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "p2t_config.json",
+        "lexicon_counts.json",
+        "bigram_counts.tsv.gz",
+        "decoding.json",
+    }
 
 
 def test_plot_is_written(tmp_path):

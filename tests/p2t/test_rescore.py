@@ -127,6 +127,37 @@ def test_rescoring_chooses_among_lm_and_lookup_candidates(tiny_lm, tmp_path):
     assert p2t(phs) == generate(model, tok, phs, 24, hints=p2t.hints(phs))
 
 
+def test_bigram_candidates_sources_and_phonemes_without_boundaries(tiny_lm):
+    from avsr.p2t.bigram import BigramDecoder, BigramLM
+    from avsr.text import BOUNDARY
+
+    model, tok = tiny_lm()
+    cfg = P2TConfig(base="unused", lora_r=8, lora_alpha=16, max_new_tokens=24, hint="lexicon")
+    model = add_lora(model, cfg).eval()
+    sents = ["the cat sat on the mat", "go forward ten meters"]
+    lex = DictionaryDecoder(Counter(w for t in sents for w in t.split()))
+    bigram = BigramDecoder(lex, BigramLM(t.split() for t in sents))
+    phs = [g2p(t) for t in sents]
+    on = DecodingConfig(rescore=True, hybrids=True, bigram=True, channel_weight=1e6)
+    p2t = PhonemeToText(model, tok, cfg, lex, on, bigram)
+    cands = p2t.candidates(phs)
+    for c, ph in zip(cands, phs):
+        assert c.sources[0][0] == "llm" and len(c.sources) == len(c.texts)
+        assert "bigram" in c.sources[c.texts.index(bigram(ph))] and "lookup" in c.sources[c.texts.index(lex(ph))]
+        fewer = c.only({"llm", "lookup"})  # the same scores, fewer candidates
+        assert fewer.texts[0] == c.texts[0] and set(fewer.texts) <= set(c.texts)
+        assert all("lookup" in s or "llm" in s for s in fewer.sources)
+        assert fewer.logp == tuple(c.logp[c.texts.index(t)] for t in fewer.texts)
+    assert p2t(phs) == sents  # the phoneme-exact readings win at a huge channel weight
+    bare = [[p for p in ph if p != BOUNDARY] for ph in phs]
+    assert p2t(bare, boundaries=False) == sents  # the boundaries placed by the bigram search
+    assert [c.dist[c.texts.index(t)] for c, t in zip(p2t.candidates(bare, boundaries=False), sents)] == [0, 0]
+    assert p2t([[], [BOUNDARY]], boundaries=False) == ["", ""]
+    no_bigram = PhonemeToText(model, tok, cfg, lex, on)
+    with pytest.raises(Exception, match="no word boundaries"):
+        no_bigram(bare, boundaries=False)
+
+
 def test_decoding_settings_travel_with_the_adapter(tiny_lm, tmp_path, monkeypatch):
     import avsr.p2t.model as m
 

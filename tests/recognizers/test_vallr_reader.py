@@ -61,10 +61,29 @@ def test_frames_for_the_network():
     assert clip_tensor(crops[..., 0], 16, 16).shape == (16, 3, 16, 16)  # grey repeated, resized
 
 
-def test_missing_stage_and_options_that_do_not_apply(vallr_pth):
+def test_silent_video_to_words_through_the_shipped_adapter(vallr_pth, tmp_path):
+    """No --p2t: the phonemes (no word boundaries) become words through the adapter that ships,
+    the bigram search placing the boundaries first; --p2t lexicon | bigram without the LLM."""
+    path, ref = vallr_pth
+    out = tmp_path / "t.jsonl"
+    assert main(["transcribe", "--mode", "vsr", "--vsr", str(path), str(CARPHONE), "-o", str(out), "-q"]) == 0
+    (rec,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rec["model"]["p2t"] == "p2t-smollm2-135m" and rec["phonemes"]
+    assert rec["text"] and rec["text"] == rec["text"].strip() and rec["segments"][0]["text"] == rec["text"]
+    reader = avsr.load_recognizer(vsr=path)
+    ph = rec["phonemes"].split()
+    assert reader.p2t([ph], boundaries=False) == [rec["text"]]  # the reader asks for boundaries to be placed
+    for method in ("lexicon", "bigram"):
+        words = avsr.load_recognizer(vsr=path, p2t=method).transcribe(CARPHONE)["text"]
+        assert words and all(w.isalpha() or "'" in w for w in words.split()), (method, words)
+
+
+def test_missing_stage_and_options_that_do_not_apply(vallr_pth, tmp_path):
     path, _ = vallr_pth
     assert is_vallr_file(path) and not is_vallr_file(CARPHONE)
-    with pytest.raises(MissingModelError, match="phoneme-to-text"):
-        avsr.load_recognizer(vsr=path)
+    bare = tmp_path / "adapter"
+    bare.mkdir()
+    with pytest.raises(MissingModelError, match="phoneme-to-text adapter folder"):
+        avsr.load_recognizer(vsr=path, p2t=bare)
     with pytest.raises(UsageError, match="decodes greedily"):
         avsr.load_recognizer(vsr=path, phonemes_only=True, decode="joint")
