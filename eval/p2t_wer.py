@@ -24,6 +24,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--adapter", help="phoneme-to-text adapter folder (omit for the baseline alone)")
     p.add_argument("--corpus", default="data/corpus", help="folder with train.jsonl (word counts) and heldout.jsonl")
+    p.add_argument(
+        "--heldout",
+        help="sentences to score instead of CORPUS/heldout.jsonl: any JSONL with id and text "
+        "(e.g. another source's transcripts)",
+    )
     p.add_argument("--sentences", type=int, default=200, help="held-out sentences to score (the first N)")
     p.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     p.add_argument(
@@ -52,6 +57,12 @@ def main() -> int:
         default=None,
         help="rescoring candidates include the word-bigram decoder's reading (and, with --hybrids, its mixtures "
         "with the LLM's sentence); needs the adapter's bigram_counts.tsv.gz (default: the adapter's decoding.json)",
+    )
+    p.add_argument(
+        "--prior",
+        action="store_true",
+        help="score every candidate with the LM prior too (log P(text) without the phonemes), its weight tuned with "
+        "the others (a word lattice implies it)",
     )
     p.add_argument(
         "--no-boundaries",
@@ -84,11 +95,13 @@ def main() -> int:
         beams=args.beams,
         hybrids=args.hybrids,
         bigram=args.bigram,
+        prior=args.prior or None,
         lattice=args.lattice,
         lattice_words=args.lattice_words,
         batch_size=args.batch_size,
         device=args.device,
         boundaries=not args.no_boundaries,
+        heldout=args.heldout,
     )
     try:
         print(run_p2t_eval(cfg, args.out))

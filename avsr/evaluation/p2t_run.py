@@ -52,12 +52,14 @@ class P2TRunConfig:
     beams: int | None = None
     hybrids: bool | None = None
     bigram: bool | None = None
+    prior: bool | None = None  # True: every candidate also scored by the LM prior (its weight tuned; 1 untuned)
     lattice: int | None = None
     lattice_words: int | None = None
     batch_size: int = 32
     device: str = "cpu"
     bigram_weight: float = 8.0  # the bigram baseline's channel weight (tuned on 100 sentences; ``tune`` retunes)
     boundaries: bool = True  # False: word boundaries removed from every input (as the VALLR model emits them)
+    heldout: str | None = None  # sentences to score and tune on (JSONL with id, text) instead of CORPUS/heldout.jsonl
 
 
 def _progress(it, desc: str):
@@ -142,6 +144,8 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
         )
         if v is not None and (k != "beams" or v)
     }
+    if cfg.prior and not p2t.decoding.prior_weight:
+        overrides["prior_weight"] = 1.0
     p2t.decoding = replace(p2t.decoding, **overrides)
     if p2t.decoding.bigram and p2t.bigram is None:
         raise UsageError(f"--bigram: {cfg.adapter} has no bigram_counts.tsv.gz (avsr train p2t writes it)")
@@ -155,7 +159,7 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
             cache[key] = [
                 c
                 for s in _progress(range(0, len(batch), bs), "LLM candidates")
-                for c in p2t.candidates(batch[s : s + bs], bs, cfg.boundaries)
+                for c in p2t.candidates(batch[s : s + bs], bs, cfg.boundaries, all_scores=True)
             ]
         return cache[key]
 
@@ -166,7 +170,8 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
         if not dev:
             raise UsageError(f"--tune {cfg.tune}: no held-out sentences after the first {cfg.sentences}")
         tuned_on = (
-            f"{len(dev)} held-out sentences {cfg.sentences}..{cfg.sentences + len(dev) - 1} of {cfg.corpus}, "
+            f"{len(dev)} held-out sentences {cfg.sentences}..{cfg.sentences + len(dev) - 1} "
+            f"of {cfg.heldout or cfg.corpus}, "
             f"error rates {list(cfg.rates)}" + ("" if cfg.boundaries else ", word boundaries removed")
         )
         tuning = tune_decoding(p2t, candidates, dev, cfg.rates, cfg.adapter, tuned_on, cfg.boundaries)
@@ -199,10 +204,12 @@ def run_p2t_eval(cfg: P2TRunConfig, out: str | os.PathLike) -> str:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = Path(cfg.corpus)
-    for f in ("train.jsonl", "heldout.jsonl"):
+    for f in ("train.jsonl",) + (() if cfg.heldout else ("heldout.jsonl",)):
         if not (corpus / f).is_file():
             raise UsageError(f"{corpus / f}: no such file (python data_prep/corpus.py -o {corpus} writes it)")
-    heldout = list(read_jsonl(corpus / "heldout.jsonl"))
+    if cfg.heldout and not Path(cfg.heldout).is_file():
+        raise UsageError(f"--heldout {cfg.heldout}: no such file")
+    heldout = [r for r in read_jsonl(cfg.heldout or corpus / "heldout.jsonl") if r.get("text", "").strip()]
     train = list(read_jsonl(corpus / "train.jsonl"))
     lexicon = DictionaryDecoder.from_corpus(train)
     bigram = BigramDecoder(lexicon, BigramLM.from_records(train), cfg.bigram_weight)

@@ -16,7 +16,8 @@ them: every span of the phoneme string may be a word whose pronunciation it matc
 within one edit (spans of three or more phonemes, words seen in the corpus), and a phoneme may be
 skipped at the cost of one edit (an inserted phoneme), so the search always reaches the end.
 The chosen spans give the boundaries (:meth:`BigramDecoder.segment`), which the lookup and the
-LLM then read as usual.
+LLM then read as usual. A string in which no span matches a word closely enough reads as the
+lookup's nearest word.
 """
 
 from __future__ import annotations
@@ -114,7 +115,10 @@ class BigramDecoder:
 
     def __call__(self, phonemes: list[str], boundaries: bool = True) -> str:
         if not boundaries:
-            return " ".join(w for w, _, _ in self._search([p for p in phonemes if p != BOUNDARY]))
+            bare = [p for p in phonemes if p != BOUNDARY]
+            found = " ".join(w for w, _, _ in self._search(bare))
+            # no span matched a word closely enough: the lookup's nearest word, rather than nothing
+            return found or (self.lexicon(bare) if bare else "")
         columns = [self.lexicon.alternatives(w, limit=self.words) for w in words_of(phonemes) if w]
         if not columns:
             return ""

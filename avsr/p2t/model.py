@@ -212,12 +212,16 @@ class PhonemeToText:
     def hints(self, phoneme_lists: list[list[str]]) -> list[str] | None:
         return [self.lexicon(p, mark_guesses=True) for p in phoneme_lists] if self.cfg.hint == "lexicon" else None
 
-    def candidates(self, phoneme_lists: list[list[str]], batch_size: int = 16, boundaries: bool = True):
+    def candidates(
+        self, phoneme_lists: list[list[str]], batch_size: int = 16, boundaries: bool = True, all_scores: bool = False
+    ):
         """:class:`avsr.p2t.rescore.Candidates` for each phoneme sequence (``__call__`` gives
         empty ones no text without asking): the LM's ``decoding.beams`` best sentences and, with a
         lexicon, the lookup's reading (and the bigram decoder's, with ``decoding.bigram``), each
         with its LM log-probability and phoneme distance. ``boundaries=False``: see
-        :meth:`with_boundaries`; distances are then measured without boundaries."""
+        :meth:`with_boundaries`; distances are then measured without boundaries. The LM's
+        direct score is left at 0 when ``decoding.direct_weight`` is 0 (one pass over the
+        candidates saved), unless ``all_scores`` (tuning needs every score)."""
         from avsr.p2t.rescore import Candidates, answer_logprobs, hybrids, phoneme_distances
 
         given = phoneme_lists
@@ -249,7 +253,12 @@ class PhonemeToText:
         pairs = [(i, t) for i, ts in enumerate(texts) for t in ts]
         prompts = [(phoneme_lists[i], hints[i] if hints else None) for i, _ in pairs]
         answers = [t for _, t in pairs]
-        logp = answer_logprobs(self.model, self.tok, prompts, answers, self.cfg.max_length, batch_size)
+        direct = all_scores or self.decoding.direct_weight != 0 or not self.decoding.uses_prior
+        logp = (
+            answer_logprobs(self.model, self.tok, prompts, answers, self.cfg.max_length, batch_size)
+            if direct
+            else [0.0] * len(answers)
+        )
         prior = (
             answer_logprobs(self.model, self.tok, [None] * len(pairs), answers, self.cfg.max_length, batch_size)
             if self.decoding.uses_prior
