@@ -146,11 +146,15 @@ def test_p2t_wer_script_tunes_saves_and_writes_every_output(tiny_lm, tmp_path, m
     # every option on: one system per option added, each tuned, all from one set of candidates
     out = run("--tune", "2", "--hybrids", "--bigram", "--no-boundaries", "-o", str(tmp_path / "ablations"))
     tuning = json.loads((out / "tuning.json").read_text())
-    assert list(tuning["systems"]) == [
-        "phoneme rescoring",
-        "phoneme rescoring + hybrids",
-        "phoneme rescoring + hybrids + word bigram",
-    ] and "word boundaries removed" in tuning["tuned_on"]
+    assert (
+        list(tuning["systems"])
+        == [
+            "phoneme rescoring",
+            "phoneme rescoring + hybrids",
+            "phoneme rescoring + hybrids + word bigram",
+        ]
+        and "word boundaries removed" in tuning["tuned_on"]
+    )
     res = json.loads((out / "results.json").read_text())
     assert len({r["system"] for r in res["wer"]}) == 2 + 1 + 3
     lines = [json.loads(x) for x in (out / "utterances.jsonl").read_text().splitlines()]
