@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--skip-train", action="store_true", help="skip the training-step timing")
+    ap.add_argument("--sentences", type=int, default=len(SENTENCES), help="sentences timed per decoding option")
     args = ap.parse_args()
     if args.adapter:
         p2t = load_p2t(args.adapter)
@@ -136,7 +137,10 @@ def main() -> None:
     lexicon = p2t.lexicon if args.adapter and p2t.lexicon is not None else DictionaryDecoder()
     bigram = p2t.bigram if args.adapter else None
     decoder = PhonemeToText(merged, tok, cfg, lexicon, None, bigram)
-    noisy = [corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i))) for i, t in enumerate(SENTENCES)]
+    noisy = [
+        corrupt(g2p(t), ErrorConfig(rate=0.2), sentence_rng(0, str(i)))
+        for i, t in enumerate(SENTENCES[: args.sentences])
+    ]
     print(f"  whole sentences ({len(noisy)}, 20% phoneme errors, batch 8, merged), each option added to the one above:")
     t0 = time.perf_counter()
     for ph in noisy:

@@ -19,7 +19,7 @@ from avsr.core.files import sha256
 from avsr.core.jsonl import read_jsonl
 from avsr.evaluation.p2t_run import OPTIONS
 from avsr.p2t.bigram import BIGRAM_COUNTS, BigramLM
-from avsr.p2t.model import export_adapter
+from avsr.p2t.load import export_adapter
 from avsr.p2t.rescore import DecodingConfig
 
 

@@ -159,7 +159,7 @@ def _llm_decoders(cfg: P2TRunConfig, heldout: list[dict[str, Any]], out: Path) -
             cache[key] = [
                 c
                 for s in _progress(range(0, len(batch), bs), "LLM candidates")
-                for c in p2t.candidates(batch[s : s + bs], bs, cfg.boundaries, all_scores=True)
+                for c in p2t.candidates(batch[s : s + bs], bs, cfg.boundaries, all_scores=bool(cfg.tune))
             ]
         return cache[key]
 

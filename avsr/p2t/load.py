@@ -1,4 +1,5 @@
-"""Which phoneme-to-text model a lip reader uses (``--p2t``):
+"""Which phoneme-to-text model a lip reader uses (``--p2t``), and how the shipped one is written
+(:func:`export_adapter`, behind ``data_prep/ship_p2t.py``):
 
 - left out (or ``default``): the adapter that ships with avsr (registry entry ``p2t-smollm2-135m``,
   ``checkpoints/p2t/smollm2-135m-lexicon``, sha256-checked): SmolLM2-135M with LoRA, its lexicon
@@ -79,3 +80,36 @@ def describe(spec: str | os.PathLike | None) -> str:
     if spec in (None, "", "default"):
         return SHIPPED
     return os.fspath(spec)
+
+
+def export_adapter(src: str | os.PathLike, dst: str | os.PathLike, decoding=None, half: bool = True) -> list[Path]:
+    """A copy of the adapter folder ``src`` to ship: the LoRA weights stored in float16 with
+    ``half`` (half the size; they are cast back to the model's dtype when loaded), the other files
+    as they are, and ``decoding`` (a :class:`~avsr.p2t.rescore.DecodingConfig`) as its
+    ``decoding.json`` when given. Returns the files written, sorted."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from avsr.core.errors import MissingModelError
+    from avsr.p2t.bigram import BIGRAM_COUNTS
+    from avsr.p2t.model import ADAPTER_CONFIG, LEXICON_COUNTS
+
+    src, dst = Path(src), Path(dst)
+    if not (src / ADAPTER_CONFIG).is_file():
+        raise MissingModelError(f"{src}: not a phoneme-to-text adapter folder (no {ADAPTER_CONFIG})")
+    dst.mkdir(parents=True, exist_ok=True)
+    weights = load_file(src / "adapter_model.safetensors")
+    dtype = torch.float16 if half else None
+    save_file(
+        {k: (v.to(dtype) if dtype else v).contiguous() for k, v in weights.items()}, dst / "adapter_model.safetensors"
+    )
+    for name in ("adapter_config.json", ADAPTER_CONFIG, LEXICON_COUNTS, BIGRAM_COUNTS):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    if decoding is not None:
+        decoding.save(dst)
+    elif (src / "decoding.json").is_file():
+        shutil.copyfile(src / "decoding.json", dst / "decoding.json")
+    return sorted(p for p in dst.iterdir() if p.is_file())

@@ -332,32 +332,3 @@ def load_p2t(folder: str | os.PathLike, merge: bool = False, device: str = "cpu"
     decoding = decoding or DecodingConfig.load(folder)
     bigram = load_bigram(folder, lexicon, decoding.bigram_weight)
     return PhonemeToText(model.to(device).eval(), tok, cfg, lexicon, decoding, bigram)
-
-
-def export_adapter(
-    src: str | os.PathLike, dst: str | os.PathLike, decoding=None, dtype: torch.dtype = torch.float16
-) -> list[Path]:
-    """A copy of the adapter folder ``src`` to ship: the LoRA weights stored in ``dtype`` (half
-    the size in float16; they are cast back to the model's dtype when loaded), the other files
-    as they are, and ``decoding`` (a :class:`~avsr.p2t.rescore.DecodingConfig`) as its
-    ``decoding.json`` when given. Returns the files written, sorted."""
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
-    from avsr.p2t.bigram import BIGRAM_COUNTS
-
-    src, dst = Path(src), Path(dst)
-    if not (src / ADAPTER_CONFIG).is_file():
-        raise MissingModelError(f"{src}: not a phoneme-to-text adapter folder (no {ADAPTER_CONFIG})")
-    dst.mkdir(parents=True, exist_ok=True)
-    weights = load_file(src / "adapter_model.safetensors")
-    save_file({k: v.to(dtype).contiguous() for k, v in weights.items()}, dst / "adapter_model.safetensors")
-    for name in ("adapter_config.json", ADAPTER_CONFIG, LEXICON_COUNTS, BIGRAM_COUNTS):
-        if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
-    if decoding is not None:
-        decoding.save(dst)
-    elif (src / "decoding.json").is_file():
-        shutil.copyfile(src / "decoding.json", dst / "decoding.json")
-    return sorted(p for p in dst.iterdir() if p.is_file())
